@@ -1,5 +1,18 @@
 //! mail_mcp: a hosted, stateless mail server for the Model Context Protocol.
 //!
 //! # Layout
-//! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing; no HTTP, no MCP.
+//! - [`cli`]: the command line (`server`, `generate`, `keygen`).
+//! - [`config`]: settings from flags and environment, validated at start-up.
+//! - [`app`]: shared state and [`app::run`], used by `main` and the tests.
+//! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.
+//! - [`clients`]: OAuth clients without a database (redirect URIs, provisioning).
+//! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
+//! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
+
+pub mod app;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod http;
 pub mod mail;
+pub mod token;

@@ -1,0 +1,68 @@
+//! The running application: builds the shared [`AppState`] from a [`Config`] and serves
+//! the router on a listener until the shutdown token is cancelled. `main` and the
+//! integration tests both start the server through [`run`].
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::mail::{Imap, MailSettings, Smtp, TlsSettings};
+use crate::token::TokenCodec;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub tokens: Arc<TokenCodec>,
+    pub imap: Imap,
+    pub smtp: Smtp,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("serving HTTP failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<AppState, StartError> {
+        let tokens = TokenCodec::new(config.keyring.clone(), config.base_url.clone(), config.resource());
+        let tls = TlsSettings::new(config.mail_ca_file.as_deref())
+            .map_err(|e| StartError::Config(format!("MAIL_CA_FILE: {e}")))?;
+        let settings = MailSettings {
+            tls,
+            connect_timeout: config.mail_connect_timeout,
+            command_timeout: config.mail_command_timeout,
+        };
+        Ok(AppState {
+            tokens: Arc::new(tokens),
+            imap: Imap::new(settings.clone()),
+            smtp: Smtp::new(settings),
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Serves the application on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let state = AppState::new(config)?;
+    let base_url = state.config.base_url.clone();
+    let router = crate::http::router(state, shutdown.clone());
+    tracing::info!(address = %listener.local_addr()?, %base_url, "mail_mcp listening");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    Ok(())
+}

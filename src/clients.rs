@@ -1,0 +1,127 @@
+//! OAuth clients without a database: the redirect URIs a client may use, how a presented
+//! redirect URI is matched against them (exactly, except that a loopback `http` URI matches
+//! on any port, RFC 8252 §7.3), and provisioning a client as a sealed client_id plus secret.
+//! Knows tokens, not HTTP.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use url::Url;
+
+use crate::token::{AuthMethod, ClientClaims, MailEndpoints, Purpose, TokenCodec, TokenError, hash_secret};
+
+/// Redirect URIs a provisioned client gets when the operator names none: Claude's
+/// callbacks and the loopback callbacks of Claude Code, MCP Inspector and SDK clients.
+pub const DEFAULT_REDIRECT_URIS: &[&str] = &[
+    "https://claude.ai/api/mcp/auth_callback",
+    "https://claude.com/api/mcp/auth_callback",
+    "http://localhost/callback",
+    "http://127.0.0.1/callback",
+    "http://localhost/oauth/callback",
+    "http://127.0.0.1/oauth/callback",
+    "http://localhost/oauth/callback/debug",
+    "http://127.0.0.1/oauth/callback/debug",
+];
+
+/// True when `presented` may be used as a redirect target for a client that registered
+/// `registered`: identical, or both loopback http URIs equal but for the port.
+pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(reg), Ok(pre)) = (Url::parse(registered), Url::parse(presented)) else {
+        return false;
+    };
+    is_loopback_http(&reg)
+        && is_loopback_http(&pre)
+        && reg.host_str() == pre.host_str()
+        && reg.path() == pre.path()
+        && reg.query() == pre.query()
+        && pre.fragment().is_none()
+        && pre.username().is_empty()
+        && pre.password().is_none()
+}
+
+/// True for `http://localhost`, `http://127.0.0.1` and `http://[::1]` URLs.
+pub fn is_loopback_http(url: &Url) -> bool {
+    url.scheme() == "http" && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// Finds the registered redirect URI that allows `presented`, if any.
+pub fn allowed_redirect<'a>(claims: &'a ClientClaims, presented: &str) -> Option<&'a str> {
+    claims
+        .redirect_uris
+        .iter()
+        .map(String::as_str)
+        .find(|registered| redirect_uri_matches(registered, presented))
+}
+
+/// A freshly provisioned confidential client.
+pub struct ProvisionedClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub claims: ClientClaims,
+}
+
+/// Makes a confidential client bound to mail endpoints and redirect URIs.
+pub fn provision(
+    codec: &TokenCodec,
+    name: Option<String>,
+    mail: MailEndpoints,
+    redirect_uris: Vec<String>,
+) -> Result<ProvisionedClient, TokenError> {
+    let client_secret = random_secret();
+    let claims = ClientClaims {
+        name,
+        redirect_uris,
+        secret_hash: Some(hash_secret(&client_secret)),
+        mail: Some(mail),
+        auth_method: AuthMethod::ClientSecretPost,
+    };
+    let client_id = codec.seal(Purpose::Client, &claims, None)?;
+    Ok(ProvisionedClient { client_id, client_secret, claims })
+}
+
+/// 32 random bytes, base64url: a client secret.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_match_exactly_or_on_any_loopback_port() {
+        let cases = [
+            ("https://claude.ai/api/mcp/auth_callback", "https://claude.ai/api/mcp/auth_callback", true),
+            ("https://claude.ai/api/mcp/auth_callback", "https://claude.ai/api/mcp/auth_callback/x", false),
+            ("https://claude.ai/api/mcp/auth_callback", "https://evil.example/api/mcp/auth_callback", false),
+            ("http://localhost/callback", "http://localhost:33418/callback", true),
+            ("http://127.0.0.1/callback", "http://127.0.0.1:6274/callback", true),
+            ("http://127.0.0.1/callback", "http://localhost:6274/callback", false),
+            ("http://localhost/callback", "http://localhost:1/other", false),
+            ("http://localhost/callback", "http://localhost.evil.example:80/callback", false),
+            ("http://localhost/callback", "https://localhost:443/callback", false),
+            ("http://localhost/callback", "http://user@localhost:80/callback", false),
+            ("https://app.example/cb", "https://app.example:8443/cb", false),
+            ("http://localhost/callback", "not a url", false),
+        ];
+        for (registered, presented, expected) in cases {
+            assert_eq!(
+                redirect_uri_matches(registered, presented),
+                expected,
+                "{registered} vs {presented}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_long_and_distinct() {
+        let (a, b) = (random_secret(), random_secret());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+    }
+}

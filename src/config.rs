@@ -1,0 +1,319 @@
+//! Configuration: one documented clap struct per command, read from flags and environment
+//! variables of the same name, and validated once at start-up into a [`Config`]. Secrets
+//! (the encryption keys) are never printed; a missing key is generated and persisted only
+//! outside production.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use url::Url;
+
+use crate::token::{Keyring, Lifetimes};
+
+/// Settings every command that makes or opens tokens needs.
+#[derive(Args, Clone, Debug)]
+pub struct CommonArgs {
+    /// Public URL of this server, as clients reach it (may carry a path prefix).
+    /// Defaults to http://<LISTEN>.
+    #[arg(long, env = "BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// Comma-separated base64 32-byte keys: the first encrypts, all decrypt. Without it a
+    /// key is generated on first start and kept in DATA_DIR/encryption.key (not in production).
+    #[arg(long, env = "ENCRYPTION_KEYS", hide_env_values = true)]
+    pub encryption_keys: Option<String>,
+
+    /// Directory for the generated key and the local attachment store.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Refuse to start without an explicit ENCRYPTION_KEYS and an https BASE_URL.
+    #[arg(long, env = "PRODUCTION")]
+    pub production: bool,
+}
+
+/// Settings of `mail_mcp server`.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Extra Host header values accepted besides BASE_URL's host (comma-separated).
+    #[arg(long, env = "ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// PEM file of an extra CA trusted for IMAP/SMTP TLS (private mail servers, tests).
+    /// Web PKI roots are always trusted; verification is never turned off.
+    #[arg(long, env = "MAIL_CA_FILE")]
+    pub mail_ca_file: Option<PathBuf>,
+
+    /// Lifetime of access tokens.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "8h", value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Duration,
+
+    /// Lifetime of refresh tokens.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// Lifetime of authorization codes.
+    #[arg(long, env = "AUTH_CODE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub auth_code_ttl: Duration,
+
+    /// How long to wait for a mail server to accept a connection.
+    #[arg(long, env = "MAIL_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub mail_connect_timeout: Duration,
+
+    /// How long to wait for a mail server to answer one command.
+    #[arg(long, env = "MAIL_COMMAND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub mail_command_timeout: Duration,
+}
+
+/// Why the configuration cannot be used; each message is one line that says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("BASE_URL '{0}' is not an absolute http(s) URL")]
+    BaseUrl(String),
+    #[error("--production needs ENCRYPTION_KEYS (make one with `mail_mcp keygen`)")]
+    KeyRequired,
+    #[error("--production needs an https BASE_URL (got {0})")]
+    HttpsRequired(String),
+    #[error("ENCRYPTION_KEYS: {0}")]
+    Keys(String),
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+}
+
+/// The server's validated configuration.
+pub struct Config {
+    pub listen: SocketAddr,
+    /// BASE_URL without a trailing slash, e.g. `https://mail.example.com/mcp-prefix`.
+    pub base_url: String,
+    pub keyring: Keyring,
+    pub production: bool,
+    pub allowed_hosts: Vec<String>,
+    pub mail_ca_file: Option<PathBuf>,
+    pub mail_connect_timeout: Duration,
+    pub mail_command_timeout: Duration,
+    pub lifetimes: Lifetimes,
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    /// Validates server settings, loading or (outside production) creating the key.
+    pub fn from_args(args: ServerArgs) -> Result<Config, ConfigError> {
+        let base_url = args.common.resolve_base_url()?;
+        let keyring = args.common.resolve_keyring()?;
+        let lifetimes = Lifetimes {
+            access: args.access_token_ttl,
+            refresh: args.refresh_token_ttl,
+            code: args.auth_code_ttl,
+            ..Lifetimes::default()
+        };
+        Ok(Config {
+            listen: args.common.listen,
+            base_url,
+            keyring,
+            production: args.common.production,
+            allowed_hosts: args.allowed_hosts,
+            mail_ca_file: args.mail_ca_file,
+            mail_connect_timeout: args.mail_connect_timeout,
+            mail_command_timeout: args.mail_command_timeout,
+            lifetimes,
+            data_dir: args.common.data_dir,
+        })
+    }
+
+    /// An absolute URL of this server for a path that starts with `/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// The protected resource: the MCP endpoint's URL.
+    pub fn resource(&self) -> String {
+        self.url("/mcp")
+    }
+
+    /// BASE_URL's host with and without port, for Host header checks.
+    pub fn base_authorities(&self) -> Vec<String> {
+        let url = Url::parse(&self.base_url).expect("validated at start-up");
+        let host = url.host_str().unwrap_or_default().to_string();
+        match url.port() {
+            Some(port) => vec![format!("{host}:{port}"), host],
+            None => vec![host],
+        }
+    }
+}
+
+impl CommonArgs {
+    /// BASE_URL checked and normalised (no trailing slash); https required in production.
+    pub fn resolve_base_url(&self) -> Result<String, ConfigError> {
+        let raw = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_base_url(self.listen));
+        let url = Url::parse(&raw).map_err(|_| ConfigError::BaseUrl(raw.clone()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::BaseUrl(raw));
+        }
+        if self.production && url.scheme() != "https" {
+            return Err(ConfigError::HttpsRequired(raw));
+        }
+        Ok(raw.trim_end_matches('/').to_string())
+    }
+
+    /// The keyring from ENCRYPTION_KEYS, or the persisted/generated development key.
+    pub fn resolve_keyring(&self) -> Result<Keyring, ConfigError> {
+        match &self.encryption_keys {
+            Some(list) => Keyring::parse(list).map_err(|e| ConfigError::Keys(e.to_string())),
+            None if self.production => Err(ConfigError::KeyRequired),
+            None => load_or_create_key(&self.data_dir.join("encryption.key")),
+        }
+    }
+}
+
+fn default_base_url(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", listen.port())
+    } else {
+        format!("http://{listen}")
+    }
+}
+
+fn key_file_error(path: &Path, reason: impl ToString) -> ConfigError {
+    ConfigError::KeyFile {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads the development key, or creates it (mode 0600) with a warning that says so.
+fn load_or_create_key(path: &Path) -> Result<Keyring, ConfigError> {
+    if path.exists() {
+        let text = fs::read_to_string(path).map_err(|e| key_file_error(path, e))?;
+        return Keyring::parse(text.trim()).map_err(|e| key_file_error(path, e));
+    }
+    let encoded = Keyring::encode_key(&Keyring::generate_key());
+    write_private_file(path, &encoded).map_err(|e| key_file_error(path, e))?;
+    tracing::warn!(
+        path = %path.display(),
+        "no ENCRYPTION_KEYS set: generated a new key and saved it there (mode 0600); \
+         tokens stay valid across restarts while this file is kept. Set ENCRYPTION_KEYS in production"
+    );
+    Keyring::parse(&encoded).map_err(|e| key_file_error(path, e))
+}
+
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+
+    fn args(extra: &[&str]) -> ServerArgs {
+        let mut argv = vec!["mail_mcp"];
+        argv.extend_from_slice(extra);
+        Wrapper::parse_from(argv).args
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mail_mcp-config-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_with_a_matching_base_url() {
+        let dir = temp_dir();
+        let config = Config::from_args(args(&["--data-dir", dir.to_str().unwrap()])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.base_url, "http://127.0.0.1:3000");
+        assert_eq!(config.resource(), "http://127.0.0.1:3000/mcp");
+        assert_eq!(config.lifetimes.access, Duration::from_secs(8 * 3600));
+    }
+
+    #[test]
+    fn a_generated_key_is_private_and_reused_on_the_next_start() {
+        let dir = temp_dir();
+        let data = ["--data-dir", dir.to_str().unwrap()];
+        let first = Config::from_args(args(&data)).unwrap();
+        let key_file = dir.join("encryption.key");
+        let mode = fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let second = Config::from_args(args(&data)).unwrap();
+        assert_eq!(first.keyring.primary_kid(), second.keyring.primary_kid());
+    }
+
+    #[test]
+    fn production_refuses_a_missing_key_and_plain_http() {
+        let dir = temp_dir();
+        let data = dir.to_str().unwrap();
+        let err = Config::from_args(args(&[
+            "--production",
+            "--data-dir",
+            data,
+            "--base-url",
+            "https://mail.example.com",
+        ]))
+        .err()
+        .unwrap();
+        assert!(matches!(err, ConfigError::KeyRequired), "{err}");
+        let key = Keyring::encode_key(&Keyring::generate_key());
+        let err = Config::from_args(args(&["--production", "--encryption-keys", &key]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("https BASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn bad_settings_stop_start_up_with_a_reason() {
+        let err = Config::from_args(args(&["--encryption-keys", "c2hvcnQ="]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().starts_with("ENCRYPTION_KEYS"), "{err}");
+        let err = Config::from_args(args(&["--base-url", "not a url"]))
+            .err()
+            .unwrap();
+        assert!(matches!(err, ConfigError::BaseUrl(_)), "{err}");
+    }
+
+    #[test]
+    fn a_base_url_path_prefix_is_kept_in_every_url() {
+        let key = Keyring::encode_key(&Keyring::generate_key());
+        let config = Config::from_args(args(&[
+            "--encryption-keys",
+            &key,
+            "--base-url",
+            "https://host.example/mail/",
+        ]))
+        .unwrap();
+        assert_eq!(config.resource(), "https://host.example/mail/mcp");
+        assert_eq!(config.base_authorities(), vec!["host.example".to_string()]);
+    }
+}

@@ -1,0 +1,38 @@
+//! The MCP endpoint: rmcp's Streamable HTTP service in stateless mode (JSON responses),
+//! mounted at `/mcp` behind the Host check and the bearer-token layer. The service
+//! factory runs per request; the caller's account reaches tools through request extensions.
+
+pub mod auth;
+pub mod server;
+pub mod tools;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+pub use auth::Caller;
+pub use server::MailServer;
+
+/// `/mcp`, with its guards.
+pub fn routes(state: &AppState, shutdown: CancellationToken) -> Router<AppState> {
+    let server = MailServer::new(state.clone());
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(auth::allowed_hosts(&state.config))
+        .with_cancellation_token(shutdown.child_token());
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_bearer))
+}

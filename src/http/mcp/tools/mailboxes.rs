@@ -1,0 +1,48 @@
+//! Folder tools: `list_mailboxes`.
+
+use http::request::Parts;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::tool::Extension;
+use rmcp::{schemars, tool, tool_router};
+use serde::{Deserialize, Serialize};
+
+use super::{caller, tool_error};
+use crate::http::mcp::MailServer;
+use crate::mail::MailboxInfo;
+
+/// Arguments of `list_mailboxes`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub struct ListMailboxesParams {
+    /// Also report each folder's message and unseen counts (one STATUS per folder: slower).
+    #[serde(default)]
+    pub with_counts: bool,
+}
+
+/// The folders of the account.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ListMailboxesResult {
+    /// Every folder, INBOX first.
+    pub mailboxes: Vec<MailboxInfo>,
+}
+
+#[tool_router(router = mailbox_tools, vis = "pub(crate)")]
+impl MailServer {
+    #[tool(
+        name = "list_mailboxes",
+        description = "List the account's mail folders with their hierarchy delimiter, attributes and special use (\\Sent, \\Drafts, \\Trash, \\Junk, \\Archive). With with_counts, also the number of messages and unseen messages in each.",
+        annotations(title = "List mailboxes", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn list_mailboxes(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(params): Parameters<ListMailboxesParams>,
+    ) -> Result<Json<ListMailboxesResult>, String> {
+        let caller = caller(&parts)?;
+        let mut session = self.state.imap.session(&caller.0.account.imap).await.map_err(tool_error)?;
+        let listed = crate::mail::list_mailboxes(&mut session, params.with_counts).await;
+        session.logout().await;
+        let mut mailboxes = listed.map_err(tool_error)?;
+        mailboxes.sort_by_key(|m| !m.name.eq_ignore_ascii_case("INBOX"));
+        Ok(Json(ListMailboxesResult { mailboxes }))
+    }
+}

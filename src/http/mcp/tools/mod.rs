@@ -1,0 +1,24 @@
+//! The MCP tools, grouped by purpose, one `#[tool_router]` block per file. Tools are thin:
+//! find the caller, parse arguments, call `mail/`, shape the result. Errors the model can
+//! act on come back as tool results with `isError`.
+
+pub mod mailboxes;
+
+use http::request::Parts;
+
+use super::Caller;
+use crate::mail::MailError;
+
+/// The caller of this request, put there by the bearer layer.
+pub(crate) fn caller(parts: &Parts) -> Result<Caller, String> {
+    parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| "not authenticated: reconnect the mail server in your app".to_string())
+}
+
+/// A mail error as the text of a tool error.
+pub(crate) fn tool_error(error: MailError) -> String {
+    error.to_string()
+}

@@ -1,0 +1,29 @@
+//! The HTTP surface: one axum router with the OAuth endpoints, the MCP endpoint, health,
+//! and the HTML pages. Handlers are thin; token work is in `token/`, mail in `mail/`.
+
+pub mod health;
+pub mod mcp;
+pub mod oauth;
+pub mod pages;
+
+use axum::Router;
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+/// Largest request body accepted anywhere (MCP calls carry inline attachments).
+const MAX_BODY_BYTES: usize = 40 * 1024 * 1024;
+
+/// The whole application router.
+pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .merge(oauth::routes())
+        .merge(mcp::routes(&state, shutdown))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,196 @@
+//! `POST /oauth/authorize`: the login form. Checks the form is this browser's own and
+//! unexpired, checks the IMAP and SMTP logins live (in parallel, with timeouts), and on
+//! success redirects to the client with a sealed authorization code. A failed login shows
+//! the page again with the fields kept (never the password) and one line per failing side.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::authorize::{error_page, login_page, redirect_with};
+use super::form_guard;
+use crate::app::AppState;
+use crate::http::pages::LoginValues;
+use crate::mail::{LoginCheck, MailAccount, ServerLogin, verify_login};
+use crate::token::{ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint};
+
+/// The fields of the login form.
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    pub form_token: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub same_smtp: Option<String>,
+    #[serde(default)]
+    pub smtp_username: String,
+    #[serde(default)]
+    pub smtp_password: String,
+}
+
+impl LoginForm {
+    fn values(&self) -> LoginValues {
+        LoginValues {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            username: self.username.clone(),
+            smtp_username: self.smtp_username.clone(),
+            same_smtp: self.same_smtp.is_some(),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    let (form_claims, client, mail) = match open_form(&state, &headers, &form) {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    let retry = |errors: Vec<String>| {
+        login_page(&state, &client, &form_claims, form.form_token.clone(), form.values(), errors, StatusCode::UNPROCESSABLE_ENTITY)
+    };
+    let account = match account_from_form(&form, &mail) {
+        Ok(account) => account,
+        Err(message) => return retry(vec![message]),
+    };
+    let check = verify_login(&state.imap, &state.smtp, &account).await;
+    let errors = login_errors(&check);
+    if !errors.is_empty() {
+        tracing::info!(imap_ok = check.imap.is_ok(), smtp_ok = check.smtp.is_ok(), "mail login refused");
+        return retry(errors);
+    }
+    issue_code(&state, &form_claims, account)
+}
+
+/// Opens the form token, checks it belongs to this browser, and re-opens its client.
+#[allow(clippy::result_large_err)]
+fn open_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &LoginForm,
+) -> Result<(FormClaims, ClientClaims, MailEndpoints), Response> {
+    let expired = || {
+        error_page(
+            state,
+            "This sign-in page has expired",
+            "Sign-in pages are valid for a few minutes and only in the browser that opened them.",
+        )
+    };
+    if !form_guard::same_origin(&state.config, headers) || !form_guard::matches(&state.config, headers, &form.form_token) {
+        tracing::info!("login form posted without its browser binding");
+        return Err(expired());
+    }
+    let claims: FormClaims = state.tokens.open(Purpose::Form, &form.form_token).map_err(|error| {
+        tracing::debug!(%error, "login form with an unusable form token");
+        expired()
+    })?;
+    let client: ClientClaims = state.tokens.open(Purpose::Client, &claims.client_id).map_err(|_| expired())?;
+    let mail = client.mail.clone().ok_or_else(expired)?;
+    Ok((claims, client, mail))
+}
+
+/// Builds the account from the form and the client's mail servers.
+fn account_from_form(form: &LoginForm, mail: &MailEndpoints) -> Result<MailAccount, String> {
+    let email = form.email.trim().to_string();
+    if !is_plausible_email(&email) {
+        return Err("Enter your full email address, like you@example.com.".to_string());
+    }
+    if form.password.is_empty() {
+        return Err("Enter your password.".to_string());
+    }
+    let username = non_empty_or(form.username.trim(), &email);
+    let same = form.same_smtp.is_some();
+    let (smtp_username, smtp_password) = if same {
+        (username.clone(), form.password.clone())
+    } else {
+        if form.smtp_password.is_empty() {
+            return Err("Enter the SMTP password, or tick \"Use the same username and password for SMTP\".".to_string());
+        }
+        (non_empty_or(form.smtp_username.trim(), &username), form.smtp_password.clone())
+    };
+    let name = form.name.trim();
+    Ok(MailAccount {
+        display_name: (!name.is_empty()).then(|| name.to_string()),
+        imap: ServerLogin { endpoint: mail.imap.clone(), username, password: form.password.clone() },
+        smtp: ServerLogin { endpoint: mail.smtp.clone(), username: smtp_username, password: smtp_password },
+        email,
+    })
+}
+
+fn non_empty_or(value: &str, fallback: &str) -> String {
+    if value.is_empty() { fallback.to_string() } else { value.to_string() }
+}
+
+fn is_plausible_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        }
+        None => false,
+    }
+}
+
+/// One readable line per failing side.
+fn login_errors(check: &LoginCheck) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Err(error) = &check.imap {
+        errors.push(format!("IMAP: {error}"));
+    }
+    if let Err(error) = &check.smtp {
+        errors.push(format!("SMTP: {error}"));
+    }
+    errors
+}
+
+/// Seals the authorization code and redirects to the client with `code`, `state`, `iss`.
+fn issue_code(state: &AppState, form: &FormClaims, account: MailAccount) -> Response {
+    let claims = CodeClaims {
+        client: client_fingerprint(&form.client_id),
+        redirect_uri: form.redirect_uri.clone(),
+        code_challenge: form.code_challenge.clone(),
+        scope: form.scope.clone(),
+        resource: form.resource.clone(),
+        account,
+    };
+    let code = match state.tokens.seal(Purpose::Code, &claims, Some(state.config.lifetimes.code)) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(%error, "sealing an authorization code failed");
+            return error_page(state, "Something went wrong", "Please try again.");
+        }
+    };
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = form.state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", state.config.base_url.as_str()));
+    let mut response = redirect_with(&form.redirect_uri, &params);
+    response.headers_mut().insert(header::SET_COOKIE, form_guard::clear_cookie(&state.config));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_addresses_pass() {
+        for ok in ["a@b.co", "first.last+tag@mail.example.org"] {
+            assert!(is_plausible_email(ok), "{ok}");
+        }
+        for bad in ["", "a", "@b.co", "a@b", "a b@c.de", "a@b.co\r\nBcc: x@y.z", "<a@b.co>"] {
+            assert!(!is_plausible_email(bad), "{bad:?}");
+        }
+    }
+}

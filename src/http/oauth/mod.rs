@@ -1,0 +1,39 @@
+//! The OAuth 2.1 authorization server: discovery metadata, the authorize endpoint with its
+//! login page, and the token endpoint. One endpoint per file; shared rules (PKCE, errors,
+//! the login-form guard, scopes) in their own files.
+
+pub mod authorize;
+pub mod error;
+pub mod form_guard;
+pub mod login;
+pub mod metadata;
+pub mod pkce;
+pub mod scope;
+pub mod token;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+use crate::http::pages;
+
+pub use error::OAuthError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server),
+        )
+        .route("/oauth/authorize", get(authorize::authorize).post(login::login))
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/style.css", get(pages::stylesheet))
+}

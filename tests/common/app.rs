@@ -1,0 +1,253 @@
+//! The real application on port 0 for integration tests, with helpers that act as a
+//! browser (the login page and its form) and as an MCP client (JSON-RPC over HTTP).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use mail_mcp::cli::{Cli, Command};
+use mail_mcp::clients::{self, ProvisionedClient};
+use mail_mcp::config::Config;
+use mail_mcp::mail::{Endpoint, Security};
+use mail_mcp::token::{Keyring, MailEndpoints, TokenCodec};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::stack::{Stack, TestUser};
+
+/// A PKCE pair and the values of one authorization request.
+pub struct AuthRequest {
+    pub verifier: String,
+    pub challenge: String,
+    pub redirect_uri: String,
+    pub state: String,
+}
+
+impl AuthRequest {
+    pub fn new() -> Self {
+        use base64::Engine;
+        use sha2::Digest;
+        let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        AuthRequest {
+            verifier,
+            challenge,
+            redirect_uri: "http://127.0.0.1:33418/callback".to_string(),
+            state: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+/// Tokens from the token endpoint.
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// A running server and an HTTP client that does not follow redirects.
+pub struct TestServer {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub key: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn temp_data_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mail_mcp-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl TestServer {
+    /// Starts the server trusting the stack's CA, with extra `server` flags.
+    pub async fn start(stack: &Stack, extra_args: &[&str]) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let key = Keyring::encode_key(&Keyring::generate_key());
+        let data_dir = temp_data_dir();
+        let mut argv: Vec<String> = [
+            "mail_mcp",
+            "server",
+            "--base-url",
+            &base_url,
+            "--encryption-keys",
+            &key,
+            "--mail-ca-file",
+            stack.ca_file.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(extra_args.iter().map(|s| s.to_string()));
+        let Command::Server(args) = Cli::parse_from(argv).command else {
+            unreachable!("parsed a server command")
+        };
+        let config = Config::from_args(args).expect("test configuration is valid");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(mail_mcp::app::run(listener, config, shutdown.clone()));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestServer { base_url, http, key, shutdown }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    fn codec(&self) -> TokenCodec {
+        TokenCodec::new(
+            Keyring::parse(&self.key).unwrap(),
+            self.base_url.clone(),
+            self.url("/mcp"),
+        )
+    }
+
+    /// A client provisioned as `mail_mcp generate` would, for the stack's IMAPS and submission.
+    pub fn provision_client(&self, stack: &Stack) -> ProvisionedClient {
+        let mail = MailEndpoints {
+            imap: Endpoint { host: "127.0.0.1".into(), port: stack.imaps_port, security: Security::Tls },
+            smtp: Endpoint { host: "127.0.0.1".into(), port: stack.submission_port, security: Security::Starttls },
+        };
+        let uris = clients::DEFAULT_REDIRECT_URIS.iter().map(|s| s.to_string()).collect();
+        clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
+    }
+
+    /// `GET /oauth/authorize` for `client` with `request`'s PKCE values.
+    pub async fn authorize_page(&self, client_id: &str, request: &AuthRequest) -> reqwest::Response {
+        self.http
+            .get(self.url("/oauth/authorize"))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", &request.redirect_uri),
+                ("code_challenge", &request.challenge),
+                ("code_challenge_method", "S256"),
+                ("state", &request.state),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Loads the login page and posts the form as a browser would; returns the response.
+    pub async fn submit_login(&self, client_id: &str, request: &AuthRequest, user: &TestUser, password: &str) -> reqwest::Response {
+        let page = self.authorize_page(client_id, request).await;
+        assert_eq!(page.status(), 200, "the login page loads");
+        let cookie = page
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("the login page sets its form cookie")
+            .to_string();
+        let html = page.text().await.unwrap();
+        let form_token = hidden_field(&html, "form_token");
+        self.http
+            .post(self.url("/oauth/authorize"))
+            .header("cookie", cookie)
+            .form(&[
+                ("form_token", form_token.as_str()),
+                ("name", "Test Person"),
+                ("email", user.email.as_str()),
+                ("username", ""),
+                ("password", password),
+                ("same_smtp", "on"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The whole browser login; returns the authorization code.
+    pub async fn login_code(&self, client_id: &str, request: &AuthRequest, user: &TestUser) -> String {
+        let response = self.submit_login(client_id, request, user, &user.password).await;
+        assert_eq!(response.status(), 302, "a successful login redirects");
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let url = url::Url::parse(&location).unwrap();
+        let code = url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+        code.expect("the redirect carries a code")
+    }
+
+    /// `POST /oauth/token` with form fields.
+    pub async fn token_request(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(self.url("/oauth/token")).form(fields).send().await.unwrap()
+    }
+
+    /// Provision, log in and exchange the code: an access and refresh token for `user`.
+    pub async fn tokens_for(&self, stack: &Stack, user: &TestUser) -> Tokens {
+        let client = self.provision_client(stack);
+        let request = AuthRequest::new();
+        let code = self.login_code(&client.client_id, &request, user).await;
+        let response = self
+            .token_request(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &request.redirect_uri),
+                ("code_verifier", &request.verifier),
+                ("client_id", &client.client_id),
+                ("client_secret", &client.client_secret),
+            ])
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        Tokens {
+            access_token: body["access_token"].as_str().unwrap().to_string(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// A JSON-RPC request to `/mcp`; returns the HTTP response.
+    pub async fn mcp_raw(&self, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A JSON-RPC request that must succeed; returns its `result`.
+    pub async fn mcp(&self, token: &str, method: &str, params: Value) -> Value {
+        let response = self
+            .mcp_raw(Some(token), json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await;
+        assert_eq!(response.status(), 200, "MCP {method} answers 200");
+        let body: Value = response.json().await.unwrap();
+        assert!(body.get("error").is_none(), "MCP {method} failed: {body}");
+        body["result"].clone()
+    }
+
+    /// `tools/call`; returns the CallToolResult (check `isError` yourself).
+    pub async fn call_tool(&self, token: &str, name: &str, arguments: Value) -> Value {
+        self.mcp(token, "tools/call", json!({"name": name, "arguments": arguments})).await
+    }
+
+    /// `tools/call` that must succeed; returns its `structuredContent`.
+    pub async fn call_tool_ok(&self, token: &str, name: &str, arguments: Value) -> Value {
+        let result = self.call_tool(token, name, arguments).await;
+        assert_ne!(result["isError"], json!(true), "{name} failed: {result}");
+        result["structuredContent"].clone()
+    }
+}
+
+/// The value of a hidden input in a page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in the page")) + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}
