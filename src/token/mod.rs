@@ -6,9 +6,16 @@
 //! [`AccessClaims`], [`RefreshClaims`], [`FormClaims`]). It knows nothing of HTTP: the
 //! caller turns a [`TokenError`] into whatever answer its protocol wants.
 
+mod claims;
 mod keyring;
+mod purpose;
 
+pub use claims::{
+    AccessClaims, AuthMethod, ClientClaims, CodeClaims, FormClaims, MailEndpoints, RefreshClaims,
+    client_fingerprint, hash_secret,
+};
 pub use keyring::{KEY_LEN, Keyring};
+pub use purpose::{Lifetimes, Purpose};
 
 /// Why a token could not be made or opened. Messages are short and never contain token,
 /// claim or key material, so they are safe to log.
@@ -22,7 +29,7 @@ pub enum TokenError {
     Decrypt,
     /// A genuine token, but of another kind than the one asked for.
     #[error("token is a {found} token, expected a {expected} token")]
-    WrongPurpose { expected: String, found: String },
+    WrongPurpose { expected: Purpose, found: Purpose },
     /// Its `exp` lies in the past.
     #[error("token has expired")]
     Expired,
