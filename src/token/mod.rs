@@ -7,6 +7,7 @@
 //! caller turns a [`TokenError`] into whatever answer its protocol wants.
 
 mod claims;
+mod jwe;
 mod keyring;
 mod purpose;
 
@@ -14,6 +15,7 @@ pub use claims::{
     AccessClaims, AuthMethod, ClientClaims, CodeClaims, FormClaims, MailEndpoints, RefreshClaims,
     client_fingerprint, hash_secret,
 };
+pub use jwe::{CLOCK_SKEW_LEEWAY_SECS, MAX_TOKEN_LEN, TokenCodec, unix_now};
 pub use keyring::{KEY_LEN, Keyring};
 pub use purpose::{Lifetimes, Purpose};
 
