@@ -1,0 +1,289 @@
+//! What each kind of token carries, beside the registered claims (`iss`, `aud`, `iat`,
+//! `exp`, `jti`, `typ`) that [`TokenCodec`](super::TokenCodec) adds. Field names are the
+//! JSON names: short, but readable when a token is decrypted for debugging. Optional
+//! fields are left out when empty to keep tokens small. Also here: hashing client secrets
+//! and fingerprinting client ids, the two digests these claims hold.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::mail::{Endpoint, MailAccount};
+
+/// How a client proves itself at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A public client: no secret, PKCE only.
+    #[default]
+    None,
+    /// `client_secret` in the form body.
+    ClientSecretPost,
+    /// `client_secret` in HTTP Basic authentication.
+    ClientSecretBasic,
+}
+
+/// The mail servers a client made by `generate` is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailEndpoints {
+    pub imap: Endpoint,
+    pub smtp: Endpoint,
+}
+
+/// A client_id. Made by `generate` (with mail endpoints and usually a secret) or by
+/// dynamic client registration (redirect URIs only; the login page then offers the
+/// operator's providers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    /// [`hash_secret`] of the client secret; never the secret itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailEndpoints>,
+    pub auth_method: AuthMethod,
+}
+
+impl ClientClaims {
+    /// Whether `presented` is this client's secret, compared in constant time. A client
+    /// without a secret matches nothing.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        let Some(expected) = &self.secret_hash else {
+            return false;
+        };
+        hash_secret(presented)
+            .as_bytes()
+            .ct_eq(expected.as_bytes())
+            .into()
+    }
+}
+
+/// An authorization code: what the login granted, bound to the client, redirect URI and
+/// PKCE challenge it was asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeClaims {
+    /// [`client_fingerprint`] of the client_id.
+    pub client: String,
+    pub redirect_uri: String,
+    /// The S256 PKCE challenge the token request's verifier must match.
+    pub code_challenge: String,
+    pub scope: String,
+    /// The RFC 8707 resource asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub account: MailAccount,
+}
+
+/// An access token: the mail account the bearer acts for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// [`client_fingerprint`] of the client_id.
+    pub client: String,
+    pub scope: String,
+    pub account: MailAccount,
+}
+
+/// A refresh token. `family` is shared by every refresh token descended from one login,
+/// so a family can be recognised (and, should state ever be added, revoked) as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshClaims {
+    /// [`client_fingerprint`] of the client_id.
+    pub client: String,
+    pub scope: String,
+    pub account: MailAccount,
+    pub family: String,
+}
+
+/// The OAuth parameters of an authorization request, carried by the login form from the
+/// GET that shows it to the POST that submits it, so they cannot be altered in between.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormClaims {
+    pub client_id: String,
+    pub redirect_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// SHA-256 of a client secret, base64url without padding: what a client_id stores.
+pub fn hash_secret(secret: &str) -> String {
+    sha256_base64url(secret.as_bytes())
+}
+
+/// SHA-256 of a client_id, base64url without padding: binds codes and tokens to a client
+/// without embedding the whole (long) client_id in them.
+pub fn client_fingerprint(client_id: &str) -> String {
+    sha256_base64url(client_id.as_bytes())
+}
+
+fn sha256_base64url(input: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(input))
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Sample claims for the tests of this layer.
+    use super::*;
+    use crate::mail::{Security, ServerLogin};
+
+    pub const PASSWORD: &str = "correct horse battery staple";
+
+    pub fn account() -> MailAccount {
+        let login = |host: &str, port| ServerLogin {
+            endpoint: Endpoint {
+                host: host.into(),
+                port,
+                security: Security::default_for_port(port),
+            },
+            username: "alice@example.org".into(),
+            password: PASSWORD.into(),
+        };
+        MailAccount {
+            email: "alice@example.org".into(),
+            display_name: Some("Alice Example".into()),
+            imap: login("imap.example.org", 993),
+            smtp: login("smtp.example.org", 465),
+        }
+    }
+
+    pub fn client() -> ClientClaims {
+        let account = account();
+        ClientClaims {
+            name: Some("Claude".into()),
+            redirect_uris: vec!["https://claude.ai/api/mcp/auth_callback".into()],
+            secret_hash: Some(hash_secret("s3cret")),
+            mail: Some(MailEndpoints {
+                imap: account.imap.endpoint,
+                smtp: account.smtp.endpoint,
+            }),
+            auth_method: AuthMethod::ClientSecretPost,
+        }
+    }
+
+    pub fn code() -> CodeClaims {
+        CodeClaims {
+            client: client_fingerprint("client-id"),
+            redirect_uri: "https://claude.ai/api/mcp/auth_callback".into(),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            scope: "mail".into(),
+            resource: Some("https://mail.example.com/mcp".into()),
+            account: account(),
+        }
+    }
+
+    pub fn access() -> AccessClaims {
+        AccessClaims {
+            client: client_fingerprint("client-id"),
+            scope: "mail".into(),
+            account: account(),
+        }
+    }
+
+    pub fn refresh() -> RefreshClaims {
+        RefreshClaims {
+            client: client_fingerprint("client-id"),
+            scope: "mail".into(),
+            account: account(),
+            family: "0b7c2f0e5d3a4c1e9f8a7b6c5d4e3f2a".into(),
+        }
+    }
+
+    pub fn form() -> FormClaims {
+        FormClaims {
+            client_id: "client-id".into(),
+            redirect_uri: "https://claude.ai/api/mcp/auth_callback".into(),
+            state: Some("xyz".into()),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            scope: "mail".into(),
+            resource: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures;
+    use super::*;
+
+    #[test]
+    fn secret_matches_only_the_secret_that_was_hashed() {
+        let client = fixtures::client();
+        let cases = [
+            ("s3cret", true),
+            ("s3cre", false),
+            ("S3cret", false),
+            ("", false),
+        ];
+        for (presented, expected) in cases {
+            assert_eq!(client.secret_matches(presented), expected, "{presented:?}");
+        }
+    }
+
+    #[test]
+    fn a_client_without_a_secret_matches_no_secret() {
+        let client = ClientClaims {
+            secret_hash: None,
+            ..fixtures::client()
+        };
+        assert!(!client.secret_matches(""));
+        assert!(!client.secret_matches("s3cret"));
+    }
+
+    #[test]
+    fn digests_are_unpadded_base64url_sha256() {
+        // SHA-256("abc"), a FIPS 180-2 test vector, in base64url.
+        assert_eq!(
+            hash_secret("abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
+        assert_eq!(client_fingerprint("abc"), hash_secret("abc"));
+    }
+
+    #[test]
+    fn auth_method_uses_the_rfc_7591_names() {
+        let cases = [
+            (AuthMethod::None, "none"),
+            (AuthMethod::ClientSecretPost, "client_secret_post"),
+            (AuthMethod::ClientSecretBasic, "client_secret_basic"),
+        ];
+        for (method, name) in cases {
+            assert_eq!(serde_json::to_value(method).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn empty_options_are_left_out_of_the_json() {
+        let client = ClientClaims {
+            name: None,
+            redirect_uris: vec![],
+            secret_hash: None,
+            mail: None,
+            auth_method: AuthMethod::None,
+        };
+        let json = serde_json::to_value(&client).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"redirect_uris": [], "auth_method": "none"})
+        );
+    }
+
+    #[test]
+    fn debug_of_claims_holding_an_account_never_shows_the_password() {
+        let debugs = [
+            format!("{:?}", fixtures::code()),
+            format!("{:?}", fixtures::access()),
+            format!("{:?}", fixtures::refresh()),
+        ];
+        for debug in debugs {
+            assert!(debug.contains("alice@example.org"), "{debug}");
+            assert!(!debug.contains(fixtures::PASSWORD), "{debug}");
+        }
+    }
+}
