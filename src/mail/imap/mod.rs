@@ -1,0 +1,69 @@
+//! IMAP access. [`Imap`] is the one place that hands out logged-in sessions
+//! ([`ImapSession`]); every other IMAP operation takes a session from it. Connection reuse
+//! (a pool) belongs inside `Imap::session` and `ImapSession::logout`, so callers will not
+//! change when it arrives.
+
+mod connect;
+mod errors;
+pub mod mailboxes;
+mod session;
+
+use tracing::Instrument;
+
+pub use connect::{BoxedStream, ImapStream, RawSession};
+pub use mailboxes::{
+    MailboxInfo, SpecialUse, find_special_use, list_mailboxes, pick_special_use, resolve_folder,
+};
+pub use session::{ImapSession, SelectedFolder};
+
+use crate::mail::account::ServerLogin;
+use crate::mail::error::MailError;
+use crate::mail::settings::MailSettings;
+
+/// Hands out logged-in IMAP sessions; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Imap {
+    settings: MailSettings,
+}
+
+impl Imap {
+    pub fn new(settings: MailSettings) -> Self {
+        Imap { settings }
+    }
+
+    pub fn settings(&self) -> &MailSettings {
+        &self.settings
+    }
+
+    /// A logged-in session for `login`. Give it back with [`ImapSession::logout`].
+    pub async fn session(&self, login: &ServerLogin) -> Result<ImapSession, MailError> {
+        let server = format!("{}:{}", login.endpoint.host, login.endpoint.port);
+        let span = tracing::debug_span!("imap_login", %server, security = %login.endpoint.security);
+        let logged_in = connect::open(&self.settings, login)
+            .instrument(span)
+            .await?;
+        Ok(ImapSession::new(
+            logged_in,
+            server,
+            self.settings.command_timeout,
+        ))
+    }
+
+    /// Opens a session, runs `work` on it and logs out, whether `work` succeeded or not.
+    pub async fn with_session<T>(
+        &self,
+        login: &ServerLogin,
+        work: impl AsyncFnOnce(&mut ImapSession) -> Result<T, MailError>,
+    ) -> Result<T, MailError> {
+        let mut session = self.session(login).await?;
+        let result = work(&mut session).await;
+        session.logout().await;
+        result
+    }
+
+    /// Logs in and out again: proves the endpoint and credentials work.
+    pub async fn check_login(&self, login: &ServerLogin) -> Result<(), MailError> {
+        self.session(login).await?.logout().await;
+        Ok(())
+    }
+}
