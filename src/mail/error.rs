@@ -44,11 +44,14 @@ pub enum MailError {
     },
 
     /// The server did not answer in time.
-    #[error("the {protocol} server {server} did not answer within {seconds} s while {what}")]
+    #[error(
+        "the {protocol} server {server} did not answer within {} while {what}",
+        human_duration(*.limit)
+    )]
     Timeout {
         protocol: Protocol,
         server: String,
-        seconds: u64,
+        limit: Duration,
         what: String,
     },
 
@@ -98,7 +101,7 @@ impl MailError {
         MailError::Timeout {
             protocol,
             server: server.to_owned(),
-            seconds: limit.as_secs().max(1),
+            limit,
             what: what.to_owned(),
         }
     }
@@ -158,6 +161,14 @@ pub(crate) fn redact(text: &str, secret: &str) -> String {
         return text.to_owned();
     }
     text.replace(secret, "<redacted>")
+}
+
+/// "10 s", or "300 ms" under a second.
+fn human_duration(limit: Duration) -> String {
+    match limit.as_secs() {
+        0 => format!("{} ms", limit.as_millis()),
+        secs => format!("{secs} s"),
+    }
 }
 
 fn list_folders(existing: &[String]) -> String {
@@ -304,6 +315,15 @@ mod tests {
         for (err, want) in cases {
             assert_eq!(err.to_string(), want);
         }
+    }
+
+    #[test]
+    fn short_limits_are_given_in_milliseconds() {
+        let err = MailError::timeout(Protocol::Smtp, "h:25", Duration::from_millis(300), "x");
+        assert_eq!(
+            err.to_string(),
+            "the SMTP server h:25 did not answer within 300 ms while x"
+        );
     }
 
     #[test]

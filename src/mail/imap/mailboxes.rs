@@ -266,7 +266,14 @@ async fn list_all(
             Ok((names, statuses))
         })
         .await?;
-    Ok(with_statuses(names, statuses))
+    let mut mailboxes = with_statuses(names, statuses);
+    mailboxes.sort_by_cached_key(|m| sort_key(&m.name));
+    Ok(mailboxes)
+}
+
+/// INBOX first, then by name without regard to case.
+fn sort_key(name: &str) -> (bool, String) {
+    (!name.eq_ignore_ascii_case("INBOX"), name.to_lowercase())
 }
 
 /// The LIST arguments after the reference name.
@@ -462,6 +469,13 @@ mod tests {
             serde_json::to_string(&SpecialUse::Junk).unwrap(),
             r#""\\Junk""#
         );
+    }
+
+    #[test]
+    fn inbox_comes_first_then_names_in_order() {
+        let mut names = vec!["Sent", "archive", "INBOX", "Drafts", "INBOX/Sub"];
+        names.sort_by_cached_key(|n| sort_key(n));
+        assert_eq!(names, ["INBOX", "archive", "Drafts", "INBOX/Sub", "Sent"]);
     }
 
     #[test]

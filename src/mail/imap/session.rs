@@ -25,6 +25,15 @@ pub struct ImapSession {
     broken: bool,
 }
 
+impl std::fmt::Debug for ImapSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapSession")
+            .field("server", &self.server)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What SELECT or EXAMINE reports about a folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SelectedFolder {
