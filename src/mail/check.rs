@@ -35,3 +35,33 @@ pub async fn verify_login(imap: &Imap, smtp: &Smtp, account: &MailAccount) -> Lo
     );
     LoginCheck { imap, smtp }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::{Endpoint, MailSettings, Security, ServerLogin, TlsSettings};
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn verify_login_is_send() {
+        let settings = MailSettings::new(TlsSettings::public_roots());
+        let login = ServerLogin {
+            endpoint: Endpoint {
+                host: "mail.example.com".into(),
+                port: 993,
+                security: Security::Tls,
+            },
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let account = MailAccount {
+            email: "u@example.com".into(),
+            display_name: None,
+            imap: login.clone(),
+            smtp: login,
+        };
+        let (imap, smtp) = (Imap::new(settings.clone()), Smtp::new(settings));
+        assert_send(&verify_login(&imap, &smtp, &account));
+    }
+}

@@ -251,7 +251,7 @@ async fn list_all(
     let status = with_counts && session.has_capability("LIST-STATUS").await?;
     let pattern = list_pattern(special_use, status);
     let (names, statuses) = session
-        .command("listing folders", async |s| {
+        .command("listing folders", |s| async move {
             let updates = s.unsolicited_responses.clone();
             let _stale = drain_statuses(|| updates.try_recv().ok());
             let mut names = Vec::new();
@@ -339,8 +339,8 @@ async fn add_missing_counts(
     {
         let name = mailbox.name.clone();
         let status = session
-            .command("counting messages", async |s| {
-                s.status(&name, "(MESSAGES UNSEEN)").await
+            .command("counting messages", |s| {
+                s.status(&name, "(MESSAGES UNSEEN)")
             })
             .await;
         match status {

@@ -8,6 +8,7 @@ mod errors;
 pub mod mailboxes;
 mod session;
 
+use futures::future::BoxFuture;
 use tracing::Instrument;
 
 pub use connect::{BoxedStream, ImapStream, RawSession};
@@ -49,11 +50,13 @@ impl Imap {
         ))
     }
 
-    /// Opens a session, runs `work` on it and logs out, whether `work` succeeded or not.
+    /// Opens a session, runs `work` on it and logs out, whether `work` succeeded or not:
+    /// `imap.with_session(login, |s| Box::pin(list_mailboxes(s, true)))`. (`work` returns
+    /// a boxed future because an async closure's future cannot yet be proven `Send`.)
     pub async fn with_session<T>(
         &self,
         login: &ServerLogin,
-        work: impl AsyncFnOnce(&mut ImapSession) -> Result<T, MailError>,
+        work: impl for<'s> FnOnce(&'s mut ImapSession) -> BoxFuture<'s, Result<T, MailError>>,
     ) -> Result<T, MailError> {
         let mut session = self.session(login).await?;
         let result = work(&mut session).await;
@@ -65,5 +68,43 @@ impl Imap {
     pub async fn check_login(&self, login: &ServerLogin) -> Result<(), MailError> {
         self.session(login).await?.logout().await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Handlers run on a multi-threaded runtime: every future here must be `Send`.
+    #[test]
+    fn futures_are_send() {
+        let imap = Imap::new(MailSettings::new(crate::mail::TlsSettings::public_roots()));
+        let login = ServerLogin {
+            endpoint: crate::mail::Endpoint {
+                host: "imap.example.com".into(),
+                port: 993,
+                security: crate::mail::Security::Tls,
+            },
+            username: "u".into(),
+            password: "p".into(),
+        };
+        assert_send(&imap.session(&login));
+        assert_send(&imap.check_login(&login));
+        assert_send(&async {
+            let mut s = imap.session(&login).await?;
+            let sent = find_special_use(&mut s, SpecialUse::Sent).await?;
+            let inbox = s.select("INBOX").await?;
+            let all = list_mailboxes(&mut s, true).await?;
+            s.logout().await;
+            Ok::<_, MailError>((sent, inbox, all))
+        });
+        assert_send(&imap.with_session(&login, |s| {
+            Box::pin(async move {
+                let folder = resolve_folder(s, "inbox").await?;
+                s.examine(&folder).await
+            })
+        }));
     }
 }

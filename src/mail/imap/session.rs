@@ -4,6 +4,7 @@
 //! Callers get sessions only from [`super::Imap`] and give them back with
 //! [`ImapSession::logout`], which is where a connection pool will take them back later.
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_imap::types::{Capabilities, Mailbox};
@@ -68,13 +69,17 @@ impl ImapSession {
         self.broken
     }
 
-    /// Runs one command on the raw async-imap session under the command time limit.
-    /// `what` completes "did not answer within 30 s while ...".
-    pub async fn command<T>(
-        &mut self,
+    /// Runs one command on the raw async-imap session under the command time limit; the
+    /// way other mail modules issue IMAP commands. `what` completes "did not answer within
+    /// 30 s while ...". Streams that borrow the session must be collected inside `run`.
+    pub(crate) async fn command<'a, T, F>(
+        &'a mut self,
         what: &str,
-        run: impl AsyncFnOnce(&mut RawSession) -> async_imap::error::Result<T>,
-    ) -> Result<T, MailError> {
+        run: impl FnOnce(&'a mut RawSession) -> F,
+    ) -> Result<T, MailError>
+    where
+        F: Future<Output = async_imap::error::Result<T>>,
+    {
         if self.broken {
             return Err(MailError::Protocol(format!(
                 "the connection to the IMAP server {} is no longer usable",
@@ -105,7 +110,7 @@ impl ImapSession {
     pub async fn has_capability(&mut self, capability: &str) -> Result<bool, MailError> {
         if self.capabilities.is_none() {
             let caps = self
-                .command("asking for capabilities", async |s| s.capabilities().await)
+                .command("asking for capabilities", |s| s.capabilities())
                 .await?;
             self.capabilities = Some(caps);
         }
@@ -117,16 +122,14 @@ impl ImapSession {
 
     /// Opens `folder` read-write; an unknown folder is `MailError::UnknownFolder`.
     pub async fn select(&mut self, folder: &str) -> Result<SelectedFolder, MailError> {
-        let result = self
-            .command("opening a folder", async |s| s.select(folder).await)
-            .await;
+        let result = self.command("opening a folder", |s| s.select(folder)).await;
         self.opened(folder, result).await
     }
 
     /// Opens `folder` read-only; an unknown folder is `MailError::UnknownFolder`.
     pub async fn examine(&mut self, folder: &str) -> Result<SelectedFolder, MailError> {
         let result = self
-            .command("opening a folder", async |s| s.examine(folder).await)
+            .command("opening a folder", |s| s.examine(folder))
             .await;
         self.opened(folder, result).await
     }
