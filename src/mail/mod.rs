@@ -1,6 +1,27 @@
 //! The mail layer: IMAP sessions, SMTP, message parsing and composing, TLS settings.
-//! It knows nothing of HTTP, MCP or tokens; callers hand it a [`MailAccount`].
+//! It knows nothing of HTTP, MCP or tokens; callers hand it a [`MailAccount`] (or one of
+//! its [`ServerLogin`]s) and get `MailError`s written for a person to act on.
+//!
+//! # Layout
+//! - [`account`]: who the mail belongs to and how to reach the servers.
+//! - [`error`]: [`MailError`], the one error type of this layer.
+//! - [`tls`]: whom to trust ([`TlsSettings`]); [`settings`]: TLS plus time limits.
+//! - [`imap`]: [`Imap`] hands out logged-in [`ImapSession`]s; folder listing.
+//! - [`smtp`]: [`Smtp`] builds lettre transports and checks logins.
+//! - [`check`]: [`verify_login`], both servers at once, for the login form.
 
 pub mod account;
+pub mod check;
+pub mod error;
+pub mod imap;
+pub mod settings;
+pub mod smtp;
+pub mod tls;
 
 pub use account::{Endpoint, MailAccount, Security, ServerLogin};
+pub use check::{LoginCheck, verify_login};
+pub use error::{MailError, Protocol};
+pub use imap::{Imap, ImapSession, MailboxInfo, SelectedFolder, SpecialUse};
+pub use settings::MailSettings;
+pub use smtp::Smtp;
+pub use tls::{TlsConfigError, TlsSettings};

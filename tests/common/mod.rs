@@ -1,0 +1,27 @@
+//! Test harness shared by the integration tests (`mod common;`): the real mail stack of
+//! `bin/mail-stack` (Dovecot, Postfix, s3s-fs, redis on loopback), a fresh mailbox per
+//! test, and helpers that check the outcome over real IMAP and SMTP.
+//!
+//! - [`stack()`]: the stack of this test binary, started once (or the running one named
+//!   by `MAIL_STACK_ENV`); stopped by a watcher when the binary exits.
+//! - [`Stack::new_user`]: a mailbox nobody else uses.
+//! - [`imap_session`], [`append`], [`fetch_raw`], [`wait_for_messages`]: IMAP as a mail
+//!   client sees it. [`deliver`]: incoming mail over the unauthenticated SMTP port.
+//!
+//! Each test binary uses a subset of these, hence `dead_code` is allowed here.
+#![allow(dead_code)]
+
+mod imap;
+mod smtp;
+mod stack;
+
+// Each test binary imports a subset of these.
+#[allow(unused_imports)]
+pub use imap::{
+    ImapSession, PlainImapSession, RawMessage, append, fetch_raw, imap_session, imap_session_plain,
+    try_imap_session, wait_for_message_containing, wait_for_messages,
+};
+#[allow(unused_imports)]
+pub use smtp::{deliver, submission_transport, try_deliver, try_submit};
+#[allow(unused_imports)]
+pub use stack::{Stack, TestUser, stack};
