@@ -31,7 +31,11 @@ pub enum StartError {
 
 impl AppState {
     pub fn new(config: Config) -> Result<AppState, StartError> {
-        let tokens = TokenCodec::new(config.keyring.clone(), config.base_url.clone(), config.resource());
+        let tokens = TokenCodec::new(
+            config.keyring.clone(),
+            config.base_url.clone(),
+            config.resource(),
+        );
         let tls = TlsSettings::new(config.mail_ca_file.as_deref())
             .map_err(|e| StartError::Config(format!("MAIL_CA_FILE: {e}")))?;
         let settings = MailSettings {

@@ -8,7 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use url::Url;
 
-use crate::token::{AuthMethod, ClientClaims, MailEndpoints, Purpose, TokenCodec, TokenError, hash_secret};
+use crate::token::{
+    AuthMethod, ClientClaims, MailEndpoints, Purpose, TokenCodec, TokenError, hash_secret,
+};
 
 /// Redirect URIs a provisioned client gets when the operator names none: Claude's
 /// callbacks and the loopback callbacks of Claude Code, MCP Inspector and SDK clients.
@@ -79,7 +81,11 @@ pub fn provision(
         auth_method: AuthMethod::ClientSecretPost,
     };
     let client_id = codec.seal(Purpose::Client, &claims, None)?;
-    Ok(ProvisionedClient { client_id, client_secret, claims })
+    Ok(ProvisionedClient {
+        client_id,
+        client_secret,
+        claims,
+    })
 }
 
 /// 32 random bytes, base64url: a client secret.
@@ -96,17 +102,61 @@ mod tests {
     #[test]
     fn redirect_uris_match_exactly_or_on_any_loopback_port() {
         let cases = [
-            ("https://claude.ai/api/mcp/auth_callback", "https://claude.ai/api/mcp/auth_callback", true),
-            ("https://claude.ai/api/mcp/auth_callback", "https://claude.ai/api/mcp/auth_callback/x", false),
-            ("https://claude.ai/api/mcp/auth_callback", "https://evil.example/api/mcp/auth_callback", false),
-            ("http://localhost/callback", "http://localhost:33418/callback", true),
-            ("http://127.0.0.1/callback", "http://127.0.0.1:6274/callback", true),
-            ("http://127.0.0.1/callback", "http://localhost:6274/callback", false),
-            ("http://localhost/callback", "http://localhost:1/other", false),
-            ("http://localhost/callback", "http://localhost.evil.example:80/callback", false),
-            ("http://localhost/callback", "https://localhost:443/callback", false),
-            ("http://localhost/callback", "http://user@localhost:80/callback", false),
-            ("https://app.example/cb", "https://app.example:8443/cb", false),
+            (
+                "https://claude.ai/api/mcp/auth_callback",
+                "https://claude.ai/api/mcp/auth_callback",
+                true,
+            ),
+            (
+                "https://claude.ai/api/mcp/auth_callback",
+                "https://claude.ai/api/mcp/auth_callback/x",
+                false,
+            ),
+            (
+                "https://claude.ai/api/mcp/auth_callback",
+                "https://evil.example/api/mcp/auth_callback",
+                false,
+            ),
+            (
+                "http://localhost/callback",
+                "http://localhost:33418/callback",
+                true,
+            ),
+            (
+                "http://127.0.0.1/callback",
+                "http://127.0.0.1:6274/callback",
+                true,
+            ),
+            (
+                "http://127.0.0.1/callback",
+                "http://localhost:6274/callback",
+                false,
+            ),
+            (
+                "http://localhost/callback",
+                "http://localhost:1/other",
+                false,
+            ),
+            (
+                "http://localhost/callback",
+                "http://localhost.evil.example:80/callback",
+                false,
+            ),
+            (
+                "http://localhost/callback",
+                "https://localhost:443/callback",
+                false,
+            ),
+            (
+                "http://localhost/callback",
+                "http://user@localhost:80/callback",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "https://app.example:8443/cb",
+                false,
+            ),
             ("http://localhost/callback", "not a url", false),
         ];
         for (registered, presented, expected) in cases {

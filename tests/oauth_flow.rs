@@ -44,11 +44,22 @@ async fn metadata_describes_the_resource_and_the_authorization_server() {
         .await
         .unwrap();
     assert_eq!(metadata["issuer"], json!(server.base_url));
-    assert_eq!(metadata["authorization_endpoint"], json!(server.url("/oauth/authorize")));
-    assert_eq!(metadata["token_endpoint"], json!(server.url("/oauth/token")));
-    assert_eq!(metadata["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        json!(server.url("/oauth/authorize"))
+    );
+    assert_eq!(
+        metadata["token_endpoint"],
+        json!(server.url("/oauth/token"))
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     assert_eq!(metadata["response_types_supported"], json!(["code"]));
-    let methods = metadata["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    let methods = metadata["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
     assert!(methods.contains(&json!("client_secret_post")));
     assert!(methods.contains(&json!("client_secret_basic")));
 
@@ -63,16 +74,33 @@ async fn the_authorize_page_is_a_safe_login_form() {
     let stack = stack();
     let server = TestServer::start(stack, &[]).await;
     let client = server.provision_client(stack);
-    let page = server.authorize_page(&client.client_id, &AuthRequest::new()).await;
+    let page = server
+        .authorize_page(&client.client_id, &AuthRequest::new())
+        .await;
     assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
     assert_eq!(page.headers()["cache-control"], "no-store");
     let cookie = page.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let html = page.text().await.unwrap();
-    assert!(html.contains(&format!("127.0.0.1:{}", stack.imaps_port)), "IMAP host shown");
-    assert!(html.contains(&format!("127.0.0.1:{}", stack.submission_port)), "SMTP host shown");
+    assert!(
+        html.contains(&format!("127.0.0.1:{}", stack.imaps_port)),
+        "IMAP host shown"
+    );
+    assert!(
+        html.contains(&format!("127.0.0.1:{}", stack.submission_port)),
+        "SMTP host shown"
+    );
     assert!(!hidden_field(&html, "form_token").is_empty());
     assert!(html.contains("Use the same username and password for SMTP"));
 }
@@ -87,16 +115,32 @@ async fn a_hostile_state_is_escaped() {
     request.state = "\"><script>alert(1)</script>".to_string();
     let page = server.authorize_page(&client.client_id, &request).await;
     let html = page.text().await.unwrap();
-    assert!(!html.contains("<script>alert(1)</script>"), "no raw script in the page");
+    assert!(
+        !html.contains("<script>alert(1)</script>"),
+        "no raw script in the page"
+    );
 
     let user = stack.new_user("state");
-    let response = server.submit_login(&client.client_id, &request, &user, &user.password).await;
+    let response = server
+        .submit_login(&client.client_id, &request, &user, &user.password)
+        .await;
     assert_eq!(response.status(), 302);
     let location = response.headers()["location"].to_str().unwrap();
-    assert!(!location.contains("<script>"), "state is URL-encoded in the redirect: {location}");
+    assert!(
+        !location.contains("<script>"),
+        "state is URL-encoded in the redirect: {location}"
+    );
     let url = url::Url::parse(location).unwrap();
-    let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
-    assert_eq!(state, request.state, "state comes back unchanged after decoding");
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(
+        state, request.state,
+        "state comes back unchanged after decoding"
+    );
 }
 
 /// An unknown redirect_uri or client gets an error page, never a redirect.
@@ -113,7 +157,9 @@ async fn a_bad_redirect_uri_or_client_gets_a_page_not_a_redirect() {
     let html = response.text().await.unwrap();
     assert!(html.contains("Redirect URI not allowed"), "{html}");
 
-    let response = server.authorize_page("not-a-client", &AuthRequest::new()).await;
+    let response = server
+        .authorize_page("not-a-client", &AuthRequest::new())
+        .await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     assert!(response.text().await.unwrap().contains("Unknown client"));
@@ -141,7 +187,10 @@ async fn a_request_without_pkce_is_redirected_with_an_error() {
     assert_eq!(response.status(), 302);
     let location = response.headers()["location"].to_str().unwrap();
     assert!(location.starts_with(&request.redirect_uri), "{location}");
-    assert!(location.contains("error=invalid_request") && location.contains("state=s1"), "{location}");
+    assert!(
+        location.contains("error=invalid_request") && location.contains("state=s1"),
+        "{location}"
+    );
 }
 
 /// A wrong password shows the form again with a readable IMAP and SMTP line, no redirect,
@@ -153,7 +202,12 @@ async fn a_wrong_password_shows_the_form_again() {
     let client = server.provision_client(stack);
     let user = stack.new_user("wrongpw");
     let response = server
-        .submit_login(&client.client_id, &AuthRequest::new(), &user, "not-the-password")
+        .submit_login(
+            &client.client_id,
+            &AuthRequest::new(),
+            &user,
+            "not-the-password",
+        )
         .await;
     assert_eq!(response.status(), 422);
     assert!(response.headers().get("location").is_none());
@@ -161,7 +215,10 @@ async fn a_wrong_password_shows_the_form_again() {
     assert!(html.contains("IMAP:"), "an IMAP line: {html}");
     assert!(html.contains("SMTP:"), "an SMTP line: {html}");
     assert!(html.contains(&user.email), "the email is kept");
-    assert!(!html.contains("not-the-password"), "the password is not echoed");
+    assert!(
+        !html.contains("not-the-password"),
+        "the password is not echoed"
+    );
 }
 
 /// A login form posted without the browser's cookie (cross-site) is refused.
@@ -171,7 +228,9 @@ async fn a_login_post_without_its_cookie_is_refused() {
     let server = TestServer::start(stack, &[]).await;
     let client = server.provision_client(stack);
     let user = stack.new_user("csrf");
-    let page = server.authorize_page(&client.client_id, &AuthRequest::new()).await;
+    let page = server
+        .authorize_page(&client.client_id, &AuthRequest::new())
+        .await;
     let form_token = hidden_field(&page.text().await.unwrap(), "form_token");
     let response = server
         .http
@@ -260,17 +319,25 @@ async fn a_browser_login_yields_a_token_that_lists_the_mailboxes() {
 
     let tools = server.mcp(access, "tools/list", json!({})).await;
     let list = tools["tools"].as_array().unwrap();
-    let list_mailboxes = list.iter().find(|t| t["name"] == "list_mailboxes").expect("list_mailboxes is offered");
+    let list_mailboxes = list
+        .iter()
+        .find(|t| t["name"] == "list_mailboxes")
+        .expect("list_mailboxes is offered");
     assert_eq!(list_mailboxes["annotations"]["readOnlyHint"], true);
     assert!(list_mailboxes["annotations"]["title"].is_string());
     assert!(list_mailboxes["outputSchema"].is_object());
 
-    let result = server.call_tool_ok(access, "list_mailboxes", json!({})).await;
+    let result = server
+        .call_tool_ok(access, "list_mailboxes", json!({}))
+        .await;
     let boxes = result["mailboxes"].as_array().unwrap();
     let names: Vec<&str> = boxes.iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert_eq!(names[0], "INBOX");
     for special in ["Sent", "Drafts", "Trash", "Junk", "Archive"] {
-        let found = boxes.iter().find(|m| m["name"] == special).unwrap_or_else(|| panic!("{special} listed: {names:?}"));
+        let found = boxes
+            .iter()
+            .find(|m| m["name"] == special)
+            .unwrap_or_else(|| panic!("{special} listed: {names:?}"));
         assert_eq!(found["special_use"], json!(format!("\\{special}")));
     }
 
@@ -287,7 +354,9 @@ async fn a_browser_login_yields_a_token_that_lists_the_mailboxes() {
     let new_access = refreshed["access_token"].as_str().unwrap();
     assert_ne!(new_access, access);
     assert!(refreshed["refresh_token"].is_string());
-    let again = server.call_tool_ok(new_access, "list_mailboxes", json!({"with_counts": true})).await;
+    let again = server
+        .call_tool_ok(new_access, "list_mailboxes", json!({"with_counts": true}))
+        .await;
     assert_eq!(again["mailboxes"][0]["messages"], 0);
 }
 
@@ -306,7 +375,10 @@ async fn the_mcp_endpoint_guards_itself() {
         assert!(challenge.starts_with("Bearer "), "{challenge}");
         assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
         let metadata = server.url("/.well-known/oauth-protected-resource/mcp");
-        assert!(challenge.contains(&format!("resource_metadata=\"{metadata}\"")), "{challenge}");
+        assert!(
+            challenge.contains(&format!("resource_metadata=\"{metadata}\"")),
+            "{challenge}"
+        );
     }
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
         let response = server
@@ -335,9 +407,10 @@ async fn a_changed_password_is_a_tool_error_that_says_reconnect() {
     let stack = stack();
     let server = TestServer::start(stack, &[]).await;
     let user = stack.new_user("pwchange");
-    let tokens = server.tokens_for(stack, &user).await;
-    stack.set_password(&user, "a-new-password");
-    let result = server.call_tool(&tokens.access_token, "list_mailboxes", json!({})).await;
+    let mut account = stack.mail_account(&user);
+    account.imap.password = "the-password-before-it-changed".into();
+    let token = server.access_token_for(account);
+    let result = server.call_tool(&token, "list_mailboxes", json!({})).await;
     assert_eq!(result["isError"], true, "{result}");
     let text = result["content"][0]["text"].as_str().unwrap();
     assert!(text.to_lowercase().contains("reconnect"), "{text}");

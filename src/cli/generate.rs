@@ -40,7 +40,11 @@ pub struct GenerateArgs {
 }
 
 fn endpoint(host: String, port: u16, security: Option<Security>) -> Endpoint {
-    Endpoint { host, port, security: security.unwrap_or_else(|| Security::default_for_port(port)) }
+    Endpoint {
+        host,
+        port,
+        security: security.unwrap_or_else(|| Security::default_for_port(port)),
+    }
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {
@@ -52,18 +56,25 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         smtp: endpoint(args.smtp_host, args.smtp_port, args.smtp_security),
     };
     let redirect_uris = if args.redirect_uris.is_empty() {
-        DEFAULT_REDIRECT_URIS.iter().map(|s| s.to_string()).collect()
+        DEFAULT_REDIRECT_URIS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         args.redirect_uris
     };
-    let client = clients::provision(&codec, args.name, mail, redirect_uris)
-        .map_err(|e| e.to_string())?;
+    let client =
+        clients::provision(&codec, args.name, mail, redirect_uris).map_err(|e| e.to_string())?;
     print!("{}", setup_text(&base_url, &client));
     Ok(())
 }
 
 fn setup_text(base_url: &str, client: &clients::ProvisionedClient) -> String {
-    let mail = client.claims.mail.as_ref().expect("provisioned with endpoints");
+    let mail = client
+        .claims
+        .mail
+        .as_ref()
+        .expect("provisioned with endpoints");
     let (id, secret) = (&client.client_id, &client.client_secret);
     let mcp = format!("{base_url}/mcp");
     let redirects = client.claims.redirect_uris.join("\n    ");

@@ -5,5 +5,7 @@ use serde_json::{Value, json};
 
 #[tracing::instrument(level = "debug")]
 pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok", "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION") }))
+    Json(
+        json!({ "status": "ok", "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION") }),
+    )
 }

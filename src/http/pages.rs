@@ -61,16 +61,29 @@ pub fn render(template: &impl Template, status: StatusCode, form_targets: &[Stri
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "rendering a page failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page could not be rendered",
+            )
+                .into_response();
         }
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if let Ok(csp) = HeaderValue::from_str(&content_security_policy(form_targets)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
@@ -120,7 +133,10 @@ mod tests {
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>"));
-        assert!(html.contains("&#34;&#62;&#60;script&#62;") || html.contains("&quot;&gt;&lt;script&gt;"));
+        assert!(
+            html.contains("&#34;&#62;&#60;script&#62;")
+                || html.contains("&quot;&gt;&lt;script&gt;")
+        );
     }
 
     #[test]

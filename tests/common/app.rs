@@ -26,7 +26,11 @@ impl AuthRequest {
     pub fn new() -> Self {
         use base64::Engine;
         use sha2::Digest;
-        let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let verifier = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(sha2::Sha256::digest(verifier.as_bytes()));
         AuthRequest {
@@ -97,7 +101,12 @@ impl TestServer {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        TestServer { base_url, http, key, shutdown }
+        TestServer {
+            base_url,
+            http,
+            key,
+            shutdown,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -112,18 +121,46 @@ impl TestServer {
         )
     }
 
+    /// An access token sealed directly for `account` (as the token endpoint would).
+    pub fn access_token_for(&self, account: mail_mcp::mail::MailAccount) -> String {
+        let claims = mail_mcp::token::AccessClaims {
+            client: "test".into(),
+            scope: "mail.read mail.send offline_access".into(),
+            account,
+        };
+        let lifetime = Some(std::time::Duration::from_secs(600));
+        self.codec()
+            .seal(mail_mcp::token::Purpose::Access, &claims, lifetime)
+            .unwrap()
+    }
+
     /// A client provisioned as `mail_mcp generate` would, for the stack's IMAPS and submission.
     pub fn provision_client(&self, stack: &Stack) -> ProvisionedClient {
         let mail = MailEndpoints {
-            imap: Endpoint { host: "127.0.0.1".into(), port: stack.imaps_port, security: Security::Tls },
-            smtp: Endpoint { host: "127.0.0.1".into(), port: stack.submission_port, security: Security::Starttls },
+            imap: Endpoint {
+                host: "127.0.0.1".into(),
+                port: stack.imaps_port,
+                security: Security::Tls,
+            },
+            smtp: Endpoint {
+                host: "127.0.0.1".into(),
+                port: stack.submission_port,
+                security: Security::Starttls,
+            },
         };
-        let uris = clients::DEFAULT_REDIRECT_URIS.iter().map(|s| s.to_string()).collect();
+        let uris = clients::DEFAULT_REDIRECT_URIS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
     }
 
     /// `GET /oauth/authorize` for `client` with `request`'s PKCE values.
-    pub async fn authorize_page(&self, client_id: &str, request: &AuthRequest) -> reqwest::Response {
+    pub async fn authorize_page(
+        &self,
+        client_id: &str,
+        request: &AuthRequest,
+    ) -> reqwest::Response {
         self.http
             .get(self.url("/oauth/authorize"))
             .query(&[
@@ -140,7 +177,13 @@ impl TestServer {
     }
 
     /// Loads the login page and posts the form as a browser would; returns the response.
-    pub async fn submit_login(&self, client_id: &str, request: &AuthRequest, user: &TestUser, password: &str) -> reqwest::Response {
+    pub async fn submit_login(
+        &self,
+        client_id: &str,
+        request: &AuthRequest,
+        user: &TestUser,
+        password: &str,
+    ) -> reqwest::Response {
         let page = self.authorize_page(client_id, request).await;
         assert_eq!(page.status(), 200, "the login page loads");
         let cookie = page
@@ -169,18 +212,33 @@ impl TestServer {
     }
 
     /// The whole browser login; returns the authorization code.
-    pub async fn login_code(&self, client_id: &str, request: &AuthRequest, user: &TestUser) -> String {
-        let response = self.submit_login(client_id, request, user, &user.password).await;
+    pub async fn login_code(
+        &self,
+        client_id: &str,
+        request: &AuthRequest,
+        user: &TestUser,
+    ) -> String {
+        let response = self
+            .submit_login(client_id, request, user, &user.password)
+            .await;
         assert_eq!(response.status(), 302, "a successful login redirects");
         let location = response.headers()["location"].to_str().unwrap().to_string();
         let url = url::Url::parse(&location).unwrap();
-        let code = url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+        let code = url
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned());
         code.expect("the redirect carries a code")
     }
 
     /// `POST /oauth/token` with form fields.
     pub async fn token_request(&self, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(self.url("/oauth/token")).form(fields).send().await.unwrap()
+        self.http
+            .post(self.url("/oauth/token"))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Provision, log in and exchange the code: an access and refresh token for `user`.
@@ -223,7 +281,10 @@ impl TestServer {
     /// A JSON-RPC request that must succeed; returns its `result`.
     pub async fn mcp(&self, token: &str, method: &str, params: Value) -> Value {
         let response = self
-            .mcp_raw(Some(token), json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .mcp_raw(
+                Some(token),
+                json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+            )
             .await;
         assert_eq!(response.status(), 200, "MCP {method} answers 200");
         let body: Value = response.json().await.unwrap();
@@ -233,7 +294,12 @@ impl TestServer {
 
     /// `tools/call`; returns the CallToolResult (check `isError` yourself).
     pub async fn call_tool(&self, token: &str, name: &str, arguments: Value) -> Value {
-        self.mcp(token, "tools/call", json!({"name": name, "arguments": arguments})).await
+        self.mcp(
+            token,
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+        .await
     }
 
     /// `tools/call` that must succeed; returns its `structuredContent`.
@@ -247,7 +313,10 @@ impl TestServer {
 /// The value of a hidden input in a page.
 pub fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in the page")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in the page"))
+        + marker.len();
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
 }

@@ -11,9 +11,10 @@
 //! Each test binary uses a subset of these, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
+pub mod app;
 mod imap;
 mod smtp;
-mod stack;
+pub mod stack;
 
 // Each test binary imports a subset of these.
 #[allow(unused_imports)]

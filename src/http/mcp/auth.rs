@@ -21,19 +21,32 @@ pub struct Caller(pub Arc<AccessClaims>);
 /// Host header values accepted: BASE_URL's host (with and without port) and ALLOWED_HOSTS.
 pub fn allowed_hosts(config: &Config) -> Vec<String> {
     let mut hosts = config.base_authorities();
-    hosts.extend(config.allowed_hosts.iter().map(|h| h.trim().to_ascii_lowercase()));
+    hosts.extend(
+        config
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase()),
+    );
     hosts
 }
 
 fn host_allowed(config: &Config, request: &Request) -> bool {
-    let Some(host) = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let Some(host) = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let host = host.to_ascii_lowercase();
-    allowed_hosts(config).iter().any(|allowed| *allowed == host)
+    allowed_hosts(config).contains(&host)
 }
 
-pub async fn require_bearer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if !host_allowed(&state.config, &request) {
         return (
             StatusCode::FORBIDDEN,
@@ -89,7 +102,9 @@ pub fn unauthorized(config: &Config) -> Response {
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

@@ -34,5 +34,8 @@ pub fn routes(state: &AppState, shutdown: CancellationToken) -> Router<AppState>
     );
     Router::new()
         .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_bearer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ))
 }

@@ -2,7 +2,7 @@
 //! shared by the per-request service instances. Tools live in `tools/`, one file per group.
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerInfo};
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, tool_handler};
 
 use crate::app::AppState;
@@ -20,15 +20,21 @@ pub struct MailServer {
 
 impl MailServer {
     pub fn new(state: AppState) -> Self {
-        MailServer { state, tool_router: Self::mailbox_tools() }
+        MailServer {
+            state,
+            tool_router: Self::mailbox_tools(),
+        }
     }
 }
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MailServer {
-    fn get_info(&self) -> ServerInfo {
-        ServerInfo::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")))
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions(INSTRUCTIONS)
     }
 }

@@ -29,7 +29,10 @@ pub struct AuthorizeQuery {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn authorize(State(state): State<AppState>, Query(query): Query<AuthorizeQuery>) -> Response {
+pub async fn authorize(
+    State(state): State<AppState>,
+    Query(query): Query<AuthorizeQuery>,
+) -> Response {
     let (client, redirect_uri) = match check_client(&state, &query) {
         Ok(found) => found,
         Err(response) => return response,
@@ -45,26 +48,49 @@ pub async fn authorize(State(state): State<AppState>, Query(query): Query<Author
             "The client was registered without IMAP and SMTP servers.",
         );
     }
-    let form_token = match state.tokens.seal(Purpose::Form, &form, Some(state.config.lifetimes.form)) {
-        Ok(token) => token,
-        Err(error) => {
-            tracing::error!(%error, "sealing a form token failed");
-            return error_page(&state, "Something went wrong", "Please try again.");
-        }
+    let form_token =
+        match state
+            .tokens
+            .seal(Purpose::Form, &form, Some(state.config.lifetimes.form))
+        {
+            Ok(token) => token,
+            Err(error) => {
+                tracing::error!(%error, "sealing a form token failed");
+                return error_page(&state, "Something went wrong", "Please try again.");
+            }
+        };
+    let values = LoginValues {
+        same_smtp: true,
+        ..LoginValues::default()
     };
-    let values = LoginValues { same_smtp: true, ..LoginValues::default() };
-    let mut response = login_page(&state, &client, &form, form_token.clone(), values, Vec::new(), StatusCode::OK);
+    let mut response = login_page(
+        &state,
+        &client,
+        &form,
+        form_token.clone(),
+        values,
+        Vec::new(),
+        StatusCode::OK,
+    );
     let max_age = state.config.lifetimes.form.as_secs();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, form_guard::set_cookie(&state.config, &form_token, max_age));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        form_guard::set_cookie(&state.config, &form_token, max_age),
+    );
     response
 }
 
 /// Opens the client_id and finds the redirect URI it allows; anything wrong is a page.
-fn check_client(state: &AppState, query: &AuthorizeQuery) -> Result<(ClientClaims, String), Response> {
+fn check_client(
+    state: &AppState,
+    query: &AuthorizeQuery,
+) -> Result<(ClientClaims, String), Response> {
     let Some(client_id) = query.client_id.as_deref() else {
-        return Err(error_page(state, "Missing client", "The request names no client_id."));
+        return Err(error_page(
+            state,
+            "Missing client",
+            "The request names no client_id.",
+        ));
     };
     let client: ClientClaims = state.tokens.open(Purpose::Client, client_id).map_err(|error| {
         tracing::debug!(%error, "authorize with an unusable client_id");
@@ -77,7 +103,13 @@ fn check_client(state: &AppState, query: &AuthorizeQuery) -> Result<(ClientClaim
     let redirect_uri = match query.redirect_uri.as_deref() {
         Some(uri) => uri.to_string(),
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        None => return Err(error_page(state, "Missing redirect URI", "The request names no redirect_uri.")),
+        None => {
+            return Err(error_page(
+                state,
+                "Missing redirect URI",
+                "The request names no redirect_uri.",
+            ));
+        }
     };
     if clients::allowed_redirect(&client, &redirect_uri).is_none() {
         return Err(error_page(
@@ -90,21 +122,42 @@ fn check_client(state: &AppState, query: &AuthorizeQuery) -> Result<(ClientClaim
 }
 
 /// Checks the rest of the request; errors are redirected to the (trusted) redirect URI.
-fn check_request(state: &AppState, query: &AuthorizeQuery, redirect_uri: &str) -> Result<FormClaims, Response> {
+fn check_request(
+    state: &AppState,
+    query: &AuthorizeQuery,
+    redirect_uri: &str,
+) -> Result<FormClaims, Response> {
     let fail = |code: &str, description: &str| {
-        redirect_error(state, redirect_uri, query.state.as_deref(), code, description)
+        redirect_error(
+            state,
+            redirect_uri,
+            query.state.as_deref(),
+            code,
+            description,
+        )
     };
     if query.response_type.as_deref() != Some("code") {
-        return Err(fail("unsupported_response_type", "response_type must be code"));
+        return Err(fail(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
     }
     let challenge = query.code_challenge.as_deref().unwrap_or_default();
-    if query.code_challenge_method.as_deref() != Some("S256") || !pkce::is_valid_challenge(challenge) {
-        return Err(fail("invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256"));
+    if query.code_challenge_method.as_deref() != Some("S256")
+        || !pkce::is_valid_challenge(challenge)
+    {
+        return Err(fail(
+            "invalid_request",
+            "PKCE is required: code_challenge with code_challenge_method=S256",
+        ));
     }
     if let Some(resource) = query.resource.as_deref()
         && resource.trim_end_matches('/') != state.config.resource()
     {
-        return Err(fail("invalid_target", "resource is not this server's MCP endpoint"));
+        return Err(fail(
+            "invalid_target",
+            "resource is not this server's MCP endpoint",
+        ));
     }
     let scope = scope::normalise(query.scope.as_deref())
         .map_err(|unknown| fail("invalid_scope", &format!("unknown scope '{unknown}'")))?;
@@ -119,7 +172,13 @@ fn check_request(state: &AppState, query: &AuthorizeQuery, redirect_uri: &str) -
 }
 
 /// A 302 to the client's redirect URI with `error`, `state` and `iss` (RFC 9207).
-pub fn redirect_error(state: &AppState, redirect_uri: &str, oauth_state: Option<&str>, code: &str, description: &str) -> Response {
+pub fn redirect_error(
+    state: &AppState,
+    redirect_uri: &str,
+    oauth_state: Option<&str>,
+    code: &str,
+    description: &str,
+) -> Response {
     let mut params = vec![("error", code), ("error_description", description)];
     if let Some(s) = oauth_state {
         params.push(("state", s));
@@ -171,7 +230,10 @@ pub fn login_page(
     let page = LoginPage {
         css_url: state.config.url("/oauth/style.css"),
         action_url: state.config.url("/oauth/authorize"),
-        client_name: client.name.clone().unwrap_or_else(|| "An MCP client".to_string()),
+        client_name: client
+            .name
+            .clone()
+            .unwrap_or_else(|| "An MCP client".to_string()),
         redirect_host,
         imap_server: mail.map(|m| m.imap.to_string()).unwrap_or_default(),
         smtp_server: mail.map(|m| m.smtp.to_string()).unwrap_or_default(),

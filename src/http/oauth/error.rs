@@ -17,7 +17,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn new(code: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { code, description: description.into(), basic_challenge: false }
+        OAuthError {
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        }
     }
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::new("invalid_request", description)
@@ -31,7 +35,9 @@ impl OAuthError {
     pub fn unsupported_grant_type(grant: &str) -> Self {
         Self::new(
             "unsupported_grant_type",
-            format!("grant_type '{grant}' is not supported: use authorization_code or refresh_token"),
+            format!(
+                "grant_type '{grant}' is not supported: use authorization_code or refresh_token"
+            ),
         )
     }
     pub fn invalid_scope(description: impl Into<String>) -> Self {
@@ -64,7 +70,10 @@ impl IntoResponse for OAuthError {
             } else {
                 "Bearer realm=\"mail_mcp\""
             };
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -30,7 +30,11 @@ fn cookie_path(config: &Config) -> String {
 
 /// The `Set-Cookie` value that binds `form_token` to this browser.
 pub fn set_cookie(config: &Config, form_token: &str, max_age_secs: u64) -> HeaderValue {
-    let secure = if config.base_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = if config.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!(
         "{COOKIE}={}; Path={}; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}",
         binding(config, form_token),

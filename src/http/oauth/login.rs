@@ -14,7 +14,9 @@ use super::form_guard;
 use crate::app::AppState;
 use crate::http::pages::LoginValues;
 use crate::mail::{LoginCheck, MailAccount, ServerLogin, verify_login};
-use crate::token::{ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint};
+use crate::token::{
+    ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,
+};
 
 /// The fields of the login form.
 #[derive(Deserialize, Default)]
@@ -50,13 +52,25 @@ impl LoginForm {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let (form_claims, client, mail) = match open_form(&state, &headers, &form) {
         Ok(opened) => opened,
         Err(response) => return response,
     };
     let retry = |errors: Vec<String>| {
-        login_page(&state, &client, &form_claims, form.form_token.clone(), form.values(), errors, StatusCode::UNPROCESSABLE_ENTITY)
+        login_page(
+            &state,
+            &client,
+            &form_claims,
+            form.form_token.clone(),
+            form.values(),
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
     };
     let account = match account_from_form(&form, &mail) {
         Ok(account) => account,
@@ -65,14 +79,17 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
     let check = verify_login(&state.imap, &state.smtp, &account).await;
     let errors = login_errors(&check);
     if !errors.is_empty() {
-        tracing::info!(imap_ok = check.imap.is_ok(), smtp_ok = check.smtp.is_ok(), "mail login refused");
+        tracing::info!(
+            imap_ok = check.imap.is_ok(),
+            smtp_ok = check.smtp.is_ok(),
+            "mail login refused"
+        );
         return retry(errors);
     }
     issue_code(&state, &form_claims, account)
 }
 
 /// Opens the form token, checks it belongs to this browser, and re-opens its client.
-#[allow(clippy::result_large_err)]
 fn open_form(
     state: &AppState,
     headers: &HeaderMap,
@@ -85,15 +102,24 @@ fn open_form(
             "Sign-in pages are valid for a few minutes and only in the browser that opened them.",
         )
     };
-    if !form_guard::same_origin(&state.config, headers) || !form_guard::matches(&state.config, headers, &form.form_token) {
+    if !form_guard::same_origin(&state.config, headers)
+        || !form_guard::matches(&state.config, headers, &form.form_token)
+    {
         tracing::info!("login form posted without its browser binding");
         return Err(expired());
     }
-    let claims: FormClaims = state.tokens.open(Purpose::Form, &form.form_token).map_err(|error| {
-        tracing::debug!(%error, "login form with an unusable form token");
-        expired()
-    })?;
-    let client: ClientClaims = state.tokens.open(Purpose::Client, &claims.client_id).map_err(|_| expired())?;
+    let claims: FormClaims =
+        state
+            .tokens
+            .open(Purpose::Form, &form.form_token)
+            .map_err(|error| {
+                tracing::debug!(%error, "login form with an unusable form token");
+                expired()
+            })?;
+    let client: ClientClaims = state
+        .tokens
+        .open(Purpose::Client, &claims.client_id)
+        .map_err(|_| expired())?;
     let mail = client.mail.clone().ok_or_else(expired)?;
     Ok((claims, client, mail))
 }
@@ -113,21 +139,39 @@ fn account_from_form(form: &LoginForm, mail: &MailEndpoints) -> Result<MailAccou
         (username.clone(), form.password.clone())
     } else {
         if form.smtp_password.is_empty() {
-            return Err("Enter the SMTP password, or tick \"Use the same username and password for SMTP\".".to_string());
+            return Err(
+                "Enter the SMTP password, or tick \"Use the same username and password for SMTP\"."
+                    .to_string(),
+            );
         }
-        (non_empty_or(form.smtp_username.trim(), &username), form.smtp_password.clone())
+        (
+            non_empty_or(form.smtp_username.trim(), &username),
+            form.smtp_password.clone(),
+        )
     };
     let name = form.name.trim();
     Ok(MailAccount {
         display_name: (!name.is_empty()).then(|| name.to_string()),
-        imap: ServerLogin { endpoint: mail.imap.clone(), username, password: form.password.clone() },
-        smtp: ServerLogin { endpoint: mail.smtp.clone(), username: smtp_username, password: smtp_password },
+        imap: ServerLogin {
+            endpoint: mail.imap.clone(),
+            username,
+            password: form.password.clone(),
+        },
+        smtp: ServerLogin {
+            endpoint: mail.smtp.clone(),
+            username: smtp_username,
+            password: smtp_password,
+        },
         email,
     })
 }
 
 fn non_empty_or(value: &str, fallback: &str) -> String {
-    if value.is_empty() { fallback.to_string() } else { value.to_string() }
+    if value.is_empty() {
+        fallback.to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 fn is_plausible_email(email: &str) -> bool {
@@ -135,7 +179,9 @@ fn is_plausible_email(email: &str) -> bool {
         Some((local, domain)) => {
             !local.is_empty()
                 && domain.contains('.')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+                && !email
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
         }
         None => false,
     }
@@ -163,7 +209,10 @@ fn issue_code(state: &AppState, form: &FormClaims, account: MailAccount) -> Resp
         resource: form.resource.clone(),
         account,
     };
-    let code = match state.tokens.seal(Purpose::Code, &claims, Some(state.config.lifetimes.code)) {
+    let code = match state
+        .tokens
+        .seal(Purpose::Code, &claims, Some(state.config.lifetimes.code))
+    {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(%error, "sealing an authorization code failed");
@@ -176,7 +225,9 @@ fn issue_code(state: &AppState, form: &FormClaims, account: MailAccount) -> Resp
     }
     params.push(("iss", state.config.base_url.as_str()));
     let mut response = redirect_with(&form.redirect_uri, &params);
-    response.headers_mut().insert(header::SET_COOKIE, form_guard::clear_cookie(&state.config));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, form_guard::clear_cookie(&state.config));
     response
 }
 
@@ -189,7 +240,15 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@mail.example.org"] {
             assert!(is_plausible_email(ok), "{ok}");
         }
-        for bad in ["", "a", "@b.co", "a@b", "a b@c.de", "a@b.co\r\nBcc: x@y.z", "<a@b.co>"] {
+        for bad in [
+            "",
+            "a",
+            "@b.co",
+            "a@b",
+            "a b@c.de",
+            "a@b.co\r\nBcc: x@y.z",
+            "<a@b.co>",
+        ] {
             assert!(!is_plausible_email(bad), "{bad:?}");
         }
     }

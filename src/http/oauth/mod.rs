@@ -33,7 +33,10 @@ pub fn routes() -> Router<AppState> {
             "/.well-known/oauth-authorization-server",
             get(metadata::authorization_server),
         )
-        .route("/oauth/authorize", get(authorize::authorize).post(login::login))
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize).post(login::login),
+        )
         .route("/oauth/token", post(token::token))
         .route("/oauth/style.css", get(pages::stylesheet))
 }

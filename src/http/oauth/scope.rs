@@ -15,7 +15,10 @@ pub const DEFAULT: &str = "mail.read mail.send offline_access";
 
 /// Normalises a requested scope string, or names the first unknown scope.
 pub fn normalise(requested: Option<&str>) -> Result<String, String> {
-    let requested = requested.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT);
+    let requested = requested
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT);
     let mut granted: Vec<&str> = Vec::new();
     for scope in requested.split_ascii_whitespace() {
         if !SUPPORTED.contains(&scope) {

@@ -38,15 +38,22 @@ struct AuthenticatedClient {
 }
 
 #[tracing::instrument(skip_all, fields(grant_type))]
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, axum::Form(request): axum::Form<TokenRequest>) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(request): axum::Form<TokenRequest>,
+) -> Response {
     let grant_type = request.grant_type.clone().unwrap_or_default();
     tracing::Span::current().record("grant_type", grant_type.as_str());
-    let result = authenticate_client(&state, &headers, &request).and_then(|client| match grant_type.as_str() {
-        "authorization_code" => exchange_code(&state, &client, &request),
-        "refresh_token" => refresh(&state, &client, &request),
-        "" => Err(OAuthError::invalid_request("grant_type is required")),
-        other => Err(OAuthError::unsupported_grant_type(other)),
-    });
+    let result =
+        authenticate_client(&state, &headers, &request).and_then(|client| {
+            match grant_type.as_str() {
+                "authorization_code" => exchange_code(&state, &client, &request),
+                "refresh_token" => refresh(&state, &client, &request),
+                "" => Err(OAuthError::invalid_request("grant_type is required")),
+                other => Err(OAuthError::unsupported_grant_type(other)),
+            }
+        });
     match result {
         Ok(response) => response,
         Err(error) => {
@@ -57,18 +64,27 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, axum::Form
 }
 
 /// Client credentials from the Basic header or the form (not both), then checks them.
-fn authenticate_client(state: &AppState, headers: &HeaderMap, request: &TokenRequest) -> Result<AuthenticatedClient, OAuthError> {
+fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &TokenRequest,
+) -> Result<AuthenticatedClient, OAuthError> {
     let basic = basic_credentials(headers)?;
     let used_basic = basic.is_some();
     let (client_id, secret) = match basic {
         Some((id, secret)) => {
             if request.client_secret.is_some() {
-                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
             }
             (id, Some(secret))
         }
         None => (
-            request.client_id.clone().ok_or_else(|| OAuthError::invalid_client("client_id is required"))?,
+            request
+                .client_id
+                .clone()
+                .ok_or_else(|| OAuthError::invalid_client("client_id is required"))?,
             request.client_secret.clone(),
         ),
     };
@@ -85,18 +101,30 @@ fn authenticate_client(state: &AppState, headers: &HeaderMap, request: &TokenReq
         (AuthMethod::None, false, None) => {}
         (_, true, Some(secret)) if client.secret_matches(&secret) => {}
         (_, true, Some(_)) => return Err(unauthorised("client authentication failed")),
-        (_, true, None) => return Err(unauthorised("this client must authenticate with its client_secret")),
+        (_, true, None) => {
+            return Err(unauthorised(
+                "this client must authenticate with its client_secret",
+            ));
+        }
         (_, false, _) => return Err(unauthorised("client authentication failed")),
     }
-    Ok(AuthenticatedClient { fingerprint: client_fingerprint(&client_id) })
+    Ok(AuthenticatedClient {
+        fingerprint: client_fingerprint(&client_id),
+    })
 }
 
 /// `Authorization: Basic` credentials (form-urlencoded id and secret, RFC 6749 §2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(None);
     };
-    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
         return Ok(None);
     };
     let malformed = || OAuthError::invalid_client("malformed Basic credentials");
@@ -112,41 +140,75 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-fn exchange_code(state: &AppState, client: &AuthenticatedClient, request: &TokenRequest) -> Result<Response, OAuthError> {
-    let code = request.code.as_deref().ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+fn exchange_code(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    request: &TokenRequest,
+) -> Result<Response, OAuthError> {
+    let code = request
+        .code
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let claims: CodeClaims = state.tokens.open(Purpose::Code, code).map_err(|error| {
         tracing::debug!(%error, "unusable authorization code");
         OAuthError::invalid_grant("the authorization code is invalid or expired")
     })?;
     if claims.client != client.fingerprint {
-        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     if request.redirect_uri.as_deref() != Some(claims.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     let verifier = request.code_verifier.as_deref().unwrap_or_default();
     if !pkce::verify_s256(verifier, &claims.code_challenge) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
     }
     check_resource(state, request.resource.as_deref())?;
-    issue_tokens(state, &client.fingerprint, &claims.scope, claims.account, new_family())
+    issue_tokens(
+        state,
+        &client.fingerprint,
+        &claims.scope,
+        claims.account,
+        new_family(),
+    )
 }
 
-fn refresh(state: &AppState, client: &AuthenticatedClient, request: &TokenRequest) -> Result<Response, OAuthError> {
+fn refresh(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    request: &TokenRequest,
+) -> Result<Response, OAuthError> {
     let token = request
         .refresh_token
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let claims: RefreshClaims = state.tokens.open(Purpose::Refresh, token).map_err(|error| {
-        tracing::debug!(%error, "unusable refresh token");
-        OAuthError::invalid_grant("the refresh token is invalid or expired")
-    })?;
+    let claims: RefreshClaims = state
+        .tokens
+        .open(Purpose::Refresh, token)
+        .map_err(|error| {
+            tracing::debug!(%error, "unusable refresh token");
+            OAuthError::invalid_grant("the refresh token is invalid or expired")
+        })?;
     if claims.client != client.fingerprint {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     check_resource(state, request.resource.as_deref())?;
     let scope = narrowed_scope(&claims.scope, request.scope.as_deref())?;
-    issue_tokens(state, &client.fingerprint, &scope, claims.account, claims.family)
+    issue_tokens(
+        state,
+        &client.fingerprint,
+        &scope,
+        claims.account,
+        claims.family,
+    )
 }
 
 /// A refresh may ask for fewer scopes than were granted, never more.
@@ -156,8 +218,13 @@ fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAut
     };
     let requested = scope::normalise(Some(requested))
         .map_err(|unknown| OAuthError::invalid_scope(format!("unknown scope '{unknown}'")))?;
-    if let Some(extra) = requested.split_ascii_whitespace().find(|s| !scope::has(granted, s)) {
-        return Err(OAuthError::invalid_scope(format!("scope '{extra}' was not granted")));
+    if let Some(extra) = requested
+        .split_ascii_whitespace()
+        .find(|s| !scope::has(granted, s))
+    {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope '{extra}' was not granted"
+        )));
     }
     Ok(requested)
 }
@@ -179,9 +246,19 @@ fn new_family() -> String {
 }
 
 /// Seals an access token and a refresh token of the same grant (rotated on each refresh).
-fn issue_tokens(state: &AppState, client: &str, scope: &str, account: MailAccount, family: String) -> Result<Response, OAuthError> {
+fn issue_tokens(
+    state: &AppState,
+    client: &str,
+    scope: &str,
+    account: MailAccount,
+    family: String,
+) -> Result<Response, OAuthError> {
     let lifetimes = &state.config.lifetimes;
-    let access = AccessClaims { client: client.to_string(), scope: scope.to_string(), account: account.clone() };
+    let access = AccessClaims {
+        client: client.to_string(),
+        scope: scope.to_string(),
+        account: account.clone(),
+    };
     let access_token = state
         .tokens
         .seal(Purpose::Access, &access, Some(lifetimes.access))
@@ -193,7 +270,12 @@ fn issue_tokens(state: &AppState, client: &str, scope: &str, account: MailAccoun
         "scope": scope,
     });
     {
-        let refresh = RefreshClaims { client: client.to_string(), scope: scope.to_string(), account, family };
+        let refresh = RefreshClaims {
+            client: client.to_string(),
+            scope: scope.to_string(),
+            account,
+            family,
+        };
         let refresh_token = state
             .tokens
             .seal(Purpose::Refresh, &refresh, Some(lifetimes.refresh))

@@ -1,8 +1,8 @@
 //! Folder tools: `list_mailboxes`.
 
 use http::request::Parts;
-use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,13 @@ impl MailServer {
     #[tool(
         name = "list_mailboxes",
         description = "List the account's mail folders with their hierarchy delimiter, attributes and special use (\\Sent, \\Drafts, \\Trash, \\Junk, \\Archive). With with_counts, also the number of messages and unseen messages in each.",
-        annotations(title = "List mailboxes", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "List mailboxes",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn list_mailboxes(
         &self,
@@ -38,11 +44,16 @@ impl MailServer {
         Parameters(params): Parameters<ListMailboxesParams>,
     ) -> Result<Json<ListMailboxesResult>, String> {
         let caller = caller(&parts)?;
-        let mut session = self.state.imap.session(&caller.0.account.imap).await.map_err(tool_error)?;
-        let listed = crate::mail::list_mailboxes(&mut session, params.with_counts).await;
+        let mut session = self
+            .state
+            .imap
+            .session(&caller.0.account.imap)
+            .await
+            .map_err(tool_error)?;
+        let listed = crate::mail::imap::list_mailboxes(&mut session, params.with_counts).await;
         session.logout().await;
-        let mut mailboxes = listed.map_err(tool_error)?;
-        mailboxes.sort_by_key(|m| !m.name.eq_ignore_ascii_case("INBOX"));
+        let mailboxes = listed.map_err(tool_error)?;
+
         Ok(Json(ListMailboxesResult { mailboxes }))
     }
 }
