@@ -254,3 +254,40 @@ async fn select_reports_validity_and_names_unknown_folders() {
         .await
         .unwrap();
 }
+
+/// A stale uid_validity is refused before anything is read, and a raw fetch returns the
+/// exact bytes of the named message (unknown UIDs are `UnknownMessage`) without marking it seen.
+#[tokio::test]
+async fn checked_selects_refuse_a_stale_validity_and_fetch_raw_is_exact() {
+    let user = stack().new_user("imap-raw");
+    let raw = b"Subject: raw\r\nFrom: a@example.test\r\n\r\nexact bytes\r\n";
+    common::append(&user, "INBOX", raw, &[]).await;
+    imap()
+        .with_session(&imaps(&user), |s| {
+            Box::pin(async move {
+                let inbox = s.examine("INBOX").await?;
+                let stale = s
+                    .select_checked("INBOX", Some(inbox.uid_validity + 1))
+                    .await;
+                assert!(
+                    matches!(stale, Err(MailError::FolderChanged { .. })),
+                    "{stale:?}"
+                );
+                let inbox = s.select_checked("INBOX", Some(inbox.uid_validity)).await?;
+                assert_eq!(s.fetch_raw(&inbox, 1).await?, raw.to_vec());
+                let missing = s.fetch_raw(&inbox, 99).await.unwrap_err();
+                assert!(
+                    matches!(missing, MailError::UnknownMessage { uid: 99, .. }),
+                    "{missing}"
+                );
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let messages = common::fetch_raw(&user, "INBOX").await;
+    assert!(
+        !messages[0].flags.iter().any(|f| f == "\\Seen"),
+        "still unseen"
+    );
+}

@@ -74,6 +74,27 @@ pub enum MailError {
     #[error("there is no folder named \"{name}\"; {}", list_folders(.existing))]
     UnknownFolder { name: String, existing: Vec<String> },
 
+    /// The folder was rebuilt since the caller learnt its UIDs: they may name other messages.
+    #[error(
+        "the folder \"{folder}\" changed (uid_validity is now {actual}, not {expected}): its UIDs \
+         may name other messages now; list it again and use the new UIDs"
+    )]
+    FolderChanged {
+        folder: String,
+        expected: u32,
+        actual: u32,
+    },
+
+    /// No message has this UID in the folder (deleted, moved, or never there).
+    #[error(
+        "there is no message with UID {uid} in \"{folder}\"; it may have been moved or deleted: list the folder again"
+    )]
+    UnknownMessage { folder: String, uid: u32 },
+
+    /// The caller's request cannot be carried out as given (bad address, bad flag, ...).
+    #[error("{0}")]
+    InvalidInput(String),
+
     /// The server answered a command with NO or BAD.
     #[error("the {protocol} server said: {text}")]
     ServerSaid { protocol: Protocol, text: String },

@@ -134,6 +134,53 @@ impl ImapSession {
         self.opened(folder, result).await
     }
 
+    /// Opens `folder` read-write and, when the caller passed the `uid_validity` it knows,
+    /// refuses with `FolderChanged` if the folder was rebuilt since.
+    pub async fn select_checked(
+        &mut self,
+        folder: &str,
+        expected_uid_validity: Option<u32>,
+    ) -> Result<SelectedFolder, MailError> {
+        let selected = self.select(folder).await?;
+        check_uid_validity(selected, expected_uid_validity)
+    }
+
+    /// Opens `folder` read-only, with the same `uid_validity` check as [`Self::select_checked`].
+    pub async fn examine_checked(
+        &mut self,
+        folder: &str,
+        expected_uid_validity: Option<u32>,
+    ) -> Result<SelectedFolder, MailError> {
+        let selected = self.examine(folder).await?;
+        check_uid_validity(selected, expected_uid_validity)
+    }
+
+    /// The whole raw message with `uid` in the selected folder, without setting \Seen
+    /// (BODY.PEEK[]); `UnknownMessage` when no message has that UID.
+    pub async fn fetch_raw(
+        &mut self,
+        folder: &SelectedFolder,
+        uid: u32,
+    ) -> Result<Vec<u8>, MailError> {
+        use futures::TryStreamExt;
+        let fetches: Vec<_> = self
+            .command("fetching a message", |s| async move {
+                s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        fetches
+            .iter()
+            .find(|f| f.uid == Some(uid))
+            .and_then(|f| f.body().map(<[u8]>::to_vec))
+            .ok_or_else(|| MailError::UnknownMessage {
+                folder: folder.name.clone(),
+                uid,
+            })
+    }
+
     /// Ends the session politely (best effort, never fails). When a connection pool
     /// exists this is where a healthy session goes back to it.
     pub async fn logout(mut self) {
@@ -185,6 +232,20 @@ impl ImapSession {
                 text,
             },
         }
+    }
+}
+
+fn check_uid_validity(
+    selected: SelectedFolder,
+    expected: Option<u32>,
+) -> Result<SelectedFolder, MailError> {
+    match expected {
+        Some(expected) if expected != selected.uid_validity => Err(MailError::FolderChanged {
+            folder: selected.name,
+            expected,
+            actual: selected.uid_validity,
+        }),
+        _ => Ok(selected),
     }
 }
 
