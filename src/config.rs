@@ -82,10 +82,8 @@ pub struct ServerArgs {
 pub enum ConfigError {
     #[error("BASE_URL '{0}' is not an absolute http(s) URL")]
     BaseUrl(String),
-    #[error("--production needs ENCRYPTION_KEYS (make one with `mail_mcp keygen`)")]
-    KeyRequired,
-    #[error("--production needs an https BASE_URL (got {0})")]
-    HttpsRequired(String),
+    #[error("--production needs {0}")]
+    Production(String),
     #[error("ENCRYPTION_KEYS: {0}")]
     Keys(String),
     #[error("key file {path}: {reason}")]
@@ -110,6 +108,7 @@ pub struct Config {
 impl Config {
     /// Validates server settings, loading or (outside production) creating the key.
     pub fn from_args(args: ServerArgs) -> Result<Config, ConfigError> {
+        args.common.check_production()?;
         let base_url = args.common.resolve_base_url()?;
         let keyring = args.common.resolve_keyring()?;
         let lifetimes = Lifetimes {
@@ -154,7 +153,29 @@ impl Config {
 }
 
 impl CommonArgs {
-    /// BASE_URL checked and normalised (no trailing slash); https required in production.
+    /// In production, names everything that is missing at once.
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        if !self.production {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.encryption_keys.is_none() {
+            missing.push("ENCRYPTION_KEYS (make one with `mail_mcp keygen`)".to_string());
+        }
+        let base_url = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_base_url(self.listen));
+        if !base_url.starts_with("https://") {
+            missing.push(format!("an https BASE_URL (got {base_url})"));
+        }
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(ConfigError::Production(missing.join(" and "))),
+        }
+    }
+
+    /// BASE_URL checked and normalised (no trailing slash).
     pub fn resolve_base_url(&self) -> Result<String, ConfigError> {
         let raw = self
             .base_url
@@ -164,9 +185,6 @@ impl CommonArgs {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ConfigError::BaseUrl(raw));
         }
-        if self.production && url.scheme() != "https" {
-            return Err(ConfigError::HttpsRequired(raw));
-        }
         Ok(raw.trim_end_matches('/').to_string())
     }
 
@@ -174,7 +192,7 @@ impl CommonArgs {
     pub fn resolve_keyring(&self) -> Result<Keyring, ConfigError> {
         match &self.encryption_keys {
             Some(list) => Keyring::parse(list).map_err(|e| ConfigError::Keys(e.to_string())),
-            None if self.production => Err(ConfigError::KeyRequired),
+            None if self.production => Err(ConfigError::Production("ENCRYPTION_KEYS".into())),
             None => load_or_create_key(&self.data_dir.join("encryption.key")),
         }
     }
@@ -283,7 +301,14 @@ mod tests {
         ]))
         .err()
         .unwrap();
-        assert!(matches!(err, ConfigError::KeyRequired), "{err}");
+        assert!(err.to_string().contains("ENCRYPTION_KEYS"), "{err}");
+        assert!(!err.to_string().contains("https"), "{err}");
+        let err = Config::from_args(args(&["--production"])).err().unwrap();
+        assert!(
+            err.to_string().contains("ENCRYPTION_KEYS")
+                && err.to_string().contains("https BASE_URL"),
+            "{err}"
+        );
         let key = Keyring::encode_key(&Keyring::generate_key());
         let err = Config::from_args(args(&["--production", "--encryption-keys", &key]))
             .err()

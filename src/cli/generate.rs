@@ -48,6 +48,7 @@ fn endpoint(host: String, port: u16, security: Option<Security>) -> Endpoint {
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {
+    args.common.check_production().map_err(|e| e.to_string())?;
     let base_url = args.common.resolve_base_url().map_err(|e| e.to_string())?;
     let keyring = args.common.resolve_keyring().map_err(|e| e.to_string())?;
     let codec = TokenCodec::new(keyring, base_url.clone(), format!("{base_url}/mcp"));
