@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::clients::ClientRegistry;
 use crate::config::Config;
 use crate::mail::{Imap, MailSettings, Smtp, TlsSettings};
 use crate::token::TokenCodec;
@@ -16,6 +17,7 @@ use crate::token::TokenCodec;
 pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenCodec>,
+    pub clients: Arc<ClientRegistry>,
     pub imap: Imap,
     pub smtp: Smtp,
 }
@@ -31,11 +33,15 @@ pub enum StartError {
 
 impl AppState {
     pub fn new(config: Config) -> Result<AppState, StartError> {
-        let tokens = TokenCodec::new(
+        let tokens = Arc::new(TokenCodec::new(
             config.keyring.clone(),
             config.base_url.clone(),
             config.resource(),
-        );
+        ));
+        let clients = Arc::new(ClientRegistry::new(
+            tokens.clone(),
+            config.allow_private_network,
+        ));
         let tls = TlsSettings::new(config.mail_ca_file.as_deref())
             .map_err(|e| StartError::Config(format!("MAIL_CA_FILE: {e}")))?;
         let settings = MailSettings {
@@ -44,7 +50,8 @@ impl AppState {
             command_timeout: config.mail_command_timeout,
         };
         Ok(AppState {
-            tokens: Arc::new(tokens),
+            tokens,
+            clients,
             imap: Imap::new(settings.clone()),
             smtp: Smtp::new(settings),
             config: Arc::new(config),

@@ -13,6 +13,8 @@ use std::time::Duration;
 use clap::Args;
 use url::Url;
 
+use crate::clients::registration::RedirectPolicy;
+use crate::providers::Providers;
 use crate::token::{Keyring, Lifetimes};
 
 /// Settings every command that makes or opens tokens needs.
@@ -51,6 +53,36 @@ pub struct ServerArgs {
     #[arg(long, env = "ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Extra browser origins allowed to call /mcp besides BASE_URL's (comma-separated).
+    /// Requests with any other Origin header get 403; requests without one are unaffected.
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// https redirect URIs a self-registered client may use (comma-separated; an entry
+    /// ending in `*` is a prefix). Loopback http callbacks on any port are always allowed.
+    #[arg(
+        long,
+        env = "REDIRECT_URI_ALLOWLIST",
+        value_delimiter = ',',
+        default_value = "https://claude.ai/api/mcp/auth_callback,https://claude.com/api/mcp/auth_callback"
+    )]
+    pub redirect_uri_allowlist: Vec<String>,
+
+    /// TOML file of the mail providers offered to clients without mail servers of their
+    /// own (see providers.sample.toml).
+    #[arg(long, env = "PROVIDERS_FILE")]
+    pub providers_file: Option<PathBuf>,
+
+    /// Let people type their own IMAP/SMTP hosts on the login page (public addresses and
+    /// ports 993/143/465/587 only).
+    #[arg(long, env = "ALLOW_CUSTOM_MAIL_SERVERS")]
+    pub allow_custom_mail_servers: bool,
+
+    /// Allow client metadata documents and custom mail servers on private, loopback and
+    /// link-local addresses (and plain http documents). For tests and private networks only.
+    #[arg(long, env = "ALLOW_PRIVATE_NETWORK")]
+    pub allow_private_network: bool,
+
     /// PEM file of an extra CA trusted for IMAP/SMTP TLS (private mail servers, tests).
     /// Web PKI roots are always trusted; verification is never turned off.
     #[arg(long, env = "MAIL_CA_FILE")]
@@ -86,6 +118,8 @@ pub enum ConfigError {
     Production(String),
     #[error("ENCRYPTION_KEYS: {0}")]
     Keys(String),
+    #[error("PROVIDERS_FILE {0}")]
+    Providers(String),
     #[error("key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
 }
@@ -98,6 +132,11 @@ pub struct Config {
     pub keyring: Keyring,
     pub production: bool,
     pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub redirect_policy: RedirectPolicy,
+    pub providers: Providers,
+    pub allow_custom_mail_servers: bool,
+    pub allow_private_network: bool,
     pub mail_ca_file: Option<PathBuf>,
     pub mail_connect_timeout: Duration,
     pub mail_command_timeout: Duration,
@@ -111,6 +150,10 @@ impl Config {
         args.common.check_production()?;
         let base_url = args.common.resolve_base_url()?;
         let keyring = args.common.resolve_keyring()?;
+        let providers = match &args.providers_file {
+            Some(path) => Providers::load(path).map_err(ConfigError::Providers)?,
+            None => Providers::default(),
+        };
         let lifetimes = Lifetimes {
             access: args.access_token_ttl,
             refresh: args.refresh_token_ttl,
@@ -123,6 +166,13 @@ impl Config {
             keyring,
             production: args.common.production,
             allowed_hosts: args.allowed_hosts,
+            allowed_origins: args.allowed_origins,
+            redirect_policy: RedirectPolicy {
+                https_allowlist: args.redirect_uri_allowlist,
+            },
+            providers,
+            allow_custom_mail_servers: args.allow_custom_mail_servers,
+            allow_private_network: args.allow_private_network,
             mail_ca_file: args.mail_ca_file,
             mail_connect_timeout: args.mail_connect_timeout,
             mail_command_timeout: args.mail_command_timeout,
@@ -139,6 +189,14 @@ impl Config {
     /// The protected resource: the MCP endpoint's URL.
     pub fn resource(&self) -> String {
         self.url("/mcp")
+    }
+
+    /// BASE_URL's origin (`https://host[:port]`), for Origin header checks.
+    pub fn origin(&self) -> String {
+        Url::parse(&self.base_url)
+            .expect("validated at start-up")
+            .origin()
+            .ascii_serialization()
     }
 
     /// BASE_URL's host with and without port, for Host header checks.

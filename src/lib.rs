@@ -15,4 +15,6 @@ pub mod clients;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod net_guard;
+pub mod providers;
 pub mod token;

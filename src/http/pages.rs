@@ -29,6 +29,42 @@ pub struct LoginValues {
     pub username: String,
     pub smtp_username: String,
     pub same_smtp: bool,
+    /// Grant sending and changing mail, not only reading.
+    pub allow_send: bool,
+    /// The chosen provider id, `custom`, or empty for "from my email address".
+    pub provider: String,
+    pub custom: CustomServerValues,
+}
+
+/// Custom IMAP/SMTP servers typed on the login page.
+#[derive(Clone)]
+pub struct CustomServerValues {
+    pub imap_host: String,
+    pub imap_port: String,
+    pub imap_security: String,
+    pub smtp_host: String,
+    pub smtp_port: String,
+    pub smtp_security: String,
+}
+
+impl Default for CustomServerValues {
+    fn default() -> Self {
+        CustomServerValues {
+            imap_host: String::new(),
+            imap_port: "993".into(),
+            imap_security: "tls".into(),
+            smtp_host: String::new(),
+            smtp_port: "465".into(),
+            smtp_security: "tls".into(),
+        }
+    }
+}
+
+/// A provider the person may choose.
+pub struct ProviderOption {
+    pub id: String,
+    pub name: String,
+    pub hint: String,
 }
 
 #[derive(Template)]
@@ -38,8 +74,14 @@ pub struct LoginPage {
     pub action_url: String,
     pub client_name: String,
     pub redirect_host: String,
+    /// The client fixes the servers (shown); otherwise the person chooses a provider.
+    pub fixed_servers: bool,
     pub imap_server: String,
     pub smtp_server: String,
+    pub providers: Vec<ProviderOption>,
+    pub allow_custom: bool,
+    /// The client asked for more than reading: offer the choice to grant only reading.
+    pub offer_send: bool,
     pub form_token: String,
     pub values: LoginValues,
     pub errors: Vec<String>,

@@ -118,15 +118,42 @@ impl TokenCodec {
         token: &str,
         now: i64,
     ) -> Result<T, TokenError> {
+        self.open_with_id_at(purpose, token, now)
+            .map(|opened| opened.claims)
+    }
+
+    /// [`open`](Self::open), also returning the token's `jti` and `exp` (for single-use
+    /// codes and refresh-token rotation).
+    pub fn open_with_id<T: DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        token: &str,
+    ) -> Result<Opened<T>, TokenError> {
+        self.open_with_id_at(purpose, token, unix_now())
+    }
+
+    fn open_with_id_at<T: DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        token: &str,
+        now: i64,
+    ) -> Result<Opened<T>, TokenError> {
         let mut claims = self.decrypt_claims(token)?;
         check_purpose(&claims, purpose)?;
         self.check_issuer(&claims)?;
         self.check_audience(&claims, purpose)?;
         check_expiry(&claims, now)?;
+        let jti = string_claim(&claims, "jti")?.to_string();
+        let expires_at = claims.get("exp").and_then(Value::as_i64);
         for name in REGISTERED_CLAIMS {
             claims.remove(name);
         }
-        T::deserialize(Value::Object(claims)).map_err(|_| TokenError::Malformed)
+        let claims = T::deserialize(Value::Object(claims)).map_err(|_| TokenError::Malformed)?;
+        Ok(Opened {
+            claims,
+            jti,
+            expires_at,
+        })
     }
 
     /// The audience a token of `purpose` is made for.
@@ -189,6 +216,16 @@ impl TokenCodec {
         }
         Ok(())
     }
+}
+
+/// An opened token: its typed claims and the registered claims callers may need.
+#[derive(Debug)]
+pub struct Opened<T> {
+    pub claims: T,
+    /// The token's unique id.
+    pub jti: String,
+    /// Expiry in unix seconds, if the token expires.
+    pub expires_at: Option<i64>,
 }
 
 /// The current time in unix seconds.

@@ -15,7 +15,7 @@ pub use claims::{
     AccessClaims, AuthMethod, ClientClaims, CodeClaims, FormClaims, MailEndpoints, RefreshClaims,
     client_fingerprint, hash_secret,
 };
-pub use jwe::{CLOCK_SKEW_LEEWAY_SECS, MAX_TOKEN_LEN, TokenCodec, unix_now};
+pub use jwe::{CLOCK_SKEW_LEEWAY_SECS, MAX_TOKEN_LEN, Opened, TokenCodec, unix_now};
 pub use keyring::{KEY_LEN, Keyring};
 pub use purpose::{Lifetimes, Purpose};
 

@@ -205,6 +205,7 @@ impl TestServer {
                 ("username", ""),
                 ("password", password),
                 ("same_smtp", "on"),
+                ("allow_send", "on"),
             ])
             .send()
             .await

@@ -1,22 +1,44 @@
-//! Guards of the MCP endpoint: the Host header must be BASE_URL's host (or an allowed
-//! one), and a POST must carry a valid access token. Every token failure is the same 401
-//! with a `WWW-Authenticate` challenge pointing at the resource metadata; the reason is
-//! logged at debug only. The opened claims travel to the tools as a [`Caller`].
+//! Guards of the MCP endpoint, in order: the Host header must be BASE_URL's host (or an
+//! allowed one); an `Origin` header, when present, must be this server's origin (or an
+//! allowed one: DNS-rebinding protection); a POST must carry a valid access token whose
+//! scope covers every tool it calls. Every token failure is the same 401 with a
+//! `WWW-Authenticate` challenge pointing at the resource metadata; the reason is logged at
+//! debug only. The opened claims travel to the tools as a [`Caller`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::config::Config;
+use crate::http::oauth::scope;
 use crate::token::{AccessClaims, Purpose};
+
+/// The largest MCP request body read when a token's scope must be checked per tool.
+const MAX_INSPECTED_BODY: usize = 40 * 1024 * 1024;
 
 /// The authenticated caller of one MCP request.
 #[derive(Clone)]
 pub struct Caller(pub Arc<AccessClaims>);
+
+impl Caller {
+    pub fn has_scope(&self, wanted: &str) -> bool {
+        scope::has(&self.0.scope, wanted)
+    }
+}
+
+/// What the guard layer needs: the app and the scope each tool requires.
+#[derive(Clone)]
+pub struct Guard {
+    pub state: AppState,
+    pub tool_scopes: Arc<HashMap<String, &'static str>>,
+}
 
 /// Host header values accepted: BASE_URL's host (with and without port) and ALLOWED_HOSTS.
 pub fn allowed_hosts(config: &Config) -> Vec<String> {
@@ -38,35 +60,120 @@ fn host_allowed(config: &Config, request: &Request) -> bool {
     else {
         return false;
     };
-    let host = host.to_ascii_lowercase();
-    allowed_hosts(config).contains(&host)
+    allowed_hosts(config).contains(&host.to_ascii_lowercase())
 }
 
-pub async fn require_bearer(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if !host_allowed(&state.config, &request) {
-        return (
-            StatusCode::FORBIDDEN,
+fn origin_allowed(config: &Config, request: &Request) -> bool {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    origin == config.origin()
+        || config
+            .allowed_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/') == origin)
+}
+
+fn forbidden(message: &'static str) -> Response {
+    (StatusCode::FORBIDDEN, message).into_response()
+}
+
+pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let config = &guard.state.config;
+    if !host_allowed(config, &request) {
+        return forbidden(
             "Host not allowed: reach this server by its BASE_URL, or add the host to ALLOWED_HOSTS",
-        )
-            .into_response();
+        );
     }
+    if !origin_allowed(config, &request) {
+        return forbidden(
+            "Origin not allowed: browser pages of other sites may not call this server (ALLOWED_ORIGINS)",
+        );
+    }
+    accept_both_response_types(&mut request);
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    match open_bearer(&state, &request) {
-        Ok(claims) => {
-            request.extensions_mut().insert(Caller(Arc::new(claims)));
-            next.run(request).await
-        }
+    let caller = match open_bearer(&guard.state, &request) {
+        Ok(claims) => Caller(Arc::new(claims)),
         Err(reason) => {
             tracing::debug!(reason, "MCP request without a usable access token");
-            unauthorized(&state.config)
+            return unauthorized(config);
         }
+    };
+    let request = match check_tool_scopes(&guard, &caller, request).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let mut request = request;
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// Clients that name only one of JSON and SSE in `Accept` are served anyway (as JSON).
+fn accept_both_response_types(request: &mut Request) {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let both = accept.contains("application/json") && accept.contains("text/event-stream");
+    if !both {
+        request.headers_mut().insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
     }
+}
+
+/// A token without every scope is checked against the tools its request calls.
+#[allow(clippy::result_large_err)]
+async fn check_tool_scopes(
+    guard: &Guard,
+    caller: &Caller,
+    request: Request,
+) -> Result<Request, Response> {
+    if scope::SUPPORTED
+        .iter()
+        .all(|s| caller.has_scope(s) || *s == scope::OFFLINE_ACCESS)
+    {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_INSPECTED_BODY)
+        .await
+        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
+    let missing = called_tools(&bytes)
+        .filter_map(|name| guard.tool_scopes.get(&name).copied())
+        .find(|needed| !caller.has_scope(needed));
+    if let Some(needed) = missing {
+        return Err(insufficient_scope(&guard.state.config, needed));
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Names of the tools a JSON-RPC message (or batch) calls.
+fn called_tools(body: &[u8]) -> impl Iterator<Item = String> {
+    let messages = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(batch)) => batch,
+        Ok(single) => vec![single],
+        Err(_) => Vec::new(),
+    };
+    messages.into_iter().filter_map(|message| {
+        (message.get("method")?.as_str()? == "tools/call")
+            .then(|| {
+                message
+                    .get("params")?
+                    .get("name")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .flatten()
+    })
 }
 
 fn open_bearer(state: &AppState, request: &Request) -> Result<AccessClaims, String> {
@@ -86,25 +193,67 @@ fn open_bearer(state: &AppState, request: &Request) -> Result<AccessClaims, Stri
         .map_err(|e| e.to_string())
 }
 
-/// 401 with the challenge MCP clients use to discover the authorization server.
-pub fn unauthorized(config: &Config) -> Response {
-    let challenge = format!(
-        "Bearer error=\"invalid_token\", error_description=\"The access token is missing, invalid or expired\", \
-         resource_metadata=\"{}\"",
-        config.url("/.well-known/oauth-protected-resource/mcp")
-    );
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(serde_json::json!({
-            "error": "invalid_token",
-            "error_description": "The access token is missing, invalid or expired",
-        })),
-    )
-        .into_response();
+fn challenge_response(
+    status: StatusCode,
+    challenge: String,
+    error: &str,
+    description: &str,
+) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    let mut response = (status, axum::Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+/// 401 with the challenge MCP clients use to discover the authorization server.
+pub fn unauthorized(config: &Config) -> Response {
+    let description = "The access token is missing, invalid or expired";
+    let challenge = format!(
+        "Bearer error=\"invalid_token\", error_description=\"{description}\", scope=\"{}\", resource_metadata=\"{}\"",
+        scope::DEFAULT,
+        config.url("/.well-known/oauth-protected-resource/mcp")
+    );
+    challenge_response(
+        StatusCode::UNAUTHORIZED,
+        challenge,
+        "invalid_token",
+        description,
+    )
+}
+
+/// 403 for a tool the token's scope does not cover (RFC 6750 §3.1).
+fn insufficient_scope(config: &Config, needed: &str) -> Response {
+    let description =
+        format!("This token was granted without {needed}: sign in again and allow it");
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", error_description=\"{description}\", scope=\"{needed}\", resource_metadata=\"{}\"",
+        config.url("/.well-known/oauth-protected-resource/mcp")
+    );
+    challenge_response(
+        StatusCode::FORBIDDEN,
+        challenge,
+        "insufficient_scope",
+        &description,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_calls_are_found_in_single_messages_and_batches() {
+        let single = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_mail_message"}}"#;
+        assert_eq!(
+            called_tools(single).collect::<Vec<_>>(),
+            ["send_mail_message"]
+        );
+        let batch = br#"[{"method":"tools/list"},{"method":"tools/call","params":{"name":"a"}},{"method":"tools/call","params":{"name":"b"}}]"#;
+        assert_eq!(called_tools(batch).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(called_tools(b"not json").count(), 0);
+    }
 }

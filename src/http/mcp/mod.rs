@@ -1,11 +1,13 @@
 //! The MCP endpoint: rmcp's Streamable HTTP service in stateless mode (JSON responses),
-//! mounted at `/mcp` behind the Host check and the bearer-token layer. The service
-//! factory runs per request; the caller's account reaches tools through request extensions.
+//! mounted at `/mcp` (and `/mcp/`) behind the guard layer (Host, Origin, bearer token,
+//! scope). The service factory runs per request; the caller's account reaches tools
+//! through request extensions.
 
 pub mod auth;
 pub mod server;
 pub mod tools;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -21,6 +23,11 @@ pub use server::MailServer;
 /// `/mcp`, with its guards.
 pub fn routes(state: &AppState, shutdown: CancellationToken) -> Router<AppState> {
     let server = MailServer::new(state.clone());
+    let tool_scopes: HashMap<String, &'static str> = server
+        .tools()
+        .iter()
+        .map(|tool| (tool.name.to_string(), tools::required_scope(tool)))
+        .collect();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -32,10 +39,12 @@ pub fn routes(state: &AppState, shutdown: CancellationToken) -> Router<AppState>
         Arc::new(NeverSessionManager::default()),
         config,
     );
+    let guard = auth::Guard {
+        state: state.clone(),
+        tool_scopes: Arc::new(tool_scopes),
+    };
     Router::new()
-        .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_bearer,
-        ))
+        .route_service("/mcp", service.clone())
+        .route_service("/mcp/", service)
+        .layer(middleware::from_fn_with_state(guard, auth::guard))
 }

@@ -1,10 +1,17 @@
 //! The MCP server handler: server info and the tool router, which is built once and
-//! shared by the per-request service instances. Tools live in `tools/`, one file per group.
+//! shared by the per-request service instances. `tools/list` shows only the tools the
+//! caller's scope allows. Tools live in `tools/`, one file per group.
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::model::{
+    CacheScope, Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ResultType, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
+use super::Caller;
+use super::tools::required_scope;
 use crate::app::AppState;
 
 /// What the model is told about this server when it connects.
@@ -25,6 +32,18 @@ impl MailServer {
             tool_router: Self::mailbox_tools(),
         }
     }
+
+    /// Every tool this server offers.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tool_router.list_all()
+    }
+}
+
+fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>().cloned())
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -36,5 +55,33 @@ impl ServerHandler for MailServer {
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let caller = caller_of(&context);
+        let tools = self
+            .tools()
+            .into_iter()
+            .filter(|tool| {
+                caller
+                    .as_ref()
+                    .is_some_and(|c| c.has_scope(required_scope(tool)))
+            })
+            .collect();
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(CacheScope::Private),
+        })
     }
 }

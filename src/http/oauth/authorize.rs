@@ -12,7 +12,7 @@ use url::Url;
 use super::{form_guard, pkce, scope};
 use crate::app::AppState;
 use crate::clients;
-use crate::http::pages::{self, LoginPage, LoginValues};
+use crate::http::pages::{self, LoginPage, LoginValues, ProviderOption};
 use crate::token::{ClientClaims, FormClaims, Purpose};
 
 /// The query of an authorization request (RFC 6749 §4.1.1, RFC 7636, RFC 8707).
@@ -33,7 +33,7 @@ pub async fn authorize(
     State(state): State<AppState>,
     Query(query): Query<AuthorizeQuery>,
 ) -> Response {
-    let (client, redirect_uri) = match check_client(&state, &query) {
+    let (client, redirect_uri) = match check_client(&state, &query).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -41,11 +41,15 @@ pub async fn authorize(
         Ok(form) => form,
         Err(redirect) => return redirect,
     };
-    if client.mail.is_none() {
+    if client.mail.is_none()
+        && state.config.providers.is_empty()
+        && !state.config.allow_custom_mail_servers
+    {
         return error_page(
             &state,
-            "This client has no mail server",
-            "The client was registered without IMAP and SMTP servers.",
+            "No mail provider is set up",
+            "This app registered itself, and this server offers no mail providers to choose from. \
+             The server's operator must set PROVIDERS_FILE.",
         );
     }
     let form_token =
@@ -81,7 +85,7 @@ pub async fn authorize(
 }
 
 /// Opens the client_id and finds the redirect URI it allows; anything wrong is a page.
-fn check_client(
+async fn check_client(
     state: &AppState,
     query: &AuthorizeQuery,
 ) -> Result<(ClientClaims, String), Response> {
@@ -92,12 +96,12 @@ fn check_client(
             "The request names no client_id.",
         ));
     };
-    let client: ClientClaims = state.tokens.open(Purpose::Client, client_id).map_err(|error| {
-        tracing::debug!(%error, "authorize with an unusable client_id");
+    let client = state.clients.resolve(client_id).await.map_err(|reason| {
+        tracing::info!(%reason, "authorize with an unusable client_id");
         error_page(
             state,
             "Unknown client",
-            "This app's client_id is not valid for this server. Ask its operator for a new one.",
+            &format!("This app's client is not valid for this server: {reason}."),
         )
     })?;
     let redirect_uri = match query.redirect_uri.as_deref() {
@@ -219,14 +223,27 @@ pub fn login_page(
     errors: Vec<String>,
     status: StatusCode,
 ) -> Response {
-    let redirect_origin = Url::parse(&form.redirect_uri)
+    let redirect = Url::parse(&form.redirect_uri).ok();
+    let redirect_origin = redirect
+        .as_ref()
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    let redirect_host = Url::parse(&form.redirect_uri)
-        .ok()
+    let redirect_host = redirect
+        .as_ref()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_default();
     let mail = client.mail.as_ref();
+    let providers = state
+        .config
+        .providers
+        .all()
+        .iter()
+        .map(|p| ProviderOption {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            hint: p.hint.clone().unwrap_or_default(),
+        })
+        .collect();
     let page = LoginPage {
         css_url: state.config.url("/oauth/style.css"),
         action_url: state.config.url("/oauth/authorize"),
@@ -235,8 +252,12 @@ pub fn login_page(
             .clone()
             .unwrap_or_else(|| "An MCP client".to_string()),
         redirect_host,
+        fixed_servers: mail.is_some(),
         imap_server: mail.map(|m| m.imap.to_string()).unwrap_or_default(),
         smtp_server: mail.map(|m| m.smtp.to_string()).unwrap_or_default(),
+        providers,
+        allow_custom: state.config.allow_custom_mail_servers,
+        offer_send: scope::has(&form.scope, scope::SEND),
         form_token,
         values,
         errors,

@@ -10,9 +10,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::authorize::{error_page, login_page, redirect_with};
-use super::form_guard;
+use super::{form_guard, mail_choice, scope};
 use crate::app::AppState;
-use crate::http::pages::LoginValues;
+use crate::http::pages::{CustomServerValues, LoginValues};
 use crate::mail::{LoginCheck, MailAccount, ServerLogin, verify_login};
 use crate::token::{
     ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,
@@ -37,6 +37,22 @@ pub struct LoginForm {
     pub smtp_username: String,
     #[serde(default)]
     pub smtp_password: String,
+    #[serde(default)]
+    pub allow_send: Option<String>,
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub imap_host: String,
+    #[serde(default)]
+    pub imap_port: String,
+    #[serde(default)]
+    pub imap_security: String,
+    #[serde(default)]
+    pub smtp_host: String,
+    #[serde(default)]
+    pub smtp_port: String,
+    #[serde(default)]
+    pub smtp_security: String,
 }
 
 impl LoginForm {
@@ -47,7 +63,33 @@ impl LoginForm {
             username: self.username.clone(),
             smtp_username: self.smtp_username.clone(),
             same_smtp: self.same_smtp.is_some(),
+            allow_send: self.allow_send.is_some(),
+            provider: self.provider.clone(),
+            custom: self.custom_servers(),
         }
+    }
+
+    fn custom_servers(&self) -> CustomServerValues {
+        CustomServerValues {
+            imap_host: self.imap_host.clone(),
+            imap_port: self.imap_port.clone(),
+            imap_security: self.imap_security.clone(),
+            smtp_host: self.smtp_host.clone(),
+            smtp_port: self.smtp_port.clone(),
+            smtp_security: self.smtp_security.clone(),
+        }
+    }
+
+    /// The scope granted: the requested one, less `mail.send` unless the person allowed it.
+    fn granted_scope(&self, requested: &str) -> String {
+        if self.allow_send.is_some() {
+            return requested.to_string();
+        }
+        requested
+            .split_ascii_whitespace()
+            .filter(|s| *s != scope::SEND)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -57,7 +99,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let (form_claims, client, mail) = match open_form(&state, &headers, &form) {
+    let (form_claims, client) = match open_form(&state, &headers, &form).await {
         Ok(opened) => opened,
         Err(response) => return response,
     };
@@ -72,7 +114,15 @@ pub async fn login(
             StatusCode::UNPROCESSABLE_ENTITY,
         )
     };
-    let account = match account_from_form(&form, &mail) {
+    let chosen = mail_choice::choose(
+        &state.config,
+        &client,
+        &form.provider,
+        form.email.trim(),
+        &form.custom_servers(),
+    )
+    .await;
+    let account = match chosen.and_then(|mail| account_from_form(&form, &mail)) {
         Ok(account) => account,
         Err(message) => return retry(vec![message]),
     };
@@ -86,15 +136,16 @@ pub async fn login(
         );
         return retry(errors);
     }
-    issue_code(&state, &form_claims, account)
+    let scope = form.granted_scope(&form_claims.scope);
+    issue_code(&state, &form_claims, scope, account)
 }
 
 /// Opens the form token, checks it belongs to this browser, and re-opens its client.
-fn open_form(
+async fn open_form(
     state: &AppState,
     headers: &HeaderMap,
     form: &LoginForm,
-) -> Result<(FormClaims, ClientClaims, MailEndpoints), Response> {
+) -> Result<(FormClaims, ClientClaims), Response> {
     let expired = || {
         error_page(
             state,
@@ -116,12 +167,12 @@ fn open_form(
                 tracing::debug!(%error, "login form with an unusable form token");
                 expired()
             })?;
-    let client: ClientClaims = state
-        .tokens
-        .open(Purpose::Client, &claims.client_id)
+    let client = state
+        .clients
+        .resolve(&claims.client_id)
+        .await
         .map_err(|_| expired())?;
-    let mail = client.mail.clone().ok_or_else(expired)?;
-    Ok((claims, client, mail))
+    Ok((claims, client))
 }
 
 /// Builds the account from the form and the client's mail servers.
@@ -200,12 +251,17 @@ fn login_errors(check: &LoginCheck) -> Vec<String> {
 }
 
 /// Seals the authorization code and redirects to the client with `code`, `state`, `iss`.
-fn issue_code(state: &AppState, form: &FormClaims, account: MailAccount) -> Response {
+fn issue_code(
+    state: &AppState,
+    form: &FormClaims,
+    scope: String,
+    account: MailAccount,
+) -> Response {
     let claims = CodeClaims {
         client: client_fingerprint(&form.client_id),
         redirect_uri: form.redirect_uri.clone(),
         code_challenge: form.code_challenge.clone(),
-        scope: form.scope.clone(),
+        scope,
         resource: form.resource.clone(),
         account,
     };

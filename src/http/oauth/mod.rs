@@ -6,8 +6,10 @@ pub mod authorize;
 pub mod error;
 pub mod form_guard;
 pub mod login;
+pub mod mail_choice;
 pub mod metadata;
 pub mod pkce;
+pub mod register;
 pub mod scope;
 pub mod token;
 
@@ -30,9 +32,24 @@ pub fn routes() -> Router<AppState> {
             get(metadata::protected_resource),
         )
         .route(
+            "/.well-known/oauth-protected-resource/{*resource_path}",
+            get(metadata::protected_resource),
+        )
+        .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::authorization_server),
         )
+        // RFC 8414 §3.1: an issuer with a path (BASE_URL behind a prefix) puts it after
+        // the well-known name; OpenID-style discovery is asked for too by some clients.
+        .route(
+            "/.well-known/oauth-authorization-server/{*issuer_path}",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::authorization_server),
+        )
+        .route("/oauth/register", post(register::register))
         .route(
             "/oauth/authorize",
             get(authorize::authorize).post(login::login),

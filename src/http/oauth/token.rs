@@ -13,9 +13,10 @@ use serde_json::json;
 
 use super::{OAuthError, pkce, scope};
 use crate::app::AppState;
+use crate::clients;
 use crate::mail::MailAccount;
 use crate::token::{
-    AccessClaims, AuthMethod, ClientClaims, CodeClaims, Purpose, RefreshClaims, client_fingerprint,
+    AccessClaims, AuthMethod, CodeClaims, Purpose, RefreshClaims, client_fingerprint,
 };
 
 /// The form body of a token request.
@@ -45,15 +46,16 @@ pub async fn token(
 ) -> Response {
     let grant_type = request.grant_type.clone().unwrap_or_default();
     tracing::Span::current().record("grant_type", grant_type.as_str());
-    let result =
-        authenticate_client(&state, &headers, &request).and_then(|client| {
-            match grant_type.as_str() {
-                "authorization_code" => exchange_code(&state, &client, &request),
-                "refresh_token" => refresh(&state, &client, &request),
-                "" => Err(OAuthError::invalid_request("grant_type is required")),
-                other => Err(OAuthError::unsupported_grant_type(other)),
-            }
-        });
+    let result = async {
+        let client = authenticate_client(&state, &headers, &request).await?;
+        match grant_type.as_str() {
+            "authorization_code" => exchange_code(&state, &client, &request).await,
+            "refresh_token" => refresh(&state, &client, &request).await,
+            "" => Err(OAuthError::invalid_request("grant_type is required")),
+            other => Err(OAuthError::unsupported_grant_type(other)),
+        }
+    }
+    .await;
     match result {
         Ok(response) => response,
         Err(error) => {
@@ -64,7 +66,7 @@ pub async fn token(
 }
 
 /// Client credentials from the Basic header or the form (not both), then checks them.
-fn authenticate_client(
+async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     request: &TokenRequest,
@@ -93,20 +95,28 @@ fn authenticate_client(
         error.basic_challenge = used_basic;
         error
     };
-    let client: ClientClaims = state
-        .tokens
-        .open(Purpose::Client, &client_id)
-        .map_err(|_| unauthorised("unknown client"))?;
-    match (&client.auth_method, client.secret_hash.is_some(), secret) {
-        (AuthMethod::None, false, None) => {}
-        (_, true, Some(secret)) if client.secret_matches(&secret) => {}
-        (_, true, Some(_)) => return Err(unauthorised("client authentication failed")),
-        (_, true, None) => {
+    let client = state.clients.resolve(&client_id).await.map_err(|reason| {
+        tracing::debug!(%reason, "token request from an unknown client");
+        unauthorised("unknown client")
+    })?;
+    let public = client.auth_method == AuthMethod::None && client.secret_hash.is_none();
+    match (public, secret) {
+        (true, None) => {}
+        (true, Some(_)) => {
+            return Err(unauthorised(
+                "this is a public client: send no client_secret",
+            ));
+        }
+        (false, None) => {
             return Err(unauthorised(
                 "this client must authenticate with its client_secret",
             ));
         }
-        (_, false, _) => return Err(unauthorised("client authentication failed")),
+        (false, Some(secret)) => {
+            if !clients::secret_matches(state.tokens.keyring(), &client_id, &client, &secret) {
+                return Err(unauthorised("client authentication failed"));
+            }
+        }
     }
     Ok(AuthenticatedClient {
         fingerprint: client_fingerprint(&client_id),
@@ -140,7 +150,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-fn exchange_code(
+async fn exchange_code(
     state: &AppState,
     client: &AuthenticatedClient,
     request: &TokenRequest,
@@ -179,7 +189,7 @@ fn exchange_code(
     )
 }
 
-fn refresh(
+async fn refresh(
     state: &AppState,
     client: &AuthenticatedClient,
     request: &TokenRequest,

@@ -7,6 +7,7 @@ pub mod mailboxes;
 use http::request::Parts;
 
 use super::Caller;
+use crate::http::oauth::scope;
 use crate::mail::MailError;
 
 /// The caller of this request, put there by the bearer layer.
@@ -16,6 +17,13 @@ pub(crate) fn caller(parts: &Parts) -> Result<Caller, String> {
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| "not authenticated: reconnect the mail server in your app".to_string())
+}
+
+/// The scope a tool needs: reading tools `mail.read`, everything else `mail.send`. Decided
+/// from the tool's own `readOnlyHint`, so no list of tool names is kept anywhere.
+pub(crate) fn required_scope(tool: &rmcp::model::Tool) -> &'static str {
+    let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
+    if read_only { scope::READ } else { scope::SEND }
 }
 
 /// A mail error as the text of a tool error.

@@ -1,12 +1,24 @@
 //! OAuth clients without a database: the redirect URIs a client may use, how a presented
 //! redirect URI is matched against them (exactly, except that a loopback `http` URI matches
-//! on any port, RFC 8252 §7.3), and provisioning a client as a sealed client_id plus secret.
-//! Knows tokens, not HTTP.
+//! on any port, RFC 8252 §7.3), provisioning a client as a sealed client_id plus secret,
+//! dynamic registration, metadata documents, and finding the client a client_id names.
+//! Knows tokens, not the HTTP server.
+
+pub mod metadata_document;
+pub mod registration;
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use url::Url;
+
+use crate::token::Keyring;
+use metadata_document::MetadataDocuments;
 
 use crate::token::{
     AuthMethod, ClientClaims, MailEndpoints, Purpose, TokenCodec, TokenError, hash_secret,
@@ -86,6 +98,58 @@ pub fn provision(
         client_secret,
         claims,
     })
+}
+
+/// The secret of a dynamically registered confidential client: an HMAC of its client_id
+/// under the server key, so it need not be stored.
+pub fn derived_client_secret(keyring: &Keyring, client_id: &str) -> String {
+    let key = keyring.derive_subkey("dcr-client-secret");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+    mac.update(client_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `presented` is the secret of `client`, compared in constant time. A public
+/// client (`none`) has no secret and never matches.
+pub fn secret_matches(
+    keyring: &Keyring,
+    client_id: &str,
+    client: &ClientClaims,
+    presented: &str,
+) -> bool {
+    if client.secret_hash.is_some() {
+        return client.secret_matches(presented);
+    }
+    if client.auth_method == AuthMethod::None {
+        return false;
+    }
+    let expected = derived_client_secret(keyring, client_id);
+    expected.as_bytes().ct_eq(presented.as_bytes()).into()
+}
+
+/// Finds the client a client_id names: a sealed client, or a metadata document URL.
+pub struct ClientRegistry {
+    codec: Arc<TokenCodec>,
+    documents: MetadataDocuments,
+}
+
+impl ClientRegistry {
+    pub fn new(codec: Arc<TokenCodec>, allow_private_network: bool) -> Self {
+        ClientRegistry {
+            codec,
+            documents: MetadataDocuments::new(allow_private_network),
+        }
+    }
+
+    /// The client's claims, or a short reason it is unknown.
+    pub async fn resolve(&self, client_id: &str) -> Result<ClientClaims, String> {
+        if metadata_document::is_document_url(client_id) {
+            return self.documents.resolve(client_id).await;
+        }
+        self.codec
+            .open(Purpose::Client, client_id)
+            .map_err(|e| format!("the client_id is not valid for this server ({e})"))
+    }
 }
 
 /// 32 random bytes, base64url: a client secret.
