@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::mail::{Imap, MailSettings, Smtp, TlsSettings};
+use crate::store::SharedStore;
 use crate::token::TokenCodec;
 
 /// Everything a request handler needs; cheap to clone.
@@ -18,6 +19,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCodec>,
     pub imap: Imap,
     pub smtp: Smtp,
+    /// Used codes, refresh families, login failures: memory, or Redis with REDIS_URL.
+    pub store: Arc<dyn SharedStore>,
 }
 
 /// Why the server could not start.
@@ -30,7 +33,8 @@ pub enum StartError {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<AppState, StartError> {
+    /// Builds the state; with REDIS_URL, connects to Redis and fails when it does not answer.
+    pub async fn new(config: Config) -> Result<AppState, StartError> {
         let tokens = TokenCodec::new(
             config.keyring.clone(),
             config.base_url.clone(),
@@ -43,10 +47,14 @@ impl AppState {
             connect_timeout: config.mail_connect_timeout,
             command_timeout: config.mail_command_timeout,
         };
+        let store = crate::store::open(config.redis_url.as_deref())
+            .await
+            .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;
         Ok(AppState {
             tokens: Arc::new(tokens),
             imap: Imap::new(settings.clone()),
             smtp: Smtp::new(settings),
+            store,
             config: Arc::new(config),
         })
     }
@@ -58,7 +66,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let state = AppState::new(config)?;
+    let state = AppState::new(config).await?;
     let base_url = state.config.base_url.clone();
     let router = crate::http::router(state, shutdown.clone());
     tracing::info!(address = %listener.local_addr()?, %base_url, "mail_mcp listening");
