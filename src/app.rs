@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clients::ClientRegistry;
 use crate::config::Config;
 use crate::mail::{Imap, MailSettings, Smtp, TlsSettings};
+use crate::store::SharedStore;
 use crate::token::TokenCodec;
 
 /// Everything a request handler needs; cheap to clone.
@@ -20,6 +21,8 @@ pub struct AppState {
     pub clients: Arc<ClientRegistry>,
     pub imap: Imap,
     pub smtp: Smtp,
+    /// Used codes, refresh families, login failures: memory, or Redis with REDIS_URL.
+    pub store: Arc<dyn SharedStore>,
 }
 
 /// Why the server could not start.
@@ -32,7 +35,8 @@ pub enum StartError {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<AppState, StartError> {
+    /// Builds the state; with REDIS_URL, connects to Redis and fails when it does not answer.
+    pub async fn new(config: Config) -> Result<AppState, StartError> {
         let tokens = Arc::new(TokenCodec::new(
             config.keyring.clone(),
             config.base_url.clone(),
@@ -49,11 +53,15 @@ impl AppState {
             connect_timeout: config.mail_connect_timeout,
             command_timeout: config.mail_command_timeout,
         };
+        let store = crate::store::open(config.redis_url.as_deref())
+            .await
+            .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;
         Ok(AppState {
             tokens,
             clients,
             imap: Imap::new(settings.clone()),
             smtp: Smtp::new(settings),
+            store,
             config: Arc::new(config),
         })
     }
@@ -65,7 +73,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let state = AppState::new(config)?;
+    let state = AppState::new(config).await?;
     let base_url = state.config.base_url.clone();
     let router = crate::http::router(state, shutdown.clone());
     tracing::info!(address = %listener.local_addr()?, %base_url, "mail_mcp listening");

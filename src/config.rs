@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::clients::registration::RedirectPolicy;
 use crate::providers::Providers;
+use crate::store::LoginLimits;
 use crate::token::{Keyring, Lifetimes};
 
 /// Settings every command that makes or opens tokens needs.
@@ -107,6 +108,24 @@ pub struct ServerArgs {
     /// How long to wait for a mail server to answer one command.
     #[arg(long, env = "MAIL_COMMAND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub mail_command_timeout: Duration,
+
+    /// Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) of the store
+    /// shared by several instances: used codes, refresh token families, login failures.
+    /// Unset: an in-memory store, right for a single instance.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Failed logins allowed per client IP (IPv6: per /64) in LOGIN_FAILURE_WINDOW.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_max_failures_per_ip: u64,
+
+    /// Failed logins allowed per mail account (host and username) in LOGIN_FAILURE_WINDOW.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_max_failures_per_account: u64,
+
+    /// The window in which failed logins are counted; it starts with the first failure.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_window)]
+    pub login_failure_window: Duration,
 }
 
 /// Why the configuration cannot be used; each message is one line that says what to fix.
@@ -142,6 +161,9 @@ pub struct Config {
     pub mail_command_timeout: Duration,
     pub lifetimes: Lifetimes,
     pub data_dir: PathBuf,
+    /// REDIS_URL; `None` for the in-memory store. May hold a password: never log it.
+    pub redis_url: Option<String>,
+    pub login_limits: LoginLimits,
 }
 
 impl Config {
@@ -178,6 +200,12 @@ impl Config {
             mail_command_timeout: args.mail_command_timeout,
             lifetimes,
             data_dir: args.common.data_dir,
+            redis_url: args.redis_url,
+            login_limits: LoginLimits {
+                per_ip: args.login_max_failures_per_ip,
+                per_account: args.login_max_failures_per_account,
+                window: args.login_failure_window,
+            },
         })
     }
 
@@ -261,6 +289,14 @@ fn default_base_url(listen: SocketAddr) -> String {
         format!("http://127.0.0.1:{}", listen.port())
     } else {
         format!("http://{listen}")
+    }
+}
+
+/// A humantime duration that is not zero.
+fn parse_window(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text).map_err(|e| e.to_string())? {
+        d if d.is_zero() => Err("must be longer than zero".into()),
+        d => Ok(d),
     }
 }
 
@@ -398,5 +434,15 @@ mod tests {
         .unwrap();
         assert_eq!(config.resource(), "https://host.example/mail/mcp");
         assert_eq!(config.base_authorities(), vec!["host.example".to_string()]);
+    }
+
+    #[test]
+    fn login_limits_default_to_20_per_ip_and_5_per_account_in_15_minutes() {
+        let config =
+            Config::from_args(args(&["--data-dir", temp_dir().to_str().unwrap()])).unwrap();
+        assert_eq!(config.login_limits, LoginLimits::default());
+        assert_eq!(config.redis_url, None);
+        let wrapper = Wrapper::try_parse_from(["mail_mcp", "--login-failure-window", "0s"]);
+        assert!(wrapper.is_err());
     }
 }

@@ -8,6 +8,7 @@
 //! - [`clients`]: OAuth clients without a database (redirect URIs, provisioning).
 //! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
+//! - [`store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
 
 pub mod app;
 pub mod cli;
@@ -17,4 +18,5 @@ pub mod http;
 pub mod mail;
 pub mod net_guard;
 pub mod providers;
+pub mod store;
 pub mod token;

@@ -1,0 +1,200 @@
+//! The Redis [`SharedStore`], for several instances behind a load balancer (`REDIS_URL`).
+//! One reconnecting `ConnectionManager` (multiplexed, cheap to clone) serves every request;
+//! every key starts with a prefix (`mail_mcp:` by default). Each operation is one atomic
+//! command or Lua script, and is bounded in time: a Redis that is down or stalled yields a
+//! [`StoreError::Unavailable`] within a few seconds, never a hang or a panic. Error text
+//! names the server's host and port only, never the URL (it may carry a password).
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError, Script};
+
+use super::{RefreshVerdict, SharedStore, StoreError, Window, keys, millis};
+
+/// Time allowed to open one TCP connection to Redis.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time allowed for Redis to answer one command.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time allowed for a whole operation, reconnection attempts included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `KEYS[1]` revoked marker of the family, `KEYS[2]` used marker of the token, `ARGV[1]` ttl
+/// in ms. Returns 0 fresh, 1 reused (family now revoked), 2 family revoked earlier.
+const ROTATE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+";
+
+/// `KEYS[1]` counter, `ARGV[1]` window in ms. Returns `{count, ms until the window ends}`.
+const HIT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+";
+
+/// The Redis-backed store.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    /// `host:port` of the server, for error messages.
+    addr: String,
+    rotate: Script,
+    hit: Script,
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://[:password@]host:port[/db]`, or `rediss://`) and checks
+    /// that it answers PING. Every key gets `prefix`.
+    pub async fn connect(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
+        let client = Client::open(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        let addr = client.get_connection_info().addr().to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let unavailable = |reason: String| StoreError::Unavailable {
+            addr: addr.clone(),
+            reason,
+        };
+        let conn = tokio::time::timeout(
+            OPERATION_TIMEOUT,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| unavailable(format!("no connection within {OPERATION_TIMEOUT:?}")))?
+        .map_err(|e| unavailable(e.to_string()))?;
+        let store = RedisStore {
+            conn,
+            prefix: prefix.to_string(),
+            addr,
+            rotate: Script::new(ROTATE_SCRIPT),
+            hit: Script::new(HIT_SCRIPT),
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    fn key(&self, name: String) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Runs one operation on a clone of the connection, bounded by [`OPERATION_TIMEOUT`].
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        match tokio::time::timeout(OPERATION_TIMEOUT, op(self.conn.clone())).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.unavailable(e.to_string())),
+            Err(_) => Err(self.unavailable(format!("no answer within {OPERATION_TIMEOUT:?}"))),
+        }
+    }
+
+    fn unavailable(&self, reason: String) -> StoreError {
+        StoreError::Unavailable {
+            addr: self.addr.clone(),
+            reason,
+        }
+    }
+}
+
+#[async_trait]
+impl SharedStore for RedisStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let pong: String = self
+            .run(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
+            .await?;
+        match pong.as_str() {
+            "PONG" => Ok(()),
+            other => Err(self.unavailable(format!("PING answered {other:?}"))),
+        }
+    }
+
+    async fn consume_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = self.key(keys::once(id));
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        family: &str,
+        jti: &str,
+        ttl: Duration,
+    ) -> Result<RefreshVerdict, StoreError> {
+        let revoked = self.key(keys::revoked(family));
+        let used = self.key(keys::used(family, jti));
+        let code: i64 = self
+            .run(|mut c| async move {
+                let mut call = self.rotate.key(revoked);
+                call.key(used).arg(millis(ttl));
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        match code {
+            0 => Ok(RefreshVerdict::Fresh),
+            1 => Ok(RefreshVerdict::Reused),
+            2 => Ok(RefreshVerdict::FamilyRevoked),
+            other => Err(self.unavailable(format!("rotate script returned {other}"))),
+        }
+    }
+
+    async fn hit(&self, key: &str, window: Duration) -> Result<Window, StoreError> {
+        let key = self.key(keys::hits(key));
+        let (count, ttl): (u64, u64) = self
+            .run(|mut c| async move {
+                let mut call = self.hit.key(key);
+                call.arg(millis(window));
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(Window {
+            count,
+            resets_in: Duration::from_millis(ttl),
+        })
+    }
+
+    async fn peek(&self, key: &str) -> Result<Option<Window>, StoreError> {
+        let key = self.key(keys::hits(key));
+        let (count, ttl): (Option<u64>, i64) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    .get(&key)
+                    .pttl(&key)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(match (count, u64::try_from(ttl)) {
+            (Some(count), Ok(ms)) if ms > 0 => Some(Window {
+                count,
+                resets_in: Duration::from_millis(ms),
+            }),
+            _ => None,
+        })
+    }
+}
