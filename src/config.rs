@@ -84,6 +84,11 @@ pub struct ServerArgs {
     #[arg(long, env = "ALLOW_PRIVATE_NETWORK")]
     pub allow_private_network: bool,
 
+    /// Take the client address for login rate limits from the last X-Forwarded-For entry
+    /// (set this only behind a reverse proxy that writes that header).
+    #[arg(long, env = "TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
     /// PEM file of an extra CA trusted for IMAP/SMTP TLS (private mail servers, tests).
     /// Web PKI roots are always trusted; verification is never turned off.
     #[arg(long, env = "MAIL_CA_FILE")]
@@ -156,6 +161,7 @@ pub struct Config {
     pub providers: Providers,
     pub allow_custom_mail_servers: bool,
     pub allow_private_network: bool,
+    pub trust_forwarded_for: bool,
     pub mail_ca_file: Option<PathBuf>,
     pub mail_connect_timeout: Duration,
     pub mail_command_timeout: Duration,
@@ -195,6 +201,7 @@ impl Config {
             providers,
             allow_custom_mail_servers: args.allow_custom_mail_servers,
             allow_private_network: args.allow_private_network,
+            trust_forwarded_for: args.trust_forwarded_for,
             mail_ca_file: args.mail_ca_file,
             mail_connect_timeout: args.mail_connect_timeout,
             mail_command_timeout: args.mail_command_timeout,

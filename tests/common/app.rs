@@ -51,6 +51,8 @@ pub struct Tokens {
 /// A running server and an HTTP client that does not follow redirects.
 pub struct TestServer {
     pub base_url: String,
+    /// `http://127.0.0.1:PORT`, where the server really listens.
+    pub origin: String,
     pub http: reqwest::Client,
     pub key: String,
     shutdown: CancellationToken,
@@ -71,8 +73,16 @@ fn temp_data_dir() -> PathBuf {
 impl TestServer {
     /// Starts the server trusting the stack's CA, with extra `server` flags.
     pub async fn start(stack: &Stack, extra_args: &[&str]) -> TestServer {
+        Self::start_prefixed(stack, "", extra_args).await
+    }
+
+    /// Like [`start`](Self::start), with BASE_URL carrying a path prefix (as behind a
+    /// reverse proxy that strips it): `base_url` includes the prefix, requests go to
+    /// [`direct`](Self::direct) URLs without it.
+    pub async fn start_prefixed(stack: &Stack, prefix: &str, extra_args: &[&str]) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let base_url = format!("{origin}{prefix}");
         let key = Keyring::encode_key(&Keyring::generate_key());
         let data_dir = temp_data_dir();
         let mut argv: Vec<String> = [
@@ -103,14 +113,21 @@ impl TestServer {
             .unwrap();
         TestServer {
             base_url,
+            origin,
             http,
             key,
             shutdown,
         }
     }
 
+    /// A URL as the server emits it (BASE_URL, prefix included).
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// A URL that reaches the server directly (no prefix), as a reverse proxy forwards it.
+    pub fn direct(&self, path: &str) -> String {
+        format!("{}{}", self.origin, path)
     }
 
     fn codec(&self) -> TokenCodec {
@@ -162,7 +179,7 @@ impl TestServer {
         request: &AuthRequest,
     ) -> reqwest::Response {
         self.http
-            .get(self.url("/oauth/authorize"))
+            .get(self.direct("/oauth/authorize"))
             .query(&[
                 ("response_type", "code"),
                 ("client_id", client_id),
@@ -184,6 +201,22 @@ impl TestServer {
         user: &TestUser,
         password: &str,
     ) -> reqwest::Response {
+        self.submit_login_with(
+            client_id,
+            request,
+            &[("email", &user.email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Loads the login page and posts its form with `fields` over the defaults (name,
+    /// same SMTP login, allow sending); a field given as "" is left out.
+    pub async fn submit_login_with(
+        &self,
+        client_id: &str,
+        request: &AuthRequest,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let page = self.authorize_page(client_id, request).await;
         assert_eq!(page.status(), 200, "the login page loads");
         let cookie = page
@@ -195,21 +228,40 @@ impl TestServer {
             .to_string();
         let html = page.text().await.unwrap();
         let form_token = hidden_field(&html, "form_token");
+        let mut form: Vec<(String, String)> = [
+            ("form_token", form_token.as_str()),
+            ("name", "Test Person"),
+            ("same_smtp", "on"),
+            ("allow_send", "on"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (key, value) in fields {
+            form.retain(|(k, _)| k != key);
+            if !value.is_empty() {
+                form.push((key.to_string(), value.to_string()));
+            }
+        }
         self.http
-            .post(self.url("/oauth/authorize"))
+            .post(self.direct("/oauth/authorize"))
             .header("cookie", cookie)
-            .form(&[
-                ("form_token", form_token.as_str()),
-                ("name", "Test Person"),
-                ("email", user.email.as_str()),
-                ("username", ""),
-                ("password", password),
-                ("same_smtp", "on"),
-                ("allow_send", "on"),
-            ])
+            .form(&form)
             .send()
             .await
             .unwrap()
+    }
+
+    /// The `code` of a login redirect.
+    pub fn code_of(response: &reqwest::Response) -> String {
+        assert_eq!(response.status(), 302, "a successful login redirects");
+        let location = response.headers()["location"].to_str().unwrap();
+        let url = url::Url::parse(location).unwrap();
+        let code = url
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned());
+        code.expect("the redirect carries a code")
     }
 
     /// The whole browser login; returns the authorization code.
@@ -235,7 +287,7 @@ impl TestServer {
     /// `POST /oauth/token` with form fields.
     pub async fn token_request(&self, fields: &[(&str, &str)]) -> reqwest::Response {
         self.http
-            .post(self.url("/oauth/token"))
+            .post(self.direct("/oauth/token"))
             .form(fields)
             .send()
             .await
@@ -269,7 +321,7 @@ impl TestServer {
     pub async fn mcp_raw(&self, token: Option<&str>, body: Value) -> reqwest::Response {
         let mut request = self
             .http
-            .post(self.url("/mcp"))
+            .post(self.direct("/mcp"))
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2025-06-18")
             .json(&body);

@@ -43,6 +43,13 @@ impl OAuthError {
     pub fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new("invalid_scope", description)
     }
+    /// The shared store (replay protection) did not answer: the client may retry.
+    pub fn temporarily_unavailable() -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            "the server cannot check this grant right now; try again shortly",
+        )
+    }
     pub fn server_error() -> Self {
         Self::new("server_error", "the server could not complete the request")
     }
@@ -51,6 +58,7 @@ impl OAuthError {
         match self.code {
             "invalid_client" => StatusCode::UNAUTHORIZED,
             "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -4,7 +4,9 @@
 //! the page again with the fields kept (never the password) and one line per failing side.
 
 use axum::Form;
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -14,6 +16,7 @@ use super::{form_guard, mail_choice, scope};
 use crate::app::AppState;
 use crate::http::pages::{CustomServerValues, LoginValues};
 use crate::mail::{LoginCheck, MailAccount, ServerLogin, verify_login};
+use crate::store::{LimitError, LoginLimiter};
 use crate::token::{
     ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,
 };
@@ -96,9 +99,11 @@ impl LoginForm {
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let ip = client_ip(&state, peer, &headers);
     let (form_claims, client) = match open_form(&state, &headers, &form).await {
         Ok(opened) => opened,
         Err(response) => return response,
@@ -126,14 +131,25 @@ pub async fn login(
         Ok(account) => account,
         Err(message) => return retry(vec![message]),
     };
+    let limiter = LoginLimiter::new(state.store.clone(), state.config.login_limits);
+    let (host, username) = (&account.imap.endpoint.host, &account.imap.username);
+    if let Err(limited) = limiter.check(ip, host, username).await {
+        return too_many(retry, limited);
+    }
     let check = verify_login(&state.imap, &state.smtp, &account).await;
-    let errors = login_errors(&check);
+    let mut errors = login_errors(&check);
     if !errors.is_empty() {
         tracing::info!(
             imap_ok = check.imap.is_ok(),
             smtp_ok = check.smtp.is_ok(),
             "mail login refused"
         );
+        let refused = [&check.imap, &check.smtp]
+            .iter()
+            .any(|side| side.as_ref().is_err_and(|e| e.is_auth_failure()));
+        if refused && let Err(limited) = limiter.record_failure(ip, host, username).await {
+            errors.push(limit_message(&limited));
+        }
         return retry(errors);
     }
     let scope = form.granted_scope(&form_claims.scope);
@@ -173,6 +189,51 @@ async fn open_form(
         .await
         .map_err(|_| expired())?;
     Ok((claims, client))
+}
+
+/// The address sign-in attempts are counted against.
+fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    if !state.config.trust_forwarded_for {
+        return peer.ip();
+    }
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer.ip())
+}
+
+/// What the page says when the limit is reached.
+fn limit_message(limited: &LimitError) -> String {
+    match limited {
+        LimitError::RetryAfter(wait) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            format!(
+                "Too many failed sign-ins. For your account's safety, try again in {minutes} minute(s)."
+            )
+        }
+        LimitError::Store(_) => {
+            "Sign-in is unavailable for a moment; try again shortly.".to_string()
+        }
+    }
+}
+
+fn too_many(retry: impl FnOnce(Vec<String>) -> Response, limited: LimitError) -> Response {
+    if let LimitError::Store(error) = &limited {
+        tracing::error!(%error, "the shared store did not answer");
+    }
+    let mut response = retry(vec![limit_message(&limited)]);
+    *response.status_mut() = match limited {
+        LimitError::RetryAfter(_) => StatusCode::TOO_MANY_REQUESTS,
+        LimitError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    if let LimitError::RetryAfter(wait) = limited
+        && let Ok(value) = wait.as_secs().max(1).to_string().parse()
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// Builds the account from the form and the client's mail servers.

@@ -15,6 +15,7 @@ use super::{OAuthError, pkce, scope};
 use crate::app::AppState;
 use crate::clients;
 use crate::mail::MailAccount;
+use crate::store::RefreshVerdict;
 use crate::token::{
     AccessClaims, AuthMethod, CodeClaims, Purpose, RefreshClaims, client_fingerprint,
 };
@@ -159,10 +160,14 @@ async fn exchange_code(
         .code
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let claims: CodeClaims = state.tokens.open(Purpose::Code, code).map_err(|error| {
-        tracing::debug!(%error, "unusable authorization code");
-        OAuthError::invalid_grant("the authorization code is invalid or expired")
-    })?;
+    let opened = state
+        .tokens
+        .open_with_id::<CodeClaims>(Purpose::Code, code)
+        .map_err(|error| {
+            tracing::debug!(%error, "unusable authorization code");
+            OAuthError::invalid_grant("the authorization code is invalid or expired")
+        })?;
+    let claims = opened.claims;
     if claims.client != client.fingerprint {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
@@ -180,13 +185,29 @@ async fn exchange_code(
         ));
     }
     check_resource(state, request.resource.as_deref())?;
+    let first_use = state
+        .store
+        .consume_once(&format!("code:{}", opened.jti), state.config.lifetimes.code)
+        .await
+        .map_err(store_unavailable)?;
+    if !first_use {
+        tracing::warn!("an authorization code was presented twice");
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used",
+        ));
+    }
     issue_tokens(
         state,
         &client.fingerprint,
         &claims.scope,
         claims.account,
-        new_family(),
+        opened.jti,
     )
+}
+
+fn store_unavailable(error: crate::store::StoreError) -> OAuthError {
+    tracing::error!(%error, "the shared store did not answer");
+    OAuthError::temporarily_unavailable()
 }
 
 async fn refresh(
@@ -198,13 +219,14 @@ async fn refresh(
         .refresh_token
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let claims: RefreshClaims = state
+    let opened = state
         .tokens
-        .open(Purpose::Refresh, token)
+        .open_with_id::<RefreshClaims>(Purpose::Refresh, token)
         .map_err(|error| {
             tracing::debug!(%error, "unusable refresh token");
             OAuthError::invalid_grant("the refresh token is invalid or expired")
         })?;
+    let claims = opened.claims;
     if claims.client != client.fingerprint {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
@@ -212,6 +234,25 @@ async fn refresh(
     }
     check_resource(state, request.resource.as_deref())?;
     let scope = narrowed_scope(&claims.scope, request.scope.as_deref())?;
+    let verdict = state
+        .store
+        .rotate_refresh(&claims.family, &opened.jti, state.config.lifetimes.refresh)
+        .await
+        .map_err(store_unavailable)?;
+    match verdict {
+        RefreshVerdict::Fresh => {}
+        RefreshVerdict::Reused => {
+            tracing::warn!("a refresh token was reused: its whole family is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; every token of this sign-in is revoked: sign in again",
+            ));
+        }
+        RefreshVerdict::FamilyRevoked => {
+            return Err(OAuthError::invalid_grant(
+                "this sign-in was revoked after a refresh token was reused: sign in again",
+            ));
+        }
+    }
     issue_tokens(
         state,
         &client.fingerprint,
@@ -249,10 +290,6 @@ fn check_resource(state: &AppState, resource: Option<&str>) -> Result<(), OAuthE
         }),
         _ => Ok(()),
     }
-}
-
-fn new_family() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Seals an access token and a refresh token of the same grant (rotated on each refresh).
