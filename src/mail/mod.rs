@@ -13,6 +13,7 @@
 pub mod account;
 pub mod check;
 pub mod error;
+pub mod flags;
 pub mod imap;
 pub mod settings;
 pub mod smtp;

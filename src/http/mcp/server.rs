@@ -29,7 +29,7 @@ impl MailServer {
     pub fn new(state: AppState) -> Self {
         MailServer {
             state,
-            tool_router: Self::mailbox_tools(),
+            tool_router: Self::mailbox_tools() + Self::organise_tools(),
         }
     }
 

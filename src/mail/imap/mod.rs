@@ -5,15 +5,26 @@
 
 mod connect;
 mod errors;
+pub mod folders;
 pub mod mailboxes;
+pub mod names;
+pub mod organise;
 mod session;
+pub mod uidset;
 
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
 pub use connect::{BoxedStream, ImapStream, RawSession};
+pub use folders::{
+    CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox, rename_mailbox,
+};
 pub use mailboxes::{
     MailboxInfo, SpecialUse, find_special_use, list_mailboxes, pick_special_use, resolve_folder,
+};
+pub use organise::{
+    DeleteOutcome, FlagsOutcome, MessageSelection, MoveMethod, MoveOutcome, delete_messages,
+    move_messages, move_messages_by, update_flags,
 };
 pub use session::{ImapSession, SelectedFolder};
 

@@ -1,0 +1,270 @@
+//! Organising tools: `move_mail_message`, `delete_mail_message`, `update_mail_message_flags`
+//! (messages named by folder and UIDs) and `create_mailbox`, `rename_mailbox`,
+//! `delete_mailbox`. Thin: parse the arguments, run the `mail::imap` operation on one
+//! session, return its outcome.
+
+use futures::future::BoxFuture;
+use http::request::Parts;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::{schemars, tool, tool_router};
+use serde::Deserialize;
+
+use super::{caller, tool_error};
+use crate::http::mcp::MailServer;
+use crate::mail::flags::FlagChange;
+use crate::mail::imap::{
+    self, CreatedMailbox, DeleteOutcome, DeletedMailbox, FlagsOutcome, MessageSelection,
+    MoveOutcome, RenamedMailbox,
+};
+use crate::mail::{ImapSession, MailError};
+
+/// Arguments of `move_mail_message`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct MoveMailMessageParams {
+    /// The folder the messages are in now, e.g. "INBOX".
+    pub folder: String,
+    /// The UID of the one message to move. Give this or `uids`, not both.
+    pub uid: Option<u32>,
+    /// The UIDs of several messages to move (at most 1000). Give this or `uid`, not both.
+    pub uids: Option<Vec<u32>>,
+    /// The folder to move them to, e.g. "Archive" (see list_mailboxes).
+    pub destination: String,
+    /// The source folder's uid_validity from an earlier result: if the folder changed
+    /// since, nothing is moved and an error says to list it again.
+    pub uid_validity: Option<u32>,
+}
+
+/// Arguments of `delete_mail_message`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct DeleteMailMessageParams {
+    /// The folder the messages are in, e.g. "INBOX".
+    pub folder: String,
+    /// The UID of the one message to delete. Give this or `uids`, not both.
+    pub uid: Option<u32>,
+    /// The UIDs of several messages to delete (at most 1000). Give this or `uid`, not both.
+    pub uids: Option<Vec<u32>>,
+    /// Delete for good instead of moving to Trash. Messages already in Trash are always
+    /// deleted for good.
+    #[serde(default)]
+    pub permanent: bool,
+    /// The folder's uid_validity from an earlier result: if the folder changed since,
+    /// nothing is deleted and an error says to list it again.
+    pub uid_validity: Option<u32>,
+}
+
+/// Arguments of `update_mail_message_flags`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct UpdateMailMessageFlagsParams {
+    /// The folder the messages are in, e.g. "INBOX".
+    pub folder: String,
+    /// The UID of the one message to change. Give this or `uids`, not both.
+    pub uid: Option<u32>,
+    /// The UIDs of several messages to change (at most 1000). Give this or `uid`, not both.
+    pub uids: Option<Vec<u32>>,
+    /// Flags to set: system flags "\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
+    /// "\\Draft" (the backslash and case are optional: "seen", "Flagged"), or keywords such
+    /// as "$Label1" or "Invoice" (letters, digits, punctuation; no spaces).
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Flags to clear, written as for `add`.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// The folder's uid_validity from an earlier result: if the folder changed since,
+    /// nothing is changed and an error says to list it again.
+    pub uid_validity: Option<u32>,
+}
+
+/// Arguments of `create_mailbox`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct CreateMailboxParams {
+    /// The new folder's full name; levels are separated by the server's delimiter (the
+    /// `delimiter` list_mailboxes reports, often "/"), e.g. "Projects/2026". Non-ASCII
+    /// names are fine.
+    pub name: String,
+}
+
+/// Arguments of `rename_mailbox`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct RenameMailboxParams {
+    /// The folder's current full name, as list_mailboxes reports it.
+    pub name: String,
+    /// Its new full name (levels separated by the server's delimiter); may move it under
+    /// another parent. Subfolders move along.
+    pub new_name: String,
+}
+
+/// Arguments of `delete_mailbox`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct DeleteMailboxParams {
+    /// The folder's full name, as list_mailboxes reports it.
+    pub name: String,
+    /// Also delete the messages it holds. Without it a folder that is not empty is refused
+    /// (the error says how many messages it holds).
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[tool_router(router = organise_tools, vis = "pub(crate)")]
+impl MailServer {
+    #[tool(
+        name = "move_mail_message",
+        description = "Move one message (uid) or several (uids) from a folder to another folder. Returns, for each moved message, its new UID in the destination and the destination's uid_validity; UIDs not found in the folder are listed in not_found and left alone (if none is found, nothing happens and an error says so). Only the named messages are touched.",
+        annotations(
+            title = "Move messages",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn move_mail_message(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(params): Parameters<MoveMailMessageParams>,
+    ) -> Result<Json<MoveOutcome>, String> {
+        let selection =
+            MessageSelection::new(&params.folder, params.uid, params.uids, params.uid_validity)
+                .map_err(tool_error)?;
+        let destination = params.destination;
+        on_mailbox(self, &parts, move |s| {
+            Box::pin(async move { imap::move_messages(s, &selection, &destination).await })
+        })
+        .await
+    }
+
+    #[tool(
+        name = "delete_mail_message",
+        description = "Delete one message (uid) or several (uids). By default they are moved to the Trash folder (the result gives their UIDs there, to restore them); with permanent=true, or when they already are in Trash, they are removed for good. Only the named messages are removed: messages someone else flagged \\Deleted are never expunged with them. UIDs not found are listed in not_found.",
+        annotations(
+            title = "Delete messages",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn delete_mail_message(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(params): Parameters<DeleteMailMessageParams>,
+    ) -> Result<Json<DeleteOutcome>, String> {
+        let selection =
+            MessageSelection::new(&params.folder, params.uid, params.uids, params.uid_validity)
+                .map_err(tool_error)?;
+        let permanent = params.permanent;
+        on_mailbox(self, &parts, move |s| {
+            Box::pin(async move { imap::delete_messages(s, &selection, permanent).await })
+        })
+        .await
+    }
+
+    #[tool(
+        name = "update_mail_message_flags",
+        description = "Add and/or remove flags on one message (uid) or several (uids): system flags \\Seen (read), \\Answered, \\Flagged (starred), \\Deleted, \\Draft, and keywords (labels such as \"$Label1\" or \"Invoice\"). Returns each message's flags afterwards. \\Deleted only marks a message; use delete_mail_message to delete it.",
+        annotations(
+            title = "Update message flags",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn update_mail_message_flags(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(params): Parameters<UpdateMailMessageFlagsParams>,
+    ) -> Result<Json<FlagsOutcome>, String> {
+        let selection =
+            MessageSelection::new(&params.folder, params.uid, params.uids, params.uid_validity)
+                .map_err(tool_error)?;
+        let change = FlagChange::parse(&params.add, &params.remove).map_err(tool_error)?;
+        on_mailbox(self, &parts, move |s| {
+            Box::pin(async move { imap::update_flags(s, &selection, &change).await })
+        })
+        .await
+    }
+
+    #[tool(
+        name = "create_mailbox",
+        description = "Create a mail folder. Nested folders use the server's hierarchy delimiter (see list_mailboxes), e.g. \"Projects/2026\"; missing parents are created too. Refused if the folder exists.",
+        annotations(
+            title = "Create folder",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn create_mailbox(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(params): Parameters<CreateMailboxParams>,
+    ) -> Result<Json<CreatedMailbox>, String> {
+        on_mailbox(self, &parts, move |s| {
+            Box::pin(async move { imap::create_mailbox(s, &params.name).await })
+        })
+        .await
+    }
+
+    #[tool(
+        name = "rename_mailbox",
+        description = "Rename a mail folder (or move it under another parent); its subfolders move along. INBOX and the special folders (Sent, Drafts, Trash, Junk, Archive, ...) cannot be renamed.",
+        annotations(
+            title = "Rename folder",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn rename_mailbox(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(params): Parameters<RenameMailboxParams>,
+    ) -> Result<Json<RenamedMailbox>, String> {
+        on_mailbox(self, &parts, move |s| {
+            Box::pin(async move { imap::rename_mailbox(s, &params.name, &params.new_name).await })
+        })
+        .await
+    }
+
+    #[tool(
+        name = "delete_mailbox",
+        description = "Delete a mail folder. A folder that holds messages is deleted (with its messages) only with force=true; one with subfolders is refused. INBOX and the special folders (Sent, Drafts, Trash, Junk, Archive, ...) cannot be deleted.",
+        annotations(
+            title = "Delete folder",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn delete_mailbox(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(params): Parameters<DeleteMailboxParams>,
+    ) -> Result<Json<DeletedMailbox>, String> {
+        on_mailbox(self, &parts, move |s| {
+            Box::pin(async move { imap::delete_mailbox(s, &params.name, params.force).await })
+        })
+        .await
+    }
+}
+
+/// Runs `work` on a session of the caller's mailbox and logs out; errors become tool
+/// errors the model can act on.
+async fn on_mailbox<T>(
+    server: &MailServer,
+    parts: &Parts,
+    work: impl for<'s> FnOnce(&'s mut ImapSession) -> BoxFuture<'s, Result<T, MailError>>,
+) -> Result<Json<T>, String> {
+    let caller = caller(parts)?;
+    server
+        .state
+        .imap
+        .with_session(&caller.0.account.imap, work)
+        .await
+        .map(Json)
+        .map_err(tool_error)
+}
