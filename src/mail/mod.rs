@@ -8,10 +8,12 @@
 //! - [`tls`]: whom to trust ([`TlsSettings`]); [`settings`]: TLS plus time limits.
 //! - [`imap`]: [`Imap`] hands out logged-in [`ImapSession`]s; folder listing.
 //! - [`smtp`]: [`Smtp`] builds lettre transports and checks logins.
+//! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`check`]: [`verify_login`], both servers at once, for the login form.
 
 pub mod account;
 pub mod check;
+pub mod compose;
 pub mod error;
 pub mod imap;
 pub mod settings;
