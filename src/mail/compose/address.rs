@@ -62,7 +62,7 @@ pub fn parse_addresses(field: &str, list: &AddressList) -> Result<Vec<Mailbox>, 
     let mut mailboxes: Vec<Mailbox> = Vec::new();
     for item in list.items() {
         let mailbox = parse_address(field, &item)?;
-        if !contains_address(&mailboxes, &mailbox.email.to_string()) {
+        if !contains_address(&mailboxes, mailbox.email.as_ref()) {
             mailboxes.push(mailbox);
         }
     }

@@ -198,7 +198,7 @@ fn attach(body: Content, attachments: &[Attachment]) -> Content {
 fn attachment_part(attachment: &Attachment) -> SinglePart {
     let body =
         Body::new_with_encoding(attachment.bytes().to_vec(), ContentTransferEncoding::Base64)
-            .unwrap_or_else(|bytes| Body::new(bytes));
+            .unwrap_or_else(Body::new);
     LettreAttachment::new(attachment.filename().to_owned())
         .body(body, attachment.content_type_header())
 }

@@ -32,21 +32,7 @@ pub fn reply_to(
                 .into(),
         ));
     }
-    let quoted_text = format!(
-        "{}\r\n{}",
-        attribution(original),
-        quote_text(&original.text)
-    );
-    let text_body = match text.text_body.as_deref() {
-        Some(body) => format!("{}\r\n\r\n{quoted_text}", body.trim_end()),
-        None => match text.html_body.as_deref() {
-            Some(html) => format!("{}\r\n\r\n{quoted_text}", html_to_text(html).trim_end()),
-            None => quoted_text,
-        },
-    };
-    let html_body = text
-        .html_body
-        .map(|html| append_html(&html, &quote_html(original)));
+    let (text_body, html_body) = quoted_bodies(original, text);
     Ok(Outgoing {
         to,
         cc,
@@ -57,6 +43,53 @@ pub fn reply_to(
         references: references_after(original),
         ..Outgoing::default()
     })
+}
+
+/// A draft that answers `original`: threaded and quoted like a reply. The draft's own
+/// recipients and subject are kept; where it has none, the reply's fill in.
+pub fn draft_reply(original: &Original, own_address: &str, draft: Outgoing) -> Outgoing {
+    let no_recipients = draft.to.is_empty() && draft.cc.is_empty() && draft.bcc.is_empty();
+    let (reply_to, _) = reply_recipients(original, own_address, false);
+    let text = ReplyText {
+        text_body: draft.text_body,
+        html_body: draft.html_body,
+    };
+    let (text_body, html_body) = quoted_bodies(original, text);
+    Outgoing {
+        to: if no_recipients { reply_to } else { draft.to },
+        cc: draft.cc,
+        bcc: draft.bcc,
+        subject: match draft.subject.trim() {
+            "" => reply_subject(&original.subject),
+            _ => draft.subject,
+        },
+        text_body: Some(text_body),
+        html_body,
+        attachments: draft.attachments,
+        in_reply_to: original.message_id.as_ref().map(|id| format!("<{id}>")),
+        references: references_after(original),
+    }
+}
+
+/// The reply's text with the original quoted below it, and its HTML (if any) with the
+/// original in a blockquote. Without text, the text part is made from the HTML.
+fn quoted_bodies(original: &Original, text: ReplyText) -> (String, Option<String>) {
+    let quoted_text = format!(
+        "{}\r\n{}",
+        attribution(original),
+        quote_text(&original.text)
+    );
+    let own_text = text
+        .text_body
+        .or_else(|| text.html_body.as_deref().map(html_to_text));
+    let text_body = match own_text {
+        Some(body) => format!("{}\r\n\r\n{quoted_text}", body.trim_end()),
+        None => quoted_text,
+    };
+    let html_body = text
+        .html_body
+        .map(|html| append_html(&html, &quote_html(original)));
+    (text_body, html_body)
 }
 
 /// A forward of `original` with `note` above it; its attachments go along when
@@ -284,6 +317,7 @@ pub fn html_to_text(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::compose::reply;
 
     fn mailbox(text: &str) -> Mailbox {
         text.parse().unwrap()
@@ -420,6 +454,26 @@ mod tests {
         original.from.clear();
         let err = reply_to(&original, "alice@example.com", false, ReplyText::default());
         assert!(err.unwrap_err().to_string().contains("no From or Reply-To"));
+    }
+
+    #[test]
+    fn a_reply_draft_fills_in_only_what_the_draft_left_empty() {
+        let empty = reply::draft_reply(&parent(), "alice@example.com", Outgoing::default());
+        assert_eq!(addresses(&empty.to), ["bob@example.com"]);
+        assert_eq!(empty.subject, "Re: Plans");
+        assert_eq!(empty.in_reply_to.as_deref(), Some("<p1@example.com>"));
+        assert!(empty.text_body.unwrap().contains("> Line one"));
+        let own = Outgoing {
+            bcc: vec![mailbox("eve@example.com")],
+            subject: "My title".into(),
+            text_body: Some("Draft text".into()),
+            ..Outgoing::default()
+        };
+        let kept = reply::draft_reply(&parent(), "alice@example.com", own);
+        assert!(kept.to.is_empty());
+        assert_eq!(addresses(&kept.bcc), ["eve@example.com"]);
+        assert_eq!(kept.subject, "My title");
+        assert!(kept.text_body.unwrap().starts_with("Draft text\r\n\r\nOn "));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (a pool) belongs inside `Imap::session` and `ImapSession::logout`, so callers will not
 //! change when it arrives.
 
+pub mod append;
 mod connect;
 mod errors;
 pub mod mailboxes;
@@ -11,6 +12,7 @@ mod session;
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
+pub use append::{StoredMessage, append_message, find_by_message_id};
 pub use connect::{BoxedStream, ImapStream, RawSession};
 pub use mailboxes::{
     MailboxInfo, SpecialUse, find_special_use, list_mailboxes, pick_special_use, resolve_folder,
