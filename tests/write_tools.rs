@@ -608,3 +608,43 @@ async fn the_write_tools_are_described() {
     );
     assert!(schema.contains("idempotency_key"), "{schema}");
 }
+
+/// When the Sent folder refuses the copy (here: its maildir made read-only), the send
+/// still succeeds and says the message WAS sent and only the copy failed; bob has it.
+#[tokio::test]
+async fn a_failed_sent_copy_is_reported_as_sent_not_as_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let room = Mailroom::open().await;
+    assert!(fetch_raw(&room.alice, "Sent").await.is_empty());
+    let (local, domain) = room.alice.email.split_once('@').unwrap();
+    let sent_dir = stack()
+        .dir
+        .join("mail")
+        .join(domain)
+        .join(local)
+        .join("Maildir/Sent");
+    let read_only = |mode| {
+        for sub in ["tmp", "new", "cur", ""] {
+            let dir = sent_dir.join(sub);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    read_only(0o555);
+    let result = room
+        .call(
+            "send_mail_message",
+            json!({"to": room.bob.email, "subject": "Copy fails", "text_body": "x"}),
+        )
+        .await;
+    read_only(0o700);
+    assert_ne!(result["isError"], true, "{result}");
+    let report = &result["structuredContent"];
+    assert_eq!(report["saved_to"], Value::Null);
+    let copy_error = report["copy_error"].as_str().unwrap();
+    assert!(copy_error.contains("WAS sent"), "{copy_error}");
+    assert!(copy_error.contains("Do not send it again"), "{copy_error}");
+    let at_bob = only(wait_for_messages(&room.bob, "INBOX", 1).await);
+    assert_eq!(parse(&at_bob.raw).subject(), Some("Copy fails"));
+    assert!(fetch_raw(&room.alice, "Sent").await.is_empty());
+}

@@ -424,9 +424,11 @@ async fn file_in_sent(
 
 /// The sentence that reports a sent message whose copy could not be stored.
 fn copy_failed(message_id: &str, err: &MailError) -> String {
+    let reason = err.to_string();
     format!(
         "the message WAS sent (Message-ID {message_id}) and reached the mail server; only \
-         saving a copy in the Sent folder failed: {err}. Do not send it again."
+         saving a copy in the Sent folder failed: {}. Do not send it again.",
+        reason.trim_end_matches('.')
     )
 }
 
