@@ -8,13 +8,17 @@
 //! - [`tls`]: whom to trust ([`TlsSettings`]); [`settings`]: TLS plus time limits.
 //! - [`imap`]: [`Imap`] hands out logged-in [`ImapSession`]s; folder listing.
 //! - [`smtp`]: [`Smtp`] builds lettre transports and checks logins.
+//! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
+//! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
 //! - [`check`]: [`verify_login`], both servers at once, for the login form.
 
 pub mod account;
 pub mod check;
+pub mod compose;
 pub mod error;
 pub mod flags;
 pub mod imap;
+pub mod outbox;
 pub mod settings;
 pub mod smtp;
 pub mod tls;
@@ -22,7 +26,8 @@ pub mod tls;
 pub use account::{Endpoint, MailAccount, Security, ServerLogin};
 pub use check::{LoginCheck, verify_login};
 pub use error::{MailError, Protocol};
-pub use imap::{Imap, ImapSession, MailboxInfo, SelectedFolder, SpecialUse};
+pub use imap::{Imap, ImapSession, MailboxInfo, SelectedFolder, SpecialUse, StoredMessage};
+pub use outbox::Outbox;
 pub use settings::MailSettings;
 pub use smtp::Smtp;
 pub use tls::{TlsConfigError, TlsSettings};

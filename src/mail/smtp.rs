@@ -1,13 +1,15 @@
 //! SMTP: the one function that builds a lettre transport for a `ServerLogin` (implicit
 //! TLS, STARTTLS or plain, trusting what `TlsSettings` trusts, with credentials) and a
-//! login check over it. Turning lettre's errors into `MailError`s lives here too. Sending
-//! and composing messages build on [`Smtp::transport`].
+//! login check over it, and [`Smtp::send`], which hands exact message bytes to the server.
+//! Turning lettre's errors into `MailError`s lives here too. Composing lives in
+//! [`crate::mail::compose`], the whole send flow in [`crate::mail::outbox`].
 
 use std::error::Error as _;
 
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::Tls;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::mail::account::{Endpoint, Security, ServerLogin};
 use crate::mail::error::{MailError, Protocol, find_io_error, find_tls_error, one_line, redact};
@@ -64,6 +66,35 @@ impl Smtp {
                 &server,
                 limit,
                 "connecting and logging in",
+            )),
+        }
+    }
+
+    /// Sends `message`, exactly these bytes (`Message::formatted()`), to the envelope's
+    /// recipients as `login`. Every recipient is accepted or nothing is sent. A message
+    /// that ends with a line break is stored by the recipients with exactly these bytes
+    /// (lettre ends DATA with its own CRLF, so one trailing CRLF is not sent twice).
+    /// Bounded by the connect plus the command time limit as a whole.
+    pub async fn send(
+        &self,
+        login: &ServerLogin,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(), MailError> {
+        let server = server_name(&login.endpoint);
+        let transport = self.transport(login)?;
+        let limit = self.settings.connect_timeout + self.settings.command_timeout;
+        let data = message.strip_suffix(b"\r\n").unwrap_or(message);
+        let outcome = tokio::time::timeout(limit, transport.send_raw(envelope, data)).await;
+        match outcome {
+            Ok(Ok(_accepted)) => Ok(()),
+            Ok(Err(err)) => Err(smtp_error(&server, &err, &login.password)),
+            Err(_) => Err(MailError::timeout(
+                Protocol::Smtp,
+                &server,
+                limit,
+                "sending the message (it may have been sent anyway: look in the recipient's \
+                 mailbox or ask before sending it again)",
             )),
         }
     }

@@ -3,9 +3,11 @@
 //! caller's scope allows. Tools live in `tools/`, one file per group.
 
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CacheScope, Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-    ResultType, ServerCapabilities, ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -29,7 +31,7 @@ impl MailServer {
     pub fn new(state: AppState) -> Self {
         MailServer {
             state,
-            tool_router: Self::mailbox_tools() + Self::organise_tools(),
+            tool_router: Self::mailbox_tools() + Self::organise_tools() + Self::write_tools(),
         }
     }
 
@@ -55,6 +57,28 @@ impl ServerHandler for MailServer {
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Every call is checked against the caller's scope here, once, from the tool's own
+    /// annotations; the tools themselves need not repeat it.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(tool) = self.tool_router.get(&request.name) {
+            let needed = required_scope(tool);
+            if !caller_of(&context).is_some_and(|c| c.has_scope(needed)) {
+                let message = format!(
+                    "this connection was granted without the {needed} scope, so it cannot use \
+                     {}; reconnect and allow it",
+                    request.name
+                );
+                return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+            }
+        }
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
     }
 
     async fn list_tools(

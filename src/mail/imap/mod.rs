@@ -3,6 +3,7 @@
 //! (a pool) belongs inside `Imap::session` and `ImapSession::logout`, so callers will not
 //! change when it arrives.
 
+pub mod append;
 mod connect;
 mod errors;
 pub mod folders;
@@ -15,6 +16,7 @@ pub mod uidset;
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
+pub use append::{StoredMessage, append_message, find_by_message_id};
 pub use connect::{BoxedStream, ImapStream, RawSession};
 pub use folders::{
     CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox, rename_mailbox,

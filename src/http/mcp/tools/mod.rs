@@ -4,6 +4,7 @@
 
 pub mod mailboxes;
 pub mod organise;
+pub mod write;
 
 use http::request::Parts;
 

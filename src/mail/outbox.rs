@@ -1,0 +1,521 @@
+//! Sending and saving mail: the flows behind send, reply, forward and draft. A send builds
+//! the message ([`crate::mail::compose`]), hands its exact bytes to the account's SMTP
+//! server, then stores those same bytes in the Sent folder flagged \Seen. Failures before
+//! the SMTP server took the message say that nothing was sent; a failure to store the copy
+//! afterwards is reported in the result, never as an error, so nobody sends twice. With an
+//! idempotency key the Message-ID is derived from the key and Sent is searched for it
+//! first. A reply also flags its parent \Answered; a draft goes to Drafts flagged \Draft.
+//!
+//! The IMAP session is opened before anything is sent (a reply needs its parent, an
+//! idempotent send needs Sent), so an IMAP server that refuses the login stops the send
+//! before it happens rather than leaving a sent message without its copy.
+
+use lettre::message::Mailbox;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::mail::account::MailAccount;
+use crate::mail::compose::{
+    self, Attachment, Author, Original, Outgoing, Purpose, ReplyText, idempotent_message_id,
+    new_message_id,
+};
+use crate::mail::error::MailError;
+use crate::mail::imap::{
+    Imap, ImapSession, SelectedFolder, SpecialUse, StoredMessage, append_message,
+    find_by_message_id, find_special_use,
+};
+use crate::mail::smtp::Smtp;
+
+/// The longest idempotency key accepted, in bytes.
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// A message in the mailbox, as the caller names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    pub folder: String,
+    pub uid: u32,
+    /// When given, the folder must still have this UIDVALIDITY.
+    pub uid_validity: Option<u32>,
+}
+
+/// What a send did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SendReport {
+    /// The sent message's Message-ID, with angle brackets.
+    pub message_id: String,
+    /// Every recipient the SMTP server accepted (To, Cc and Bcc).
+    pub accepted_recipients: Vec<String>,
+    /// True when an earlier call with the same idempotency_key had already sent this
+    /// message: it was not sent again.
+    pub already_sent: bool,
+    /// Where the copy of the sent message is stored (the Sent folder).
+    pub saved_to: Option<StoredMessage>,
+    /// Only when storing the copy failed: the message WAS sent all the same; do not send
+    /// it again.
+    pub copy_error: Option<String>,
+}
+
+/// What a reply did: the send, and the parent's \Answered flag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ReplyReport {
+    #[serde(flatten)]
+    pub sent: SendReport,
+    /// Whether the message replied to is now flagged \Answered.
+    pub parent_flagged_answered: bool,
+    /// Only when flagging the parent failed (the reply was sent all the same).
+    pub flag_error: Option<String>,
+}
+
+/// Why a send failed, and whether anything left.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Refused before the SMTP server took the message: nothing was sent.
+    #[error("nothing was sent: {0}")]
+    NotSent(MailError),
+    /// The SMTP server stopped answering while taking the message: it may have gone.
+    #[error("{0}")]
+    Uncertain(MailError),
+}
+
+impl SendError {
+    /// The underlying mail error.
+    pub fn mail_error(&self) -> &MailError {
+        match self {
+            SendError::NotSent(e) | SendError::Uncertain(e) => e,
+        }
+    }
+}
+
+/// Sends and saves mail for accounts; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    imap: Imap,
+    smtp: Smtp,
+}
+
+impl Outbox {
+    pub fn new(imap: Imap, smtp: Smtp) -> Self {
+        Outbox { imap, smtp }
+    }
+
+    /// Sends a new message. With `idempotency_key`, a message already sent with the same
+    /// key (found in Sent by its derived Message-ID) is reported and not sent again.
+    pub async fn send(
+        &self,
+        account: &MailAccount,
+        outgoing: &Outgoing,
+        idempotency_key: Option<&str>,
+    ) -> Result<SendReport, SendError> {
+        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        let message_id = match idempotency_key {
+            Some(key) => {
+                check_idempotency_key(key).map_err(SendError::NotSent)?;
+                idempotent_message_id(key, &account.email)
+            }
+            None => new_message_id(&account.email),
+        };
+        let mut session = self.session(account).await?;
+        let check_first = idempotency_key.is_some();
+        let result = self
+            .send_in(&mut session, account, outgoing, &message_id, check_first)
+            .await;
+        session.logout().await;
+        result
+    }
+
+    /// Replies to `parent` (to its Reply-To or From; with `reply_all` also its To and Cc),
+    /// quoting it, then flags it \Answered.
+    pub async fn reply(
+        &self,
+        account: &MailAccount,
+        parent: &MessageRef,
+        reply_all: bool,
+        text: ReplyText,
+        attachments: Vec<Attachment>,
+    ) -> Result<ReplyReport, SendError> {
+        let mut session = self.session(account).await?;
+        let result = self
+            .reply_in(&mut session, account, parent, reply_all, text, attachments)
+            .await;
+        session.logout().await;
+        result
+    }
+
+    /// Forwards `original` to the recipients of `outgoing`, whose text is the note above
+    /// the forwarded message; its attachments go along when `include_attachments`.
+    pub async fn forward(
+        &self,
+        account: &MailAccount,
+        original: &MessageRef,
+        recipients: Recipients,
+        note: Option<&str>,
+        include_attachments: bool,
+    ) -> Result<SendReport, SendError> {
+        let mut session = self.session(account).await?;
+        let result = self
+            .forward_in(
+                &mut session,
+                account,
+                original,
+                recipients,
+                note,
+                include_attachments,
+            )
+            .await;
+        session.logout().await;
+        result
+    }
+
+    /// Stores `draft` in the Drafts folder flagged \Draft and \Seen (Bcc kept). With
+    /// `reply_to`, the draft answers that message: threaded, quoted, and addressed and
+    /// titled like a reply where the draft leaves recipients or subject empty.
+    pub async fn save_draft(
+        &self,
+        account: &MailAccount,
+        draft: Outgoing,
+        reply_to: Option<&MessageRef>,
+    ) -> Result<StoredMessage, MailError> {
+        draft.check_savable()?;
+        let mut session = self.imap.session(&account.imap).await?;
+        let result = save_draft_in(&mut session, account, draft, reply_to).await;
+        session.logout().await;
+        result
+    }
+
+    async fn session(&self, account: &MailAccount) -> Result<ImapSession, SendError> {
+        self.imap
+            .session(&account.imap)
+            .await
+            .map_err(SendError::NotSent)
+    }
+
+    /// The send itself, on an open session: the idempotency check, SMTP, the Sent copy.
+    async fn send_in(
+        &self,
+        session: &mut ImapSession,
+        account: &MailAccount,
+        outgoing: &Outgoing,
+        message_id: &str,
+        check_first: bool,
+    ) -> Result<SendReport, SendError> {
+        let accepted_recipients = outgoing.recipient_addresses();
+        if check_first
+            && let Some(earlier) = find_in_sent(session, message_id)
+                .await
+                .map_err(SendError::NotSent)?
+        {
+            return Ok(SendReport {
+                message_id: message_id.to_owned(),
+                accepted_recipients,
+                already_sent: true,
+                saved_to: Some(earlier),
+                copy_error: None,
+            });
+        }
+        let bytes = self.deliver(account, outgoing, message_id).await?;
+        let (saved_to, copy_error) = match file_in_sent(session, &bytes, message_id).await {
+            Ok(stored) => (Some(stored), None),
+            Err(err) => {
+                tracing::warn!(error = %err, "sent, but storing the copy in Sent failed");
+                (None, Some(copy_failed(message_id, &err)))
+            }
+        };
+        Ok(SendReport {
+            message_id: message_id.to_owned(),
+            accepted_recipients,
+            already_sent: false,
+            saved_to,
+            copy_error,
+        })
+    }
+
+    /// Builds the message and hands it to SMTP; returns the exact bytes sent.
+    async fn deliver(
+        &self,
+        account: &MailAccount,
+        outgoing: &Outgoing,
+        message_id: &str,
+    ) -> Result<Vec<u8>, SendError> {
+        let message = compose::build(&author(account), outgoing, message_id, Purpose::Delivery)
+            .map_err(SendError::NotSent)?;
+        let bytes = ending_with_crlf(message.formatted());
+        self.smtp
+            .send(&account.smtp, message.envelope(), &bytes)
+            .await
+            .map_err(|err| match err {
+                MailError::Timeout { .. } => SendError::Uncertain(err),
+                other => SendError::NotSent(other),
+            })?;
+        tracing::info!(
+            recipients = message.envelope().to().len(),
+            size = bytes.len(),
+            "message sent"
+        );
+        Ok(bytes)
+    }
+
+    async fn reply_in(
+        &self,
+        session: &mut ImapSession,
+        account: &MailAccount,
+        parent: &MessageRef,
+        reply_all: bool,
+        text: ReplyText,
+        attachments: Vec<Attachment>,
+    ) -> Result<ReplyReport, SendError> {
+        let (selected, original) = load_original(session, parent)
+            .await
+            .map_err(SendError::NotSent)?;
+        let mut outgoing = compose::reply_to(&original, &account.email, reply_all, text)
+            .map_err(SendError::NotSent)?;
+        outgoing.attachments = attachments;
+        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        let message_id = new_message_id(&account.email);
+        let sent = self
+            .send_in(session, account, &outgoing, &message_id, false)
+            .await?;
+        let flagged = mark_answered(session, parent, selected.uid_validity).await;
+        Ok(ReplyReport {
+            sent,
+            parent_flagged_answered: flagged.is_ok(),
+            flag_error: flagged.err().map(|err| {
+                format!("the reply WAS sent, but flagging the original \\Answered failed: {err}")
+            }),
+        })
+    }
+
+    async fn forward_in(
+        &self,
+        session: &mut ImapSession,
+        account: &MailAccount,
+        original_ref: &MessageRef,
+        recipients: Recipients,
+        note: Option<&str>,
+        include_attachments: bool,
+    ) -> Result<SendReport, SendError> {
+        let (_, original) = load_original(session, original_ref)
+            .await
+            .map_err(SendError::NotSent)?;
+        let mut outgoing = compose::forward(&original, note, include_attachments);
+        (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        let message_id = new_message_id(&account.email);
+        self.send_in(session, account, &outgoing, &message_id, false)
+            .await
+    }
+}
+
+/// The To, Cc and Bcc of a forward.
+#[derive(Clone, Debug, Default)]
+pub struct Recipients {
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+}
+
+async fn save_draft_in(
+    session: &mut ImapSession,
+    account: &MailAccount,
+    draft: Outgoing,
+    reply_to: Option<&MessageRef>,
+) -> Result<StoredMessage, MailError> {
+    let draft = match reply_to {
+        Some(parent) => {
+            let (_, original) = load_original(session, parent).await?;
+            compose::reply::draft_reply(&original, &account.email, draft)
+        }
+        None => draft,
+    };
+    let drafts = find_special_use(session, SpecialUse::Drafts)
+        .await?
+        .ok_or_else(|| {
+            MailError::InvalidInput(
+                "the account has no Drafts folder (none is marked \\Drafts or has a usual name); \
+                 create one named Drafts"
+                    .into(),
+            )
+        })?;
+    let message_id = new_message_id(&account.email);
+    let message = compose::build(&author(account), &draft, &message_id, Purpose::Draft)?;
+    let bytes = ending_with_crlf(message.formatted());
+    append_message(
+        session,
+        &drafts,
+        &["\\Draft", "\\Seen"],
+        &bytes,
+        &message_id,
+    )
+    .await
+}
+
+/// Opens the folder of `message` (checking its UIDVALIDITY when given) and reads the
+/// message without marking it seen; parsing runs off the async threads.
+async fn load_original(
+    session: &mut ImapSession,
+    message: &MessageRef,
+) -> Result<(SelectedFolder, Original), MailError> {
+    let selected = session
+        .select_checked(&message.folder, message.uid_validity)
+        .await?;
+    let raw = session.fetch_raw(&selected, message.uid).await?;
+    let original = tokio::task::spawn_blocking(move || Original::parse(&raw))
+        .await
+        .map_err(|err| MailError::Protocol(format!("reading the message failed: {err}")))??;
+    Ok((selected, original))
+}
+
+/// Flags `message` \Answered, in the folder as it was when it was read.
+async fn mark_answered(
+    session: &mut ImapSession,
+    message: &MessageRef,
+    uid_validity: u32,
+) -> Result<(), MailError> {
+    use futures::TryStreamExt;
+    session
+        .select_checked(&message.folder, Some(uid_validity))
+        .await?;
+    let uid = message.uid.to_string();
+    let _: Vec<_> = session
+        .command("flagging a message", |s| async move {
+            s.uid_store(uid, "+FLAGS.SILENT (\\Answered)")
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+    Ok(())
+}
+
+/// The Sent folder, or an error saying there is none.
+async fn sent_folder(session: &mut ImapSession) -> Result<Option<String>, MailError> {
+    find_special_use(session, SpecialUse::Sent).await
+}
+
+/// The copy of a message with `message_id` in Sent, if there is one.
+async fn find_in_sent(
+    session: &mut ImapSession,
+    message_id: &str,
+) -> Result<Option<StoredMessage>, MailError> {
+    let Some(folder) = sent_folder(session).await? else {
+        return Ok(None);
+    };
+    let selected = session.examine(&folder).await?;
+    let found = find_by_message_id(session, message_id).await?;
+    Ok(found.map(|uid| StoredMessage {
+        folder,
+        uid,
+        uid_validity: selected.uid_validity,
+    }))
+}
+
+/// Stores the exact bytes that were sent in Sent, flagged \Seen.
+async fn file_in_sent(
+    session: &mut ImapSession,
+    bytes: &[u8],
+    message_id: &str,
+) -> Result<StoredMessage, MailError> {
+    let folder = sent_folder(session).await?.ok_or_else(|| {
+        MailError::InvalidInput(
+            "the account has no Sent folder (none is marked \\Sent or has a usual name)".into(),
+        )
+    })?;
+    append_message(session, &folder, &["\\Seen"], bytes, message_id).await
+}
+
+/// The sentence that reports a sent message whose copy could not be stored.
+fn copy_failed(message_id: &str, err: &MailError) -> String {
+    let reason = err.to_string();
+    format!(
+        "the message WAS sent (Message-ID {message_id}) and reached the mail server; only \
+         saving a copy in the Sent folder failed: {}. Do not send it again.",
+        reason.trim_end_matches('.')
+    )
+}
+
+fn check_idempotency_key(key: &str) -> Result<(), MailError> {
+    if key.trim().is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(MailError::InvalidInput(format!(
+            "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} characters; use the same key \
+             when retrying the same message"
+        )));
+    }
+    Ok(())
+}
+
+fn author(account: &MailAccount) -> Author {
+    Author {
+        email: account.email.clone(),
+        display_name: account.display_name.clone(),
+    }
+}
+
+/// The message bytes ending with CRLF, as recipients will store them.
+fn ending_with_crlf(mut bytes: Vec<u8>) -> Vec<u8> {
+    if !bytes.ends_with(b"\r\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_end_with_one_line_break() {
+        assert_eq!(ending_with_crlf(b"a\r\n".to_vec()), b"a\r\n");
+        assert_eq!(ending_with_crlf(b"a".to_vec()), b"a\r\n");
+    }
+
+    #[test]
+    fn idempotency_keys_must_be_short_and_not_blank() {
+        assert!(check_idempotency_key("order-42").is_ok());
+        assert!(check_idempotency_key(" ").is_err());
+        assert!(check_idempotency_key(&"k".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn send_errors_say_whether_anything_left() {
+        let auth = SendError::NotSent(MailError::AuthFailed {
+            protocol: crate::mail::Protocol::Smtp,
+        });
+        assert!(auth.to_string().starts_with("nothing was sent: "));
+        assert!(auth.to_string().contains("reconnect"));
+        let copy = copy_failed("<a@b>", &MailError::Protocol("x".into()));
+        assert!(copy.contains("WAS sent") && copy.contains("Do not send it again"));
+    }
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Tools run on a multi-threaded runtime: every flow's future must be `Send`.
+    #[test]
+    fn futures_are_send() {
+        let settings = crate::mail::MailSettings::new(crate::mail::TlsSettings::public_roots());
+        let outbox = Outbox::new(Imap::new(settings.clone()), Smtp::new(settings));
+        let login = crate::mail::ServerLogin {
+            endpoint: crate::mail::Endpoint {
+                host: "h".into(),
+                port: 993,
+                security: crate::mail::Security::Tls,
+            },
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let account = MailAccount {
+            email: "a@example.com".into(),
+            display_name: None,
+            imap: login.clone(),
+            smtp: login,
+        };
+        let parent = MessageRef {
+            folder: "INBOX".into(),
+            uid: 1,
+            uid_validity: None,
+        };
+        let outgoing = Outgoing::default();
+        assert_send(&outbox.send(&account, &outgoing, None));
+        assert_send(&outbox.reply(&account, &parent, true, ReplyText::default(), vec![]));
+        assert_send(&outbox.forward(&account, &parent, Recipients::default(), None, true));
+        assert_send(&outbox.save_draft(&account, Outgoing::default(), Some(&parent)));
+    }
+}
