@@ -14,6 +14,8 @@ pub mod account;
 pub mod check;
 pub mod error;
 pub mod imap;
+pub mod message;
+pub mod search;
 pub mod settings;
 pub mod smtp;
 pub mod tls;
