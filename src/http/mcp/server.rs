@@ -22,7 +22,7 @@ impl MailServer {
     pub fn new(state: AppState) -> Self {
         MailServer {
             state,
-            tool_router: Self::mailbox_tools(),
+            tool_router: Self::mailbox_tools() + Self::read_tools(),
         }
     }
 }

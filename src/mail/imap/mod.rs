@@ -6,7 +6,11 @@
 mod connect;
 mod errors;
 pub mod mailboxes;
+pub mod read;
+pub mod search;
 mod session;
+pub mod summary;
+pub mod thread;
 
 use futures::future::BoxFuture;
 use tracing::Instrument;
@@ -15,7 +19,11 @@ pub use connect::{BoxedStream, ImapStream, RawSession};
 pub use mailboxes::{
     MailboxInfo, SpecialUse, find_special_use, list_mailboxes, pick_special_use, resolve_folder,
 };
+pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, list_messages};
+pub use search::search_messages;
 pub use session::{ImapSession, SelectedFolder};
+pub use summary::MessageSummary;
+pub use thread::{MailThread, ThreadMessage, get_thread};
 
 use crate::mail::account::ServerLogin;
 use crate::mail::error::MailError;

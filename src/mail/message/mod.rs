@@ -19,6 +19,9 @@ pub use parts::AttachmentInfo;
 
 use crate::mail::error::MailError;
 
+/// The most characters one body window may hold.
+pub const MAX_WINDOW_CHARS: usize = 200_000;
+
 /// Which part of a message's text to return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -28,6 +31,22 @@ pub struct ReadOptions {
     pub max_chars: usize,
     /// Also return the HTML (windowed the same way).
     pub include_html: bool,
+}
+
+impl ReadOptions {
+    /// A window of at most `max_chars` (1 to [`MAX_WINDOW_CHARS`]) characters from `offset`.
+    pub fn new(offset: usize, max_chars: usize, include_html: bool) -> Result<Self, MailError> {
+        if max_chars == 0 || max_chars > MAX_WINDOW_CHARS {
+            return Err(MailError::InvalidInput(format!(
+                "max_chars must be between 1 and {MAX_WINDOW_CHARS}, not {max_chars}"
+            )));
+        }
+        Ok(ReadOptions {
+            offset,
+            max_chars,
+            include_html,
+        })
+    }
 }
 
 /// What a reader sees of a message.
@@ -114,6 +133,13 @@ Message-ID: <1@x.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n0123456789"
         )
         .unwrap();
         assert_eq!(with_html.html.unwrap().text, "<p>Hi <b>there</b></p>");
+    }
+
+    #[test]
+    fn windows_have_limits() {
+        assert!(ReadOptions::new(0, 0, false).is_err());
+        assert!(ReadOptions::new(0, MAX_WINDOW_CHARS + 1, false).is_err());
+        assert!(ReadOptions::new(7, MAX_WINDOW_CHARS, true).is_ok());
     }
 
     #[test]

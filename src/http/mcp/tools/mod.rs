@@ -3,6 +3,7 @@
 //! act on come back as tool results with `isError`.
 
 pub mod mailboxes;
+pub mod read;
 
 use http::request::Parts;
 
