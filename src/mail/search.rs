@@ -418,6 +418,11 @@ fn tokenize(query: &str) -> Result<Vec<Token>, MailError> {
     let mut tokens = Vec::new();
     let mut chars = query.chars().peekable();
     while let Some(&c) = chars.peek() {
+        if c != '\t'
+            && let Some(problem) = control_problem(c)
+        {
+            return Err(query_error(format!("it contains {problem}")));
+        }
         match c {
             ' ' | '\t' => {
                 chars.next();
@@ -438,12 +443,6 @@ fn tokenize(query: &str) -> Result<Vec<Token>, MailError> {
                 return Err(query_error(
                     "IMAP literals ({n}) are not accepted; write the text in double quotes",
                 ));
-            }
-            c if control_problem(c).is_some() => {
-                return Err(query_error(format!(
-                    "it contains {}",
-                    control_problem(c).unwrap_or_default()
-                )));
             }
             _ => tokens.push(Token::Atom(atom(&mut chars)?)),
         }
