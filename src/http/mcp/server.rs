@@ -31,7 +31,10 @@ impl MailServer {
     pub fn new(state: AppState) -> Self {
         MailServer {
             state,
-            tool_router: Self::mailbox_tools() + Self::organise_tools() + Self::write_tools(),
+            tool_router: Self::mailbox_tools()
+                + Self::read_tools()
+                + Self::write_tools()
+                + Self::organise_tools(),
         }
     }
 

@@ -10,7 +10,11 @@ pub mod folders;
 pub mod mailboxes;
 pub mod names;
 pub mod organise;
+pub mod read;
+pub mod search;
 mod session;
+pub mod summary;
+pub mod thread;
 pub mod uidset;
 
 use futures::future::BoxFuture;
@@ -28,7 +32,11 @@ pub use organise::{
     DeleteOutcome, FlagsOutcome, MessageSelection, MoveMethod, MoveOutcome, delete_messages,
     move_messages, move_messages_by, update_flags,
 };
+pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, list_messages};
+pub use search::search_messages;
 pub use session::{ImapSession, SelectedFolder};
+pub use summary::MessageSummary;
+pub use thread::{MailThread, ThreadMessage, get_thread};
 
 use crate::mail::account::ServerLogin;
 use crate::mail::error::MailError;

@@ -4,6 +4,7 @@
 
 pub mod mailboxes;
 pub mod organise;
+pub mod read;
 pub mod write;
 
 use http::request::Parts;

@@ -1,0 +1,40 @@
+//! Searching a folder: `UID SEARCH` with a [`SearchProgram`] built and checked by
+//! [`crate::mail::search`], newest (highest UID) first, one page of summaries fetched by
+//! UID. Non-ASCII strings go as `LITERAL+` literals when the server offers them.
+
+use super::read::{MessagePage, PageRequest};
+use super::session::ImapSession;
+use super::summary::fetch_by_uid;
+use crate::mail::error::MailError;
+use crate::mail::search::SearchProgram;
+
+/// A page of the messages of `folder` that match `program`, newest first.
+pub async fn search_messages(
+    session: &mut ImapSession,
+    folder: &str,
+    program: &SearchProgram,
+    page: PageRequest,
+) -> Result<MessagePage, MailError> {
+    let selected = session.examine(folder).await?;
+    let uids = uid_search(session, program).await?;
+    let wanted = &uids[page.index_range(uids.len())];
+    let messages = fetch_by_uid(session, wanted).await?;
+    let total = u32::try_from(uids.len()).unwrap_or(u32::MAX);
+    let summaries = messages.into_iter().map(|m| m.summary).collect();
+    Ok(MessagePage::new(&selected, total, page, summaries))
+}
+
+/// The UIDs of the messages in the selected folder that match `program`, highest first.
+pub async fn uid_search(
+    session: &mut ImapSession,
+    program: &SearchProgram,
+) -> Result<Vec<u32>, MailError> {
+    let literal_plus = session.has_capability("LITERAL+").await?;
+    let query = program.to_imap(literal_plus);
+    let found = session
+        .command("searching", |s| s.uid_search(query))
+        .await?;
+    let mut uids: Vec<u32> = found.into_iter().collect();
+    uids.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(uids)
+}

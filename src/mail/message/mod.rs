@@ -1,0 +1,156 @@
+//! Reading a message: raw RFC 5322 bytes in, a [`MessageContent`] out (decoded headers,
+//! the readable text and a window of it, the HTML on request, attachments described with
+//! their IMAP part ids). Pure: no I/O; callers parse large messages on a blocking thread.
+//! The content is untrusted data written by third parties.
+
+pub mod address;
+pub mod body;
+pub mod headers;
+pub mod parts;
+
+use mail_parser::MessageParser;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+pub use address::Address;
+pub use body::{BodySource, BodyWindow};
+pub use headers::HeaderFields;
+pub use parts::AttachmentInfo;
+
+use crate::mail::error::MailError;
+
+/// The most characters one body window may hold.
+pub const MAX_WINDOW_CHARS: usize = 200_000;
+
+/// Which part of a message's text to return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Where the body window starts, in characters.
+    pub offset: usize,
+    /// How many characters the window holds at most.
+    pub max_chars: usize,
+    /// Also return the HTML (windowed the same way).
+    pub include_html: bool,
+}
+
+impl ReadOptions {
+    /// A window of at most `max_chars` (1 to [`MAX_WINDOW_CHARS`]) characters from `offset`.
+    pub fn new(offset: usize, max_chars: usize, include_html: bool) -> Result<Self, MailError> {
+        if max_chars == 0 || max_chars > MAX_WINDOW_CHARS {
+            return Err(MailError::InvalidInput(format!(
+                "max_chars must be between 1 and {MAX_WINDOW_CHARS}, not {max_chars}"
+            )));
+        }
+        Ok(ReadOptions {
+            offset,
+            max_chars,
+            include_html,
+        })
+    }
+}
+
+/// What a reader sees of a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct MessageContent {
+    #[serde(flatten)]
+    pub headers: HeaderFields,
+    /// The text body (window): the text/plain parts, or the HTML converted to text.
+    pub body: BodyWindow,
+    /// Where the body text came from: "text", "html" (converted) or "none".
+    pub body_source: BodySource,
+    /// The HTML body (window), only when asked for and present.
+    pub html: Option<BodyWindow>,
+    /// Attachments and inline parts, with IMAP part ids.
+    pub attachments: Vec<AttachmentInfo>,
+}
+
+/// Parses `raw` and returns what `options` asks for.
+pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<MessageContent, MailError> {
+    let message = MessageParser::default().parse(raw).ok_or_else(|| {
+        MailError::Protocol("the message could not be parsed as MIME (it is empty)".into())
+    })?;
+    let (text, body_source) = body::readable_text(&message);
+    let html = options
+        .include_html
+        .then(|| body::html(&message))
+        .flatten()
+        .map(|html| BodyWindow::of(&html, options.offset, options.max_chars));
+    Ok(MessageContent {
+        headers: HeaderFields::of(&message),
+        body: BodyWindow::of(&text, options.offset, options.max_chars),
+        body_source,
+        html,
+        attachments: parts::attachments(&message),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: ReadOptions = ReadOptions {
+        offset: 0,
+        max_chars: 20_000,
+        include_html: false,
+    };
+
+    #[test]
+    fn a_message_reads_with_headers_body_and_window() {
+        let raw = b"From: Ann <ann@x.com>\r\nTo: bob@y.com\r\nSubject: Hi\r\n\
+Message-ID: <1@x.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n0123456789";
+        let content = read_message(
+            raw,
+            &ReadOptions {
+                offset: 2,
+                max_chars: 5,
+                include_html: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(content.headers.subject.as_deref(), Some("Hi"));
+        assert_eq!(content.headers.from[0].email, "ann@x.com");
+        assert_eq!(content.body.text, "23456");
+        assert!(content.body.truncated);
+        assert_eq!(content.body.total_chars, 10);
+        assert_eq!(content.body_source, BodySource::Text);
+        assert_eq!(content.html, None, "a text-only message has no HTML");
+        assert!(content.attachments.is_empty());
+    }
+
+    #[test]
+    fn html_comes_only_on_request() {
+        let raw = b"Content-Type: text/html\r\n\r\n<p>Hi <b>there</b></p>";
+        let plain = read_message(raw, &OPTIONS).unwrap();
+        assert_eq!(plain.body_source, BodySource::Html);
+        assert_eq!(plain.body.text.trim(), "Hi **there**");
+        assert_eq!(plain.html, None);
+        let with_html = read_message(
+            raw,
+            &ReadOptions {
+                include_html: true,
+                ..OPTIONS
+            },
+        )
+        .unwrap();
+        assert_eq!(with_html.html.unwrap().text, "<p>Hi <b>there</b></p>");
+    }
+
+    #[test]
+    fn windows_have_limits() {
+        assert!(ReadOptions::new(0, 0, false).is_err());
+        assert!(ReadOptions::new(0, MAX_WINDOW_CHARS + 1, false).is_err());
+        assert!(ReadOptions::new(7, MAX_WINDOW_CHARS, true).is_ok());
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for raw in [
+            &b""[..],
+            b"\0\0\0",
+            b"Content-Type: multipart/mixed\r\n\r\n--",
+            b"\xff\xfe",
+        ] {
+            let _ = read_message(raw, &OPTIONS);
+        }
+    }
+}
