@@ -14,6 +14,7 @@ use clap::Args;
 use url::Url;
 
 use crate::clients::registration::RedirectPolicy;
+use crate::mail::imap::PoolSettings;
 use crate::providers::Providers;
 use crate::store::LoginLimits;
 use crate::token::{Keyring, Lifetimes};
@@ -131,6 +132,21 @@ pub struct ServerArgs {
     /// The window in which failed logins are counted; it starts with the first failure.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_window)]
     pub login_failure_window: Duration,
+
+    /// How long a logged-in IMAP (and SMTP) connection is kept after a call for the same
+    /// account's next call; 0s turns reuse off (every call logs in and out).
+    #[arg(long, env = "IMAP_POOL_IDLE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub imap_pool_idle: Duration,
+
+    /// The most IMAP (and SMTP) connections, and so calls at once, per mail account; more
+    /// calls wait. Mail providers allow about 10-20 connections per user.
+    #[arg(long, env = "IMAP_POOL_PER_ACCOUNT", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub imap_pool_per_account: u64,
+
+    /// The most IMAP connections open at once over all accounts; the oldest idle one is
+    /// closed to make room.
+    #[arg(long, env = "IMAP_POOL_MAX", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub imap_pool_max: u64,
 }
 
 /// Why the configuration cannot be used; each message is one line that says what to fix.
@@ -170,6 +186,8 @@ pub struct Config {
     /// REDIS_URL; `None` for the in-memory store. May hold a password: never log it.
     pub redis_url: Option<String>,
     pub login_limits: LoginLimits,
+    /// Bounds of the warm IMAP/SMTP connections (IMAP_POOL_*).
+    pub mail_pool: PoolSettings,
 }
 
 impl Config {
@@ -212,6 +230,11 @@ impl Config {
                 per_ip: args.login_max_failures_per_ip,
                 per_account: args.login_max_failures_per_account,
                 window: args.login_failure_window,
+            },
+            mail_pool: PoolSettings {
+                idle: args.imap_pool_idle,
+                per_account: args.imap_pool_per_account as usize,
+                max: args.imap_pool_max as usize,
             },
         })
     }
@@ -441,6 +464,26 @@ mod tests {
         .unwrap();
         assert_eq!(config.resource(), "https://host.example/mail/mcp");
         assert_eq!(config.base_authorities(), vec!["host.example".to_string()]);
+    }
+
+    #[test]
+    fn mail_pool_defaults_and_limits() {
+        let config =
+            Config::from_args(args(&["--data-dir", temp_dir().to_str().unwrap()])).unwrap();
+        assert_eq!(config.mail_pool, PoolSettings::default());
+        let config = Config::from_args(args(&[
+            "--data-dir",
+            temp_dir().to_str().unwrap(),
+            "--imap-pool-idle",
+            "0s",
+            "--imap-pool-per-account",
+            "10",
+        ]))
+        .unwrap();
+        assert!(!config.mail_pool.reuse());
+        assert_eq!(config.mail_pool.per_account, 10);
+        assert!(Wrapper::try_parse_from(["mail_mcp", "--imap-pool-per-account", "0"]).is_err());
+        assert!(Wrapper::try_parse_from(["mail_mcp", "--imap-pool-max", "0"]).is_err());
     }
 
     #[test]

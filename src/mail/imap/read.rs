@@ -209,7 +209,7 @@ async fn fetch_message(
     uid: u32,
 ) -> Result<(Vec<u8>, Vec<String>), MailError> {
     let fetches: Vec<Fetch> = session
-        .command("fetching a message", |s| async move {
+        .read_command("fetching a message", |s| async move {
             s.uid_fetch(uid.to_string(), "(UID FLAGS BODY.PEEK[])")
                 .await?
                 .try_collect()
