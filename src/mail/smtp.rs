@@ -90,7 +90,10 @@ impl SmtpPool {
                 && now.saturating_duration_since(e.born) < MAX_SESSION_AGE
         });
         if entries.len() < before {
-            tracing::debug!(dropped = before - entries.len(), "idle SMTP transports dropped");
+            tracing::debug!(
+                dropped = before - entries.len(),
+                "idle SMTP transports dropped"
+            );
         }
         if let Some(entry) = entries.get_mut(&key) {
             entry.last_used = now;
@@ -276,7 +279,7 @@ impl Smtp {
             Ok(Err(err)) => smtp_error(server, &err, &login.password),
             Err(_) => MailError::timeout(
                 Protocol::Smtp,
-                &server,
+                server,
                 limit,
                 "sending the message (it may have been sent anyway: look in the recipient's \
                  mailbox or ask before sending it again)",

@@ -432,7 +432,10 @@ impl Pool {
                 .counters
                 .evicted
                 .fetch_add(evicted.len() as u64, Ordering::Relaxed);
-            tracing::debug!(sessions = evicted.len(), "IMAP login refused: warm sessions closed");
+            tracing::debug!(
+                sessions = evicted.len(),
+                "IMAP login refused: warm sessions closed"
+            );
             spawn_close(evicted);
         }
     }
@@ -514,27 +517,26 @@ impl Shared {
         expired
     }
 
-    /// Parks a healthy session, or hands it back when it must be closed instead.
-    fn park(&self, mut session: ImapSession) -> Result<(), ImapSession> {
+    /// Parks a healthy session; hands it back (to be closed) when it is not wanted.
+    fn park(&self, mut session: ImapSession) -> Option<ImapSession> {
         let now = Instant::now();
         let Some(lease) = session.lease_mut() else {
-            return Err(session);
+            return Some(session);
         };
-        if !self.settings.reuse() || now.saturating_duration_since(lease.born) >= MAX_SESSION_AGE
-        {
-            return Err(session);
+        if !self.settings.reuse() || now.saturating_duration_since(lease.born) >= MAX_SESSION_AGE {
+            return Some(session);
         }
         let key = lease.key;
         let generation = lease.generation;
         let mut state = self.lock();
         if state.closed {
-            return Err(session);
+            return Some(session);
         }
         let Some(account) = state.accounts.get_mut(&key) else {
-            return Err(session);
+            return Some(session);
         };
         if account.generation != generation || account.idle.len() >= self.settings.per_account {
-            return Err(session);
+            return Some(session);
         }
         let call = session.lease_mut().and_then(|lease| {
             lease.idle_since = now;
@@ -544,7 +546,7 @@ impl Shared {
         drop(state);
         // Only now, with the session parked, may the next call of this account come in.
         drop(call);
-        Ok(())
+        None
     }
 }
 
@@ -569,8 +571,8 @@ pub(crate) async fn give_back(mut session: ImapSession) {
         return;
     };
     match pool.shared.park(session) {
-        Ok(()) => pool.start_reaper(),
-        Err(session) => session.close().await,
+        None => pool.start_reaper(),
+        Some(unwanted) => unwanted.close().await,
     }
 }
 
@@ -692,7 +694,11 @@ mod tests {
         let first = pool.call_slot(a, wait, "h:993").await.unwrap();
         let _second = pool.call_slot(a, wait, "h:993").await.unwrap();
         let third = pool.call_slot(a, wait, "h:993").await;
-        assert!(matches!(third, Err(MailError::Timeout { .. })), "{:?}", third.err());
+        assert!(
+            matches!(third, Err(MailError::Timeout { .. })),
+            "{:?}",
+            third.err()
+        );
         assert!(pool.call_slot(b, wait, "h:993").await.is_ok());
         drop(first);
         assert!(pool.call_slot(a, wait, "h:993").await.is_ok());
@@ -703,7 +709,10 @@ mod tests {
     async fn unused_accounts_are_forgotten() {
         let pool = Pool::new(PoolSettings::default());
         let a = pool.key(&login("h", 993, Security::Tls, "a", "p"));
-        let slot = pool.call_slot(a, Duration::from_secs(1), "h").await.unwrap();
+        let slot = pool
+            .call_slot(a, Duration::from_secs(1), "h")
+            .await
+            .unwrap();
         pool.reap(Instant::now()).await;
         assert_eq!(pool.stats().accounts, 1, "a running call keeps the account");
         drop(slot);

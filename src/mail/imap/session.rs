@@ -106,7 +106,9 @@ impl ImapSession {
 
     /// When the session was last given back to the pool.
     pub(crate) fn idle_since(&self) -> Instant {
-        self.lease.as_ref().map_or_else(Instant::now, Lease::idle_since)
+        self.lease
+            .as_ref()
+            .map_or_else(Instant::now, Lease::idle_since)
     }
 
     /// The folder this session has open, as far as it can be trusted without asking.
@@ -429,9 +431,7 @@ impl Update {
         match response {
             UnsolicitedResponse::Exists(n) => Update::Exists(*n),
             UnsolicitedResponse::Expunge(_) => Update::Expunge,
-            UnsolicitedResponse::Recent(_) | UnsolicitedResponse::Status { .. } => {
-                Update::Harmless
-            }
+            UnsolicitedResponse::Recent(_) | UnsolicitedResponse::Status { .. } => Update::Harmless,
             UnsolicitedResponse::Other(data) => match data.parsed() {
                 Response::Fetch(..) => Update::Harmless,
                 Response::Data {
