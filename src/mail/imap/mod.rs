@@ -13,6 +13,7 @@ pub mod organise;
 pub mod pool;
 pub mod read;
 pub mod search;
+pub mod sections;
 mod session;
 pub mod summary;
 pub mod thread;
