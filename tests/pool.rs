@@ -116,15 +116,26 @@ async fn a_dropped_connection_is_replaced_transparently() {
     let imap = pooled(4);
     assert_eq!(inbox_count(&imap, &login).await, 0);
     let conf = stack().dir.join("dovecot.conf");
-    let out = std::process::Command::new("doveadm")
-        .args(["-c", conf.to_str().unwrap(), "kick", &user.email])
-        .output()
-        .expect("doveadm runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let doveadm = |args: &[&str]| {
+        let out = std::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .output()
+            .expect("doveadm runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    doveadm(&["kick", &user.email]);
+    // The kicked process exits a moment later: wait until Dovecot lists no connection.
+    eventually("the connection is gone", async || {
+        !doveadm(&["who"]).contains(&user.email)
+    })
+    .await;
     assert_eq!(inbox_count(&imap, &login).await, 0);
     let stats = imap.pool_stats();
     assert_eq!((stats.logins, stats.failed_checks), (2, 1), "{stats:?}");
@@ -316,4 +327,53 @@ async fn a_tokens_calls_log_in_once() {
     })
     .await;
     assert_eq!(logins_of(&user), 1, "three calls, one IMAP login");
+}
+
+/// Two sends of one account go over one SMTP connection: Postfix logs the connection's
+/// end (after the pool is shut down) with both messages on it.
+#[tokio::test]
+async fn smtp_sends_of_one_account_share_a_connection() {
+    use lettre::address::{Address, Envelope};
+    use mail_mcp::mail::Smtp;
+
+    let user = stack().new_user("pool-smtp");
+    let smtp = Smtp::new(settings());
+    let login = stack().mail_account(&user).smtp;
+    let from: Address = user.email.parse().unwrap();
+    let envelope = Envelope::new(Some(from.clone()), vec![from]).unwrap();
+    for subject in ["first", "second"] {
+        let raw = format!(
+            "From: {0}\r\nTo: {0}\r\nSubject: {subject}\r\n\r\nhello\r\n",
+            user.email
+        );
+        smtp.send(&login, &envelope, raw.as_bytes()).await.unwrap();
+    }
+    assert_eq!(smtp.pooled_accounts(), 1);
+    smtp.shutdown().await;
+    assert_eq!(smtp.pooled_accounts(), 0);
+
+    let log = stack().dir.join("postfix.log");
+    let needle = format!("sasl_username={}", user.email);
+    let mut summary = None;
+    eventually("Postfix logged the end of the connection", async || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let Some(first) = lines.iter().position(|l| l.contains(&needle)) else {
+            return false;
+        };
+        let pid = lines[first]
+            .split("smtpd[")
+            .nth(1)
+            .and_then(|r| r.split(']').next());
+        let pid = format!("smtpd[{}]: disconnect from", pid.unwrap_or_default());
+        summary = lines[first..]
+            .iter()
+            .find(|l| l.contains(&pid))
+            .map(|l| l.to_string());
+        summary.is_some()
+    })
+    .await;
+    let summary = summary.unwrap();
+    assert!(summary.contains(" auth=1 "), "{summary}");
+    assert!(summary.contains(" mail=2 "), "{summary}");
 }

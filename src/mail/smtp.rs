@@ -258,6 +258,9 @@ impl Smtp {
             }
         };
         let outcome = tokio::time::timeout(limit, transport.send_raw(envelope, data)).await;
+        // lettre parks the connection from a task it spawns when the send returns: let it
+        // run before this send's permit goes, so that the next send finds it.
+        tokio::task::yield_now().await;
         self.sent(&server, login, Some(&key), outcome, limit)
     }
 
