@@ -348,9 +348,9 @@ async fn smtp_sends_of_one_account_share_a_connection() {
         );
         smtp.send(&login, &envelope, raw.as_bytes()).await.unwrap();
     }
-    assert_eq!(smtp.pooled_accounts(), 1);
+    assert_eq!(smtp.idle_connections(), 1);
     smtp.shutdown().await;
-    assert_eq!(smtp.pooled_accounts(), 0);
+    assert_eq!(smtp.idle_connections(), 0);
 
     let log = stack().dir.join("postfix.log");
     let needle = format!("sasl_username={}", user.email);

@@ -14,19 +14,74 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine;
 
 const FIRST: &[&str] = &[
-    "Anna", "Ben", "Chloé", "David", "Emma", "Farid", "Greta", "Hiro", "Ines", "Jonas",
-    "Kofi", "Lena", "Marta", "Nils", "Olga", "Pavel", "Quinn", "Rosa", "Sven", "Tariq",
+    "Anna", "Ben", "Chloé", "David", "Emma", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Kofi",
+    "Lena", "Marta", "Nils", "Olga", "Pavel", "Quinn", "Rosa", "Sven", "Tariq",
 ];
 const LAST: &[&str] = &[
-    "Almeida", "Becker", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen", "Ivanov",
-    "Jensen", "Kowalski", "Lindqvist", "Moreau", "Novak", "Olsen", "Peters", "Rossi",
+    "Almeida",
+    "Becker",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Hansen",
+    "Ivanov",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Novak",
+    "Olsen",
+    "Peters",
+    "Rossi",
 ];
 const WORDS: &[&str] = &[
-    "meeting", "project", "report", "quarterly", "budget", "review", "schedule", "team",
-    "update", "client", "proposal", "draft", "deadline", "feedback", "agenda", "notes",
-    "summary", "contract", "delivery", "travel", "plan", "release", "design",
-    "question", "answer", "thanks", "tomorrow", "today", "next", "week", "please", "could",
-    "would", "the", "a", "and", "of", "to", "for", "with", "on", "about", "we", "you", "our",
+    "meeting",
+    "project",
+    "report",
+    "quarterly",
+    "budget",
+    "review",
+    "schedule",
+    "team",
+    "update",
+    "client",
+    "proposal",
+    "draft",
+    "deadline",
+    "feedback",
+    "agenda",
+    "notes",
+    "summary",
+    "contract",
+    "delivery",
+    "travel",
+    "plan",
+    "release",
+    "design",
+    "question",
+    "answer",
+    "thanks",
+    "tomorrow",
+    "today",
+    "next",
+    "week",
+    "please",
+    "could",
+    "would",
+    "the",
+    "a",
+    "and",
+    "of",
+    "to",
+    "for",
+    "with",
+    "on",
+    "about",
+    "we",
+    "you",
+    "our",
 ];
 
 /// A small deterministic generator (xorshift64*).
@@ -200,7 +255,9 @@ Date: {}\nMessage-ID: <big@bench.example.org>\nMIME-Version: 1.0\n\
 Content-Type: multipart/mixed; boundary=\"big\"\n\n--big\nContent-Type: text/plain; charset=utf-8\n\n\
 Here is the file you asked for.\n\n--big\nContent-Type: application/octet-stream; name=\"data.bin\"\n\
 Content-Disposition: attachment; filename=\"data.bin\"\nContent-Transfer-Encoding: base64\n\n{}\n--big--\n",
-        chrono::DateTime::from_timestamp(date, 0).unwrap().to_rfc2822(),
+        chrono::DateTime::from_timestamp(date, 0)
+            .unwrap()
+            .to_rfc2822(),
         wrap(&base64::engine::general_purpose::STANDARD.encode(data))
     );
     write_message(&dir, 0, date, false, &text)?;
@@ -220,6 +277,9 @@ pub fn chown_tree(path: &Path) -> io::Result<()> {
         .status()?;
     match status.success() {
         true => Ok(()),
-        false => Err(io::Error::other(format!("chown -R {} failed", path.display()))),
+        false => Err(io::Error::other(format!(
+            "chown -R {} failed",
+            path.display()
+        ))),
     }
 }

@@ -64,7 +64,11 @@ pub async fn login(
 }
 
 /// Runs one exchange on a logged-in session.
-pub async fn run(session: &mut ImapSession, folder: &str, exchange: Exchange) -> Result<(), String> {
+pub async fn run(
+    session: &mut ImapSession,
+    folder: &str,
+    exchange: Exchange,
+) -> Result<(), String> {
     let mailbox = session.examine(folder).await.map_err(|e| e.to_string())?;
     let exists = mailbox.exists;
     match exchange {

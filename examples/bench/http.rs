@@ -86,9 +86,7 @@ impl Conn {
                 }
                 self.buf[header_end..header_end + length].to_vec()
             }
-            None if head.contains("transfer-encoding: chunked") => {
-                self.chunked(header_end).await?
-            }
+            None if head.contains("transfer-encoding: chunked") => self.chunked(header_end).await?,
             None => {
                 return Err(io::Error::other("response without length"));
             }

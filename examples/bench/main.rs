@@ -26,7 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mail_mcp::mail::imap::PoolSettings;
-use mail_mcp::mail::{Endpoint, MailAccount, MailSettings, Security, ServerLogin, Smtp, TlsSettings};
+use mail_mcp::mail::{
+    Endpoint, MailAccount, MailSettings, Security, ServerLogin, Smtp, TlsSettings,
+};
 use mail_mcp::token::{AccessClaims, Keyring, Purpose, TokenCodec};
 use serde_json::json;
 
@@ -96,7 +98,9 @@ impl Settings {
                     i += 1;
                 }
                 other => {
-                    eprintln!("bench: unknown argument {other} (use --quick, --sizes a,b,c, --seconds n, --out file)");
+                    eprintln!(
+                        "bench: unknown argument {other} (use --quick, --sizes a,b,c, --seconds n, --out file)"
+                    );
                     std::process::exit(2);
                 }
             }
@@ -124,7 +128,10 @@ impl Stack {
             .output()
             .expect("bin/mail-stack runs");
         if !out.status.success() {
-            panic!("bin/mail-stack start failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "bin/mail-stack start failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let env_file = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let vars: HashMap<String, String> = std::fs::read_to_string(&env_file)
@@ -331,7 +338,11 @@ impl Tokens {
             account,
         };
         self.codec
-            .seal(Purpose::Access, &claims, Some(Duration::from_secs(8 * 3600)))
+            .seal(
+                Purpose::Access,
+                &claims,
+                Some(Duration::from_secs(8 * 3600)),
+            )
             .unwrap()
     }
 }
@@ -488,7 +499,8 @@ async fn main() {
     fill::fill_folder(&home, "INBOX", 100, 7, newest).unwrap();
     let mut folder_bytes = Vec::new();
     for &size in &s.sizes {
-        let bytes = fill::fill_folder(&home, &format!("k{size}"), size, size as u64, newest).unwrap();
+        let bytes =
+            fill::fill_folder(&home, &format!("k{size}"), size, size as u64, newest).unwrap();
         folder_bytes.push((size, bytes));
     }
     let big_bytes = fill::big_message(&home, "big", s.big, newest).unwrap();
@@ -529,7 +541,11 @@ async fn main() {
         let folder = format!("k{size}");
         let started = Instant::now();
         let mut session = floor::login(&tls, port, &bench.0, &bench.1).await.unwrap();
-        for exchange in [Exchange::List, Exchange::Search, Exchange::Get(get_uid(size))] {
+        for exchange in [
+            Exchange::List,
+            Exchange::Search,
+            Exchange::Get(get_uid(size)),
+        ] {
             floor::run(&mut session, &folder, exchange).await.unwrap();
         }
         session.logout().await.ok();
@@ -558,31 +574,68 @@ async fn main() {
     for &size in &s.sizes {
         let folder = format!("k{size}");
         for (name, tool, args, exchange) in [
-            ("list", "list_mail_messages", list_args(size), Exchange::List),
-            ("get", "get_mail_message", get_args(size), Exchange::Get(get_uid(size))),
-            ("search", "search_mail_messages", search_args(size), Exchange::Search),
+            (
+                "list",
+                "list_mail_messages",
+                list_args(size),
+                Exchange::List,
+            ),
+            (
+                "get",
+                "get_mail_message",
+                get_args(size),
+                Exchange::Get(get_uid(size)),
+            ),
+            (
+                "search",
+                "search_mail_messages",
+                search_args(size),
+                Exchange::Search,
+            ),
         ] {
-            let ours = Latency::of(&ours_warm(&addr, &request(&bench_token, tool, args), s.warm).await);
+            let ours =
+                Latency::of(&ours_warm(&addr, &request(&bench_token, tool, args), s.warm).await);
             let floor = Latency::of(
                 &floor::warm(&tls, port, (&bench.0, &bench.1), &folder, exchange, s.warm)
                     .await
                     .unwrap(),
             );
-            eprintln!("bench: warm {name} {size}: {:.2} ms vs {:.2} ms", ours.median_ms, floor.median_ms);
+            eprintln!(
+                "bench: warm {name} {size}: {:.2} ms vs {:.2} ms",
+                ours.median_ms, floor.median_ms
+            );
             warm.insert((name, size), (ours, floor));
-            warm_rows.push(row(&format!("{name}, {size} messages, warm"), ours, Some(floor)));
+            warm_rows.push(row(
+                &format!("{name}, {size} messages, warm"),
+                ours,
+                Some(floor),
+            ));
         }
     }
 
     // Cold: a fresh account (nothing pooled) per call, against a fresh login each time.
-    let mid = *s.sizes.iter().find(|&&n| n == 10_000).unwrap_or(&s.sizes[0]);
+    let mid = *s
+        .sizes
+        .iter()
+        .find(|&&n| n == 10_000)
+        .unwrap_or(&s.sizes[0]);
     let mut cold_rows = Vec::new();
     let mut cold = HashMap::new();
     let mut cold_pool = cold_users.chunks(s.cold);
     for (name, tool, args, exchange) in [
         ("list", "list_mail_messages", list_args(mid), Exchange::List),
-        ("get", "get_mail_message", get_args(mid), Exchange::Get(get_uid(mid))),
-        ("search", "search_mail_messages", search_args(mid), Exchange::Search),
+        (
+            "get",
+            "get_mail_message",
+            get_args(mid),
+            Exchange::Get(get_uid(mid)),
+        ),
+        (
+            "search",
+            "search_mail_messages",
+            search_args(mid),
+            Exchange::Search,
+        ),
     ] {
         let users = cold_pool.next().unwrap();
         let requests: Vec<Vec<u8>> = users
@@ -595,9 +648,16 @@ async fn main() {
                 .await
                 .unwrap(),
         );
-        eprintln!("bench: cold {name}: {:.2} ms vs {:.2} ms", ours.median_ms, floor.median_ms);
+        eprintln!(
+            "bench: cold {name}: {:.2} ms vs {:.2} ms",
+            ours.median_ms, floor.median_ms
+        );
         cold.insert(name, (ours, floor));
-        cold_rows.push(row(&format!("{name}, {mid} messages, cold (first call of a new token)"), ours, Some(floor)));
+        cold_rows.push(row(
+            &format!("{name}, {mid} messages, cold (first call of a new token)"),
+            ours,
+            Some(floor),
+        ));
     }
 
     // tools/list with many distinct tokens (of the load accounts).
@@ -605,7 +665,13 @@ async fn main() {
     let list_tokens: Vec<Vec<u8>> = (0..per_account)
         .flat_map(|_| load_users.iter())
         .take(s.tokens)
-        .map(|u| http::mcp_request(&addr, &tokens.seal(stack.account(u)), &http::list_tools_body()))
+        .map(|u| {
+            http::mcp_request(
+                &addr,
+                &tokens.seal(stack.account(u)),
+                &http::list_tools_body(),
+            )
+        })
         .collect();
     let distinct = list_tokens.len();
     let tools_list = load(&addr, Arc::new(list_tokens), s.list_connections, s.seconds).await;
@@ -615,31 +681,49 @@ async fn main() {
     // first round that logs them all in.
     let account_requests: Vec<Vec<u8>> = (0..5)
         .flat_map(|_| load_users.iter())
-        .map(|u| request(&tokens.seal(stack.account(u)), "list_mail_messages", json!({})))
+        .map(|u| {
+            request(
+                &tokens.seal(stack.account(u)),
+                "list_mail_messages",
+                json!({}),
+            )
+        })
         .collect();
     let account_requests = Arc::new(account_requests);
     let warmup = load(&addr, account_requests.clone(), s.accounts, 1).await;
     let sampler = RssSampler::start(server.pid());
     let listing = load(&addr, account_requests, s.accounts, s.seconds).await;
     let rss_load = sampler.finish().await;
-    eprintln!("bench: list x{} accounts {:.0}/s ({} warm-up errors)", s.accounts, listing.per_second, warmup.errors);
+    eprintln!(
+        "bench: list x{} accounts {:.0}/s ({} warm-up errors)",
+        s.accounts, listing.per_second, warmup.errors
+    );
 
     // The big message.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before_big = rss_mb(server.pid());
     let sampler = RssSampler::start(server.pid());
-    let big_request = request(&bench_token, "get_mail_message", json!({"folder": "big", "uid": 1}));
+    let big_request = request(
+        &bench_token,
+        "get_mail_message",
+        json!({"folder": "big", "uid": 1}),
+    );
     let big_latency = Latency::of(&ours_warm(&addr, &big_request, 3).await);
     let rss_big = sampler.finish().await;
     server.stop();
 
     // The same list with reuse off: every call logs in, as before the pool.
     let no_pool = Server::start(&s.repo, &stack, &key, &[("IMAP_POOL_IDLE", "0s")]).await;
-    let no_pool_token = Tokens::new(&key, &format!("http://{}", no_pool.addr)).seal(stack.account(&bench));
+    let no_pool_token =
+        Tokens::new(&key, &format!("http://{}", no_pool.addr)).seal(stack.account(&bench));
     let no_pool_list = Latency::of(
         &ours_warm(
             &no_pool.addr,
-            &http::mcp_request(&no_pool.addr, &no_pool_token, &http::call_body("list_mail_messages", list_args(mid))),
+            &http::mcp_request(
+                &no_pool.addr,
+                &no_pool_token,
+                &http::call_body("list_mail_messages", list_args(mid)),
+            ),
             s.warm.min(100),
         )
         .await,
@@ -654,19 +738,30 @@ async fn main() {
         vec![smtp_user.0.parse().unwrap()],
     )
     .unwrap();
-    let mail = format!("From: {0}\r\nTo: {0}\r\nSubject: bench\r\n\r\nhello\r\n", smtp_user.0);
+    let mail = format!(
+        "From: {0}\r\nTo: {0}\r\nSubject: bench\r\n\r\nhello\r\n",
+        smtp_user.0
+    );
     let mut smtp_series = Vec::new();
     for reuse in [false, true] {
         let pool = PoolSettings {
-            idle: if reuse { Duration::from_secs(60) } else { Duration::ZERO },
+            idle: if reuse {
+                Duration::from_secs(60)
+            } else {
+                Duration::ZERO
+            },
             ..PoolSettings::default()
         };
         let smtp = Smtp::with_pool(settings.clone(), pool);
-        smtp.send(&smtp_account.smtp, &envelope, mail.as_bytes()).await.unwrap();
+        smtp.send(&smtp_account.smtp, &envelope, mail.as_bytes())
+            .await
+            .unwrap();
         let mut samples = Vec::new();
         for _ in 0..20 {
             let start = Instant::now();
-            smtp.send(&smtp_account.smtp, &envelope, mail.as_bytes()).await.unwrap();
+            smtp.send(&smtp_account.smtp, &envelope, mail.as_bytes())
+                .await
+                .unwrap();
             samples.push(start.elapsed());
         }
         smtp.shutdown().await;
@@ -676,7 +771,14 @@ async fn main() {
 
     // The report.
     let load_end = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    say(format!("Machine: {machine}; at the end: {}.", load_end.split_whitespace().take(3).collect::<Vec<_>>().join(" ")));
+    say(format!(
+        "Machine: {machine}; at the end: {}.",
+        load_end
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
     say(String::new());
     let sizes: Vec<String> = folder_bytes
         .iter()
@@ -699,15 +801,32 @@ a {:.0} MB message with a {} MB attachment. First open of each folder by Dovecot
     say(String::new());
     say("### Latency (ms), mail_mcp through POST /mcp vs the same IMAP exchange direct".into());
     say(String::new());
-    say("| call | ours median | ours p99 | floor median | floor p99 | ratio median | ratio p99 |".into());
+    say(
+        "| call | ours median | ours p99 | floor median | floor p99 | ratio median | ratio p99 |"
+            .into(),
+    );
     say("|---|---|---|---|---|---|---|".into());
     for line in warm_rows.iter().chain(cold_rows.iter()) {
         say(line.clone());
     }
-    say(row(&format!("list, {mid} messages, reuse off (IMAP_POOL_IDLE=0)"), no_pool_list, None));
-    say(row(&format!("get of the {} MB message (text only is fetched)", big_bytes / 1_000_000), big_latency, None));
+    say(row(
+        &format!("list, {mid} messages, reuse off (IMAP_POOL_IDLE=0)"),
+        no_pool_list,
+        None,
+    ));
+    say(row(
+        &format!(
+            "get of the {} MB message (text only is fetched)",
+            big_bytes / 1_000_000
+        ),
+        big_latency,
+        None,
+    ));
     say(String::new());
-    say(format!("Samples: {} per warm series, {} per cold series (p99 of {} is their maximum).", s.warm, s.cold, s.cold));
+    say(format!(
+        "Samples: {} per warm series, {} per cold series (p99 of {} is their maximum).",
+        s.warm, s.cold, s.cold
+    ));
     say(String::new());
     say("### Throughput".into());
     say(String::new());
@@ -715,11 +834,19 @@ a {:.0} MB message with a {} MB attachment. First open of each folder by Dovecot
     say("|---|---|---|---|---|".into());
     say(format!(
         "| tools/list, {} connections, {distinct} distinct tokens | {:.0} | {:.2} | {:.2} | {} |",
-        s.list_connections, tools_list.per_second, tools_list.latency.median_ms, tools_list.latency.p99_ms, tools_list.errors
+        s.list_connections,
+        tools_list.per_second,
+        tools_list.latency.median_ms,
+        tools_list.latency.p99_ms,
+        tools_list.errors
     ));
     say(format!(
         "| list_mail_messages (INBOX, 20), {} accounts at once, 5 tokens each | {:.0} | {:.2} | {:.2} | {} |",
-        s.accounts, listing.per_second, listing.latency.median_ms, listing.latency.p99_ms, listing.errors
+        s.accounts,
+        listing.per_second,
+        listing.latency.median_ms,
+        listing.latency.p99_ms,
+        listing.errors
     ));
     say(String::new());
     say("### Memory (RSS of the server process)".into());
@@ -727,8 +854,13 @@ a {:.0} MB message with a {} MB attachment. First open of each folder by Dovecot
     say("| state | RSS MB |".into());
     say("|---|---|".into());
     say(format!("| idle, after start | {rss_idle:.1} |"));
-    say(format!("| {} accounts listing at once (peak) | {rss_load:.1} |", s.accounts));
-    say(format!("| before reading the big message | {rss_before_big:.1} |"));
+    say(format!(
+        "| {} accounts listing at once (peak) | {rss_load:.1} |",
+        s.accounts
+    ));
+    say(format!(
+        "| before reading the big message | {rss_before_big:.1} |"
+    ));
     say(format!(
         "| reading the {} MB message (peak) | {rss_big:.1} (+{:.1}) |",
         big_bytes / 1_000_000,
@@ -739,17 +871,29 @@ a {:.0} MB message with a {} MB attachment. First open of each folder by Dovecot
     say(String::new());
     say("| connection | median | p99 |".into());
     say("|---|---|---|".into());
-    say(format!("| new for each send | {:.2} | {:.2} |", smtp_series[0].median_ms, smtp_series[0].p99_ms));
-    say(format!("| reused (lettre pool per account) | {:.2} | {:.2} |", smtp_series[1].median_ms, smtp_series[1].p99_ms));
+    say(format!(
+        "| new for each send | {:.2} | {:.2} |",
+        smtp_series[0].median_ms, smtp_series[0].p99_ms
+    ));
+    say(format!(
+        "| reused (lettre pool per account) | {:.2} | {:.2} |",
+        smtp_series[1].median_ms, smtp_series[1].p99_ms
+    ));
     say(String::new());
     say("### Targets".into());
     say(String::new());
     let (list_warm, list_floor) = warm[&("list", mid)];
     let r_warm = list_warm.median_ms / list_floor.median_ms;
-    say(format!("- warm list of 20 from {mid} over IMAPS ≤ 1.5x the direct warm exchange: {r_warm:.2}x, {}", verdict(r_warm <= 1.5)));
+    say(format!(
+        "- warm list of 20 from {mid} over IMAPS ≤ 1.5x the direct warm exchange: {r_warm:.2}x, {}",
+        verdict(r_warm <= 1.5)
+    ));
     let (c_ours, c_floor) = cold["list"];
     let r_cold = c_ours.median_ms / c_floor.median_ms;
-    say(format!("- first call of a fresh token ≤ 1.2x the direct cold exchange: {r_cold:.2}x, {}", verdict(r_cold <= 1.2)));
+    say(format!(
+        "- first call of a fresh token ≤ 1.2x the direct cold exchange: {r_cold:.2}x, {}",
+        verdict(r_cold <= 1.2)
+    ));
     if let Some(&largest) = s.sizes.iter().max() {
         let (l_ours, l_floor) = warm[&("list", largest)];
         let smallest = *s.sizes.iter().min().unwrap();
@@ -762,9 +906,20 @@ a {:.0} MB message with a {} MB attachment. First open of each folder by Dovecot
             l_ours.median_ms / small_ours.median_ms
         ));
     }
-    say(format!("- tools/list with {distinct} distinct tokens ≥ 20,000 requests/s: {:.0}/s, {}", tools_list.per_second, verdict(tools_list.per_second >= 20_000.0)));
-    say(format!("- idle RSS ≤ 20 MB: {rss_idle:.1} MB, {}", verdict(rss_idle <= 20.0)));
-    say(format!("- {} concurrent accounts ≤ 150 MB: {rss_load:.1} MB, {}", s.accounts, verdict(rss_load <= 150.0)));
+    say(format!(
+        "- tools/list with {distinct} distinct tokens ≥ 20,000 requests/s: {:.0}/s, {}",
+        tools_list.per_second,
+        verdict(tools_list.per_second >= 20_000.0)
+    ));
+    say(format!(
+        "- idle RSS ≤ 20 MB: {rss_idle:.1} MB, {}",
+        verdict(rss_idle <= 20.0)
+    ));
+    say(format!(
+        "- {} concurrent accounts ≤ 150 MB: {rss_load:.1} MB, {}",
+        s.accounts,
+        verdict(rss_load <= 150.0)
+    ));
     let added = rss_big - rss_before_big;
     let allowed = 2.0 * s.big as f64 / (1024.0 * 1024.0);
     say(format!(
