@@ -23,18 +23,16 @@ pub struct Response {
 impl Response {
     /// 200 with a JSON-RPC result that is not a tool error.
     pub fn ok(&self) -> bool {
-        self.status == 200
-            && contains(&self.body, b"\"result\"")
-            && !contains(&self.body, b"\"isError\":true")
+        let Ok(text) = std::str::from_utf8(&self.body) else {
+            return false;
+        };
+        let head = &text[..text.len().min(64)];
+        self.status == 200 && head.contains("\"result\"") && !text.contains("\"isError\":true")
     }
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 impl Conn {
@@ -130,6 +128,7 @@ impl Conn {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    // Headers are short and the needle is found near the start: a plain scan will do.
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -158,6 +157,11 @@ pub fn call_body(tool: &str, arguments: serde_json::Value) -> String {
         "params": {"name": tool, "arguments": arguments}
     })
     .to_string()
+}
+
+/// The JSON-RPC body of `ping`.
+pub fn ping_body() -> String {
+    r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_owned()
 }
 
 /// The JSON-RPC body of `tools/list`.
