@@ -154,48 +154,67 @@ pub async fn run(
     Ok(())
 }
 
-/// `n` warm exchanges on one session (after one untimed EXAMINE and exchange).
-pub async fn warm(
-    tls: &TlsSettings,
-    port: u16,
-    user: (&str, &str),
-    folder: &str,
+/// A logged-in session with `folder` open (one untimed exchange done), for warm samples.
+pub struct Warm {
+    session: ImapSession,
+    folder: String,
     exchange: Exchange,
     open: Open,
-    n: usize,
-) -> Result<Vec<Duration>, String> {
-    let mut session = login(tls, port, user.0, user.1).await?;
-    let mut exists = 0;
-    run(&mut session, folder, exchange, Open::Examine, &mut exists).await?;
-    let mut samples = Vec::with_capacity(n);
-    let started = Instant::now();
-    for _ in 0..n {
-        if samples.len() >= MIN_SAMPLES && started.elapsed() > SERIES_BUDGET {
-            break;
-        }
-        let start = Instant::now();
-        run(&mut session, folder, exchange, open, &mut exists).await?;
-        samples.push(start.elapsed());
-    }
-    session.logout().await.ok();
-    Ok(samples)
+    exists: u32,
 }
 
-/// `users.len()` cold exchanges: each logs in first (LOGOUT is not timed).
+impl Warm {
+    pub async fn new(
+        tls: &TlsSettings,
+        port: u16,
+        user: (&str, &str),
+        folder: &str,
+        exchange: Exchange,
+        open: Open,
+    ) -> Result<Warm, String> {
+        let mut session = login(tls, port, user.0, user.1).await?;
+        let mut exists = 0;
+        run(&mut session, folder, exchange, Open::Examine, &mut exists).await?;
+        Ok(Warm {
+            session,
+            folder: folder.to_owned(),
+            exchange,
+            open,
+            exists,
+        })
+    }
+
+    /// One timed exchange.
+    pub async fn sample(&mut self) -> Result<Duration, String> {
+        let start = Instant::now();
+        run(
+            &mut self.session,
+            &self.folder,
+            self.exchange,
+            self.open,
+            &mut self.exists,
+        )
+        .await?;
+        Ok(start.elapsed())
+    }
+
+    pub async fn close(mut self) {
+        self.session.logout().await.ok();
+    }
+}
+
+/// One cold exchange: log in, EXAMINE, the commands (LOGOUT is not timed).
 pub async fn cold(
     tls: &TlsSettings,
     port: u16,
-    users: &[(String, String)],
+    user: &(String, String),
     folder: &str,
     exchange: Exchange,
-) -> Result<Vec<Duration>, String> {
-    let mut samples = Vec::with_capacity(users.len());
-    for (user, password) in users {
-        let start = Instant::now();
-        let mut session = login(tls, port, user, password).await?;
-        run(&mut session, folder, exchange, Open::Examine, &mut 0).await?;
-        samples.push(start.elapsed());
-        session.logout().await.ok();
-    }
-    Ok(samples)
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let mut session = login(tls, port, &user.0, &user.1).await?;
+    run(&mut session, folder, exchange, Open::Examine, &mut 0).await?;
+    let elapsed = start.elapsed();
+    session.logout().await.ok();
+    Ok(elapsed)
 }

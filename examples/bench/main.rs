@@ -432,17 +432,55 @@ async fn ours_warm(addr: &str, request: &[u8], n: usize) -> Vec<Duration> {
     samples
 }
 
-/// One call per request, each a fresh token of a fresh account on a new connection.
-async fn ours_cold(addr: &str, requests: &[Vec<u8>]) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(requests.len());
-    for request in requests {
+/// One call of a fresh token of a fresh account, on a new connection.
+async fn ours_cold(addr: &str, request: &[u8]) -> Duration {
+    let start = Instant::now();
+    let mut conn = http::Conn::connect(addr).await.unwrap();
+    let response = conn.send(request).await.unwrap();
+    let elapsed = start.elapsed();
+    assert!(response.ok(), "cold call failed: {}", response.text());
+    elapsed
+}
+
+/// Warm samples of ours, floor A and floor B taken in turn (one of each per round), so
+/// that the machine's other load falls on all three alike.
+async fn interleaved_warm(
+    addr: &str,
+    request: &[u8],
+    imap: (&TlsSettings, u16, (&str, &str)),
+    folder: &str,
+    exchange: Exchange,
+    n: usize,
+) -> (Latency, Vec<Latency>) {
+    let (tls, port, user) = imap;
+    let mut conn = http::Conn::connect(addr).await.unwrap();
+    let first = conn.send(request).await.unwrap();
+    assert!(first.ok(), "warm-up call failed: {}", first.text());
+    let mut a = floor::Warm::new(tls, port, user, folder, exchange, Open::Noop)
+        .await
+        .unwrap();
+    let mut b = floor::Warm::new(tls, port, user, folder, exchange, Open::Examine)
+        .await
+        .unwrap();
+    let (mut ours, mut floor_a, mut floor_b) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    for _ in 0..n {
+        if ours.len() >= floor::MIN_SAMPLES && started.elapsed() > floor::SERIES_BUDGET * 3 {
+            break;
+        }
         let start = Instant::now();
-        let mut conn = http::Conn::connect(addr).await.unwrap();
         let response = conn.send(request).await.unwrap();
-        samples.push(start.elapsed());
-        assert!(response.ok(), "cold call failed: {}", response.text());
+        ours.push(start.elapsed());
+        assert!(response.ok(), "call failed: {}", response.text());
+        floor_a.push(a.sample().await.unwrap());
+        floor_b.push(b.sample().await.unwrap());
     }
-    samples
+    a.close().await;
+    b.close().await;
+    (
+        Latency::of(&ours),
+        vec![Latency::of(&floor_a), Latency::of(&floor_b)],
+    )
 }
 
 /// Requests per second with `connections` keep-alive connections for `seconds`;
@@ -734,16 +772,15 @@ async fn main() {
                 Exchange::Search,
             ),
         ] {
-            let ours =
-                Latency::of(&ours_warm(&addr, &request(&bench_token, tool, args), s.warm).await);
-            let mut floors = Vec::new();
-            for open in [Open::Noop, Open::Examine] {
-                floors.push(Latency::of(
-                    &floor::warm(&tls, port, (&bench.0, &bench.1), &folder, exchange, open, s.warm)
-                        .await
-                        .unwrap(),
-                ));
-            }
+            let (ours, floors) = interleaved_warm(
+                &addr,
+                &request(&bench_token, tool, args),
+                (&tls, port, (&bench.0, &bench.1)),
+                &folder,
+                exchange,
+                s.warm,
+            )
+            .await;
             eprintln!(
                 "bench: warm {name} {size}: {:.2} ms vs {:.2} ms (open) / {:.2} ms (examine)",
                 ours.median_ms, floors[0].median_ms, floors[1].median_ms
@@ -772,44 +809,47 @@ async fn main() {
     let mut cold = HashMap::new();
     let mut cold_pool = cold_users.chunks(s.cold);
     let largest = *s.sizes.iter().max().unwrap();
-    for (name, size, tool, args, exchange) in [
-        ("list", mid, "list_mail_messages", list_args(mid), Exchange::List),
-        (
+    let mut cold_cases = vec![("list", mid, "list_mail_messages", list_args(mid), Exchange::List)];
+    if largest != mid {
+        cold_cases.push((
             "list",
             largest,
             "list_mail_messages",
             list_args(largest),
             Exchange::List,
-        ),
-        (
-            "get",
-            mid,
-            "get_mail_message",
-            get_args(mid),
-            Exchange::Get(get_uid(mid)),
-        ),
-        (
-            "search",
-            mid,
-            "search_mail_messages",
-            search_args(mid),
-            Exchange::Search,
-        ),
-    ] {
-        if name == "list" && size == largest && largest == mid {
-            continue;
-        }
+        ));
+    }
+    cold_cases.push((
+        "get",
+        mid,
+        "get_mail_message",
+        get_args(mid),
+        Exchange::Get(get_uid(mid)),
+    ));
+    cold_cases.push((
+        "search",
+        mid,
+        "search_mail_messages",
+        search_args(mid),
+        Exchange::Search,
+    ));
+    for (name, size, tool, args, exchange) in cold_cases {
         let users = cold_pool.next().unwrap();
         let requests: Vec<Vec<u8>> = users
             .iter()
             .map(|u| request(&tokens.seal(stack.account(u)), tool, args.clone()))
             .collect();
-        let ours = Latency::of(&ours_cold(&addr, &requests).await);
-        let floor = Latency::of(
-            &floor::cold(&tls, port, &floor_users, &format!("k{size}"), exchange)
-                .await
-                .unwrap(),
-        );
+        let mut ours = Vec::new();
+        let mut floor = Vec::new();
+        for (request, user) in requests.iter().zip(floor_users.iter().cycle()) {
+            ours.push(ours_cold(&addr, request).await);
+            floor.push(
+                floor::cold(&tls, port, user, &format!("k{size}"), exchange)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let (ours, floor) = (Latency::of(&ours), Latency::of(&floor));
         eprintln!(
             "bench: cold {name} {size}: {:.2} ms vs {:.2} ms",
             ours.median_ms, floor.median_ms
