@@ -92,7 +92,11 @@ pub async fn run(
 ) -> Result<(), String> {
     match open {
         Open::Examine => {
-            *exists = session.examine(folder).await.map_err(|e| e.to_string())?.exists;
+            *exists = session
+                .examine(folder)
+                .await
+                .map_err(|e| e.to_string())?
+                .exists;
         }
         Open::Noop => session.noop().await.map_err(|e| e.to_string())?,
     }

@@ -311,7 +311,12 @@ fn cpu_seconds(pid: u32) -> f64 {
         .rsplit_once(") ")
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the name).
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -608,7 +613,8 @@ async fn tools_list_only(s: &Settings) {
     {
         println!("tools/list response: {} bytes", r.body.len());
     }
-    let (server_before, client_before) = (cpu_seconds(server.pid()), cpu_seconds(std::process::id()));
+    let (server_before, client_before) =
+        (cpu_seconds(server.pid()), cpu_seconds(std::process::id()));
     let result = load(&addr, Arc::new(requests), s.list_connections, s.seconds).await;
     let server_cpu = cpu_seconds(server.pid()) - server_before;
     let client_cpu = cpu_seconds(std::process::id()) - client_before;
@@ -786,12 +792,20 @@ async fn main() {
                 ours.median_ms, floors[0].median_ms, floors[1].median_ms
             );
             warm.insert((name, size), (ours, floors[0], floors[1]));
-            warm_rows.push(row(&format!("{name}, {size} messages, warm"), ours, &floors));
+            warm_rows.push(row(
+                &format!("{name}, {size} messages, warm"),
+                ours,
+                &floors,
+            ));
         }
     }
 
     // Server CPU per warm list call, and (with BENCH_PERF=1) a profile of them.
-    let mid = *s.sizes.iter().find(|&&n| n == 10_000).unwrap_or(&s.sizes[0]);
+    let mid = *s
+        .sizes
+        .iter()
+        .find(|&&n| n == 10_000)
+        .unwrap_or(&s.sizes[0]);
     let list_request = request(&bench_token, "list_mail_messages", list_args(mid));
     let profiler = Profiler::start(&s, server.pid(), "warm-list");
     let cpu_before = cpu_seconds(server.pid());
@@ -809,7 +823,13 @@ async fn main() {
     let mut cold = HashMap::new();
     let mut cold_pool = cold_users.chunks(s.cold);
     let largest = *s.sizes.iter().max().unwrap();
-    let mut cold_cases = vec![("list", mid, "list_mail_messages", list_args(mid), Exchange::List)];
+    let mut cold_cases = vec![(
+        "list",
+        mid,
+        "list_mail_messages",
+        list_args(mid),
+        Exchange::List,
+    )];
     if largest != mid {
         cold_cases.push((
             "list",
@@ -883,9 +903,8 @@ async fn main() {
     let profiler = Profiler::start(&s, server.pid(), "tools-list");
     let cpu_before = cpu_seconds(server.pid());
     let tools_list = load(&addr, Arc::new(list_tokens), s.list_connections, s.seconds).await;
-    let tools_list_cpu_us = (cpu_seconds(server.pid()) - cpu_before)
-        / (tools_list.per_second * s.seconds as f64)
-        * 1e6;
+    let tools_list_cpu_us =
+        (cpu_seconds(server.pid()) - cpu_before) / (tools_list.per_second * s.seconds as f64) * 1e6;
     profiler.stop();
     eprintln!("bench: tools/list {:.0}/s", tools_list.per_second);
 
@@ -900,7 +919,13 @@ async fn main() {
         .map(|t| http::mcp_request(&addr, t, &http::ping_body()))
         .collect();
     let cpu_before = cpu_seconds(server.pid());
-    let ping = load(&addr, Arc::new(ping_requests), s.list_connections, s.seconds).await;
+    let ping = load(
+        &addr,
+        Arc::new(ping_requests),
+        s.list_connections,
+        s.seconds,
+    )
+    .await;
     let ping_cpu_us =
         (cpu_seconds(server.pid()) - cpu_before) / (ping.per_second * s.seconds as f64) * 1e6;
     eprintln!("bench: ping {:.0}/s", ping.per_second);
@@ -1173,7 +1198,10 @@ folder), {}",
         let (l_ours, l_a, l_b) = warm[&("list", largest)];
         let smallest = *s.sizes.iter().min().unwrap();
         let (small_ours, _, _) = warm[&("list", smallest)];
-        let (r_a, r_b) = (l_ours.median_ms / l_a.median_ms, l_ours.median_ms / l_b.median_ms);
+        let (r_a, r_b) = (
+            l_ours.median_ms / l_a.median_ms,
+            l_ours.median_ms / l_b.median_ms,
+        );
         say(format!(
             "- {largest} messages answer within 1.5x the warm floor: {r_b:.2}x floor B, {}; {r_a:.2}x floor A, {} \
 ({:.2} ms; {:.2}x the {smallest}-message folder)",
