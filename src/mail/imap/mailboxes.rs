@@ -127,6 +127,10 @@ impl FromStr for SpecialUse {
 pub struct MailboxInfo {
     /// The folder's full name; pass it unchanged to other tools.
     pub name: String,
+    /// The name as a person reads it, when it differs from `name` (non-ASCII names travel
+    /// in IMAP's modified UTF-7). Tools accept either form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// The character separating levels of the hierarchy (e.g. "/" or "."), if any.
     pub delimiter: Option<String>,
     /// The server's attributes for the folder, e.g. "\\HasNoChildren", "\\Noselect".
@@ -149,7 +153,9 @@ impl MailboxInfo {
 
     fn from_name(name: &Name) -> Self {
         let special_use = name.attributes().iter().find_map(special_use_of);
+        let display = super::names::from_wire(name.name());
         MailboxInfo {
+            display_name: (display != name.name()).then_some(display),
             name: name.name().to_owned(),
             delimiter: name.delimiter().map(str::to_owned),
             attributes: name.attributes().iter().map(attribute_text).collect(),

@@ -122,15 +122,15 @@ impl ImapSession {
 
     /// Opens `folder` read-write; an unknown folder is `MailError::UnknownFolder`.
     pub async fn select(&mut self, folder: &str) -> Result<SelectedFolder, MailError> {
-        let result = self.command("opening a folder", |s| s.select(folder)).await;
+        let wire = super::names::to_wire(folder);
+        let result = self.command("opening a folder", |s| s.select(&wire)).await;
         self.opened(folder, result).await
     }
 
     /// Opens `folder` read-only; an unknown folder is `MailError::UnknownFolder`.
     pub async fn examine(&mut self, folder: &str) -> Result<SelectedFolder, MailError> {
-        let result = self
-            .command("opening a folder", |s| s.examine(folder))
-            .await;
+        let wire = super::names::to_wire(folder);
+        let result = self.command("opening a folder", |s| s.examine(&wire)).await;
         self.opened(folder, result).await
     }
 
