@@ -151,6 +151,20 @@ impl MailboxInfo {
         })
     }
 
+    /// A selectable folder named `name`, for unit tests of code that picks folders.
+    #[cfg(test)]
+    pub(crate) fn example(name: &str, special_use: Option<SpecialUse>) -> Self {
+        MailboxInfo {
+            name: name.into(),
+            display_name: None,
+            delimiter: Some("/".into()),
+            attributes: vec!["\\HasNoChildren".into()],
+            special_use,
+            messages: None,
+            unseen: None,
+        }
+    }
+
     fn from_name(name: &Name) -> Self {
         let special_use = name.attributes().iter().find_map(special_use_of);
         let display = super::names::from_wire(name.name());
@@ -395,14 +409,7 @@ mod tests {
     use super::*;
 
     fn folder(name: &str, special_use: Option<SpecialUse>) -> MailboxInfo {
-        MailboxInfo {
-            name: name.into(),
-            delimiter: Some("/".into()),
-            attributes: vec!["\\HasNoChildren".into()],
-            special_use,
-            messages: None,
-            unseen: None,
-        }
+        MailboxInfo::example(name, special_use)
     }
 
     #[test]
