@@ -179,16 +179,15 @@ impl MailServer {
         Parameters(params): Parameters<SendMailParams>,
     ) -> Result<Json<SendReport>, String> {
         let caller = caller(&parts)?;
-        let outgoing = Outgoing {
-            to: addresses("to", &params.to)?,
-            cc: addresses("cc", &params.cc)?,
-            bcc: addresses("bcc", &params.bcc)?,
+        let outgoing = outgoing(Fields {
+            to: &params.to,
+            cc: &params.cc,
+            bcc: &params.bcc,
             subject: params.subject,
             text_body: params.text_body,
             html_body: params.html_body,
-            attachments: attachments(params.attachments)?,
-            ..Outgoing::default()
-        };
+            attachments: params.attachments,
+        })?;
         let report = self
             .outbox()
             .send(
@@ -294,16 +293,15 @@ impl MailServer {
         Parameters(params): Parameters<DraftParams>,
     ) -> Result<Json<StoredMessage>, String> {
         let caller = caller(&parts)?;
-        let draft = Outgoing {
-            to: addresses("to", &params.to)?,
-            cc: addresses("cc", &params.cc)?,
-            bcc: addresses("bcc", &params.bcc)?,
+        let draft = outgoing(Fields {
+            to: &params.to,
+            cc: &params.cc,
+            bcc: &params.bcc,
             subject: params.subject,
             text_body: params.text_body,
             html_body: params.html_body,
-            attachments: attachments(params.attachments)?,
-            ..Outgoing::default()
-        };
+            attachments: params.attachments,
+        })?;
         let reply_to = params.reply_to.map(|target| MessageRef {
             folder: target.folder,
             uid: target.uid,
@@ -322,6 +320,31 @@ impl MailServer {
     fn outbox(&self) -> Outbox {
         Outbox::new(self.state.imap.clone(), self.state.smtp.clone())
     }
+}
+
+/// The fields a new message or a draft is made of, as the caller gave them.
+struct Fields<'a> {
+    to: &'a AddressList,
+    cc: &'a AddressList,
+    bcc: &'a AddressList,
+    subject: String,
+    text_body: Option<String>,
+    html_body: Option<String>,
+    attachments: Vec<AttachmentParam>,
+}
+
+/// Checks the recipients and attachments and makes the outgoing message.
+fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
+    Ok(Outgoing {
+        to: addresses("to", fields.to)?,
+        cc: addresses("cc", fields.cc)?,
+        bcc: addresses("bcc", fields.bcc)?,
+        subject: fields.subject,
+        text_body: fields.text_body,
+        html_body: fields.html_body,
+        attachments: attachments(fields.attachments)?,
+        ..Outgoing::default()
+    })
 }
 
 fn addresses(field: &str, list: &AddressList) -> Result<Vec<lettre::message::Mailbox>, String> {
