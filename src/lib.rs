@@ -8,8 +8,10 @@
 //! - [`clients`]: OAuth clients without a database (redirect URIs, provisioning).
 //! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
+//! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 
 pub mod app;
+pub mod attachments;
 pub mod cli;
 pub mod clients;
 pub mod config;
