@@ -7,6 +7,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use clap::Parser;
 use mail_mcp::attachments::{
     AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, LINK_SUBKEY_LABEL, LinkSigner,
-    LocalStore, S3Settings, S3Store, StoreError, SweepReport,
+    LocalStore, NewAttachment, S3Settings, S3Store, StoreError, SweepReport, url_for,
 };
 use mail_mcp::cli::{Cli, Command};
 use mail_mcp::config::Config;
@@ -164,6 +165,32 @@ async fn s3_presigned_url_returns_the_bytes_that_were_put() {
         matches!(err, StoreError::TooLarge { limit: 1000, .. }),
         "{err}"
     );
+}
+
+/// `url_for` uploads an attachment the first time only: a second read of the same part
+/// finds the object in the bucket and just signs a new URL, which serves the same bytes.
+#[tokio::test]
+async fn s3_url_for_uploads_once_per_key() {
+    let store = s3_store().await;
+    let key = fresh_key("2");
+    let fetches = AtomicUsize::new(0);
+    let fetch = || async {
+        fetches.fetch_add(1, Ordering::Relaxed);
+        Ok::<_, StoreError>(NewAttachment {
+            body: sample(5_000, 4).into(),
+            filename: "notes.txt".into(),
+            content_type: "text/plain".into(),
+        })
+    };
+    let ttl = Duration::from_secs(600);
+    let (first, uploaded_first) = url_for(&store, &key, ttl, fetch).await.unwrap();
+    let (second, uploaded_second) = url_for(&store, &key, ttl, fetch).await.unwrap();
+    assert_eq!((uploaded_first, uploaded_second), (true, false));
+    assert_eq!(fetches.load(Ordering::Relaxed), 1, "uploaded once");
+    for issued in [first, second] {
+        let (status, body) = download(&issued.url).await;
+        assert_eq!((status, digest(&body)), (200, digest(&sample(5_000, 4))));
+    }
 }
 
 /// s3s-fs refuses (403) a presigned URL whose signature, expiry, key or lifetime was

@@ -493,6 +493,7 @@ async fn remove_on_error<T>(result: io::Result<T>, temp: &Path) -> io::Result<T>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attachments::{NewAttachment, url_for};
 
     fn temp_root() -> PathBuf {
         std::env::temp_dir().join(format!("mail_mcp-local-{}", uuid::Uuid::new_v4()))
@@ -585,6 +586,37 @@ mod tests {
         let report = store.sweep_once(at(7200)).await.unwrap();
         assert_eq!(report.expired, 1);
         assert!(!store.data_path(&key(1)).exists() && !store.meta_path(&key(1)).exists());
+    }
+
+    #[tokio::test]
+    async fn url_for_uploads_once_and_again_only_after_the_object_is_swept() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let store = store();
+        let fetches = AtomicUsize::new(0);
+        let fetch = || async {
+            fetches.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, StoreError>(NewAttachment {
+                body: b"x".to_vec().into(),
+                filename: "a.txt".into(),
+                content_type: "text/plain".into(),
+            })
+        };
+        let ttl = Duration::from_secs(60);
+        let uploads = [
+            url_for(&store, &key(1), ttl, fetch).await.unwrap().1,
+            url_for(&store, &key(1), ttl, fetch).await.unwrap().1,
+        ];
+        assert_eq!(uploads, [true, false]);
+        assert_eq!(
+            fetches.load(Ordering::Relaxed),
+            1,
+            "the second read reuses the object"
+        );
+        let far = SystemTime::now() + Duration::from_secs(86_400);
+        assert_eq!(store.sweep_once(far).await.unwrap().expired, 1);
+        let (url, uploaded) = url_for(&store, &key(1), ttl, fetch).await.unwrap();
+        assert!(uploaded && fetches.load(Ordering::Relaxed) == 2);
+        assert_eq!(store.resolve_url(&url.url).unwrap(), Some(key(1)));
     }
 
     #[tokio::test]
