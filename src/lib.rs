@@ -9,8 +9,10 @@
 //! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
 //! - [`store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
+//! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 
 pub mod app;
+pub mod attachments;
 pub mod cli;
 pub mod clients;
 pub mod config;

@@ -21,9 +21,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve OAuth, the MCP endpoint and attachment links.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Provision a client: prints a client_id (JWE) and secret bound to mail servers.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
     /// Print a fresh base64 32-byte key for ENCRYPTION_KEYS.
     Keygen,
 }
@@ -31,8 +31,8 @@ pub enum Command {
 /// Runs the chosen subcommand; errors are one line for the terminal.
 pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Server(args) => serve(args).await,
-        Command::Generate(args) => generate::run(args),
+        Command::Server(args) => serve(*args).await,
+        Command::Generate(args) => generate::run(*args),
         Command::Keygen => {
             println!("{}", Keyring::encode_key(&Keyring::generate_key()));
             Ok(())

@@ -55,6 +55,8 @@ pub struct TestServer {
     pub origin: String,
     pub http: reqwest::Client,
     pub key: String,
+    /// The server's DATA_DIR (its local attachment store lives below it).
+    pub data_dir: PathBuf,
     shutdown: CancellationToken,
 }
 
@@ -104,7 +106,7 @@ impl TestServer {
         let Command::Server(args) = Cli::parse_from(argv).command else {
             unreachable!("parsed a server command")
         };
-        let config = Config::from_args(args).expect("test configuration is valid");
+        let config = Config::from_args(*args).expect("test configuration is valid");
         let shutdown = CancellationToken::new();
         tokio::spawn(mail_mcp::app::run(listener, config, shutdown.clone()));
         let http = reqwest::Client::builder()
@@ -116,6 +118,7 @@ impl TestServer {
             origin,
             http,
             key,
+            data_dir,
             shutdown,
         }
     }
