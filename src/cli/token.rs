@@ -131,7 +131,7 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
             .filter_map(|(side, result)| result.as_ref().err().map(|e| format!("  {side}: {e}")))
             .collect();
         return Err(format!(
-            "the mail servers refused the login; no token was made:\n{}",
+            "the login check failed; no token was made:\n{}",
             lines.join("\n")
         ));
     }
