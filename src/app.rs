@@ -12,7 +12,7 @@ use crate::attachments::{
 };
 use crate::clients::ClientRegistry;
 use crate::config::{AttachmentBackend, Config};
-use crate::mail::{Imap, MailSettings, Smtp, TlsSettings};
+use crate::mail::{Imap, Smtp};
 use crate::store::SharedStore;
 use crate::token::TokenCodec;
 
@@ -52,13 +52,10 @@ impl AppState {
             tokens.clone(),
             config.allow_private_network,
         ));
-        let tls = TlsSettings::new(config.mail_ca_file.as_deref())
-            .map_err(|e| StartError::Config(format!("MAIL_CA_FILE: {e}")))?;
-        let settings = MailSettings {
-            tls,
-            connect_timeout: config.mail_connect_timeout,
-            command_timeout: config.mail_command_timeout,
-        };
+        let settings = config
+            .mail
+            .settings()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let store = crate::store::open(config.redis_url.as_deref())
             .await
             .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;

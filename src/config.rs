@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::attachments::{MAX_PRESIGNED_TTL, S3Settings};
 use crate::clients::registration::RedirectPolicy;
+use crate::mail::{MailSettings, TlsSettings};
 use crate::providers::Providers;
 use crate::store::LoginLimits;
 use crate::token::{Keyring, Lifetimes};
@@ -43,6 +44,36 @@ pub struct CommonArgs {
     /// Refuse to start without an explicit ENCRYPTION_KEYS and an https BASE_URL.
     #[arg(long, env = "PRODUCTION")]
     pub production: bool,
+}
+
+/// How to reach mail servers: shared by `server` and `token` (which checks a login).
+#[derive(Args, Clone, Debug)]
+pub struct MailArgs {
+    /// PEM file of an extra CA trusted for IMAP/SMTP TLS (private mail servers, tests).
+    /// Web PKI roots are always trusted; verification is never turned off.
+    #[arg(long, env = "MAIL_CA_FILE")]
+    pub mail_ca_file: Option<PathBuf>,
+
+    /// How long to wait for a mail server to accept a connection.
+    #[arg(long, env = "MAIL_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub mail_connect_timeout: Duration,
+
+    /// How long to wait for a mail server to answer one command.
+    #[arg(long, env = "MAIL_COMMAND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub mail_command_timeout: Duration,
+}
+
+impl MailArgs {
+    /// The connection settings: TLS trust (web PKI plus MAIL_CA_FILE) and time limits.
+    pub fn settings(&self) -> Result<MailSettings, ConfigError> {
+        let tls = TlsSettings::new(self.mail_ca_file.as_deref())
+            .map_err(|e| ConfigError::MailCa(e.to_string()))?;
+        Ok(MailSettings {
+            tls,
+            connect_timeout: self.mail_connect_timeout,
+            command_timeout: self.mail_command_timeout,
+        })
+    }
 }
 
 /// Settings of `mail_mcp server`.
@@ -90,10 +121,8 @@ pub struct ServerArgs {
     #[arg(long, env = "TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
-    /// PEM file of an extra CA trusted for IMAP/SMTP TLS (private mail servers, tests).
-    /// Web PKI roots are always trusted; verification is never turned off.
-    #[arg(long, env = "MAIL_CA_FILE")]
-    pub mail_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub mail: MailArgs,
 
     /// Lifetime of access tokens.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "8h", value_parser = humantime::parse_duration)]
@@ -106,14 +135,6 @@ pub struct ServerArgs {
     /// Lifetime of authorization codes.
     #[arg(long, env = "AUTH_CODE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub auth_code_ttl: Duration,
-
-    /// How long to wait for a mail server to accept a connection.
-    #[arg(long, env = "MAIL_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub mail_connect_timeout: Duration,
-
-    /// How long to wait for a mail server to answer one command.
-    #[arg(long, env = "MAIL_COMMAND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub mail_command_timeout: Duration,
 
     /// Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) of the store
     /// shared by several instances: used codes, refresh token families, login failures.
@@ -208,6 +229,8 @@ pub enum ConfigError {
     Keys(String),
     #[error("PROVIDERS_FILE {0}")]
     Providers(String),
+    #[error("MAIL_CA_FILE: {0}")]
+    MailCa(String),
     #[error("key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
     #[error("ATTACHMENT_STORE=s3 needs S3_BUCKET (the bucket attachments are uploaded to)")]
@@ -234,9 +257,8 @@ pub struct Config {
     pub allow_custom_mail_servers: bool,
     pub allow_private_network: bool,
     pub trust_forwarded_for: bool,
-    pub mail_ca_file: Option<PathBuf>,
-    pub mail_connect_timeout: Duration,
-    pub mail_command_timeout: Duration,
+    /// MAIL_CA_FILE and the mail time limits; [`MailArgs::settings`] loads them.
+    pub mail: MailArgs,
     pub lifetimes: Lifetimes,
     pub data_dir: PathBuf,
     /// REDIS_URL; `None` for the in-memory store. May hold a password: never log it.
@@ -276,9 +298,7 @@ impl Config {
             allow_custom_mail_servers: args.allow_custom_mail_servers,
             allow_private_network: args.allow_private_network,
             trust_forwarded_for: args.trust_forwarded_for,
-            mail_ca_file: args.mail_ca_file,
-            mail_connect_timeout: args.mail_connect_timeout,
-            mail_command_timeout: args.mail_command_timeout,
+            mail: args.mail,
             lifetimes,
             data_dir: args.common.data_dir,
             redis_url: args.redis_url,

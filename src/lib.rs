@@ -1,7 +1,7 @@
 //! mail_mcp: a hosted, stateless mail server for the Model Context Protocol.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`server`, `generate`, `keygen`).
+//! - [`cli`]: the command line (`server`, `generate`, `token`, `keygen`).
 //! - [`config`]: settings from flags and environment, validated at start-up.
 //! - [`app`]: shared state and [`app::run`], used by `main` and the tests.
 //! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.

@@ -39,7 +39,8 @@ pub struct GenerateArgs {
     pub name: Option<String>,
 }
 
-fn endpoint(host: String, port: u16, security: Option<Security>) -> Endpoint {
+/// An endpoint; security follows the port (993/465 TLS, else STARTTLS) unless named.
+pub(super) fn endpoint(host: String, port: u16, security: Option<Security>) -> Endpoint {
     Endpoint {
         host,
         port,
