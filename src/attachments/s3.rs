@@ -318,6 +318,10 @@ impl S3Store {
 #[async_trait]
 impl AttachmentStore for S3Store {
     async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError> {
+        Ok(self.describe(key).await?.is_some())
+    }
+
+    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
         let head = self
             .client
             .head_object()
@@ -326,9 +330,14 @@ impl AttachmentStore for S3Store {
             .send()
             .await;
         match head {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Ok(head) => Ok(Some(object_info(
+                head.metadata(),
+                head.content_type(),
+                head.content_length(),
+                head.last_modified(),
+            ))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(sdk_failure("look up the attachment", e)),
         }
     }
@@ -396,21 +405,12 @@ impl AttachmentStore for S3Store {
             }
             Err(e) => return Err(sdk_failure("read the attachment", e)),
         };
-        let filename = output
-            .metadata()
-            .and_then(|m| m.get(FILENAME_METADATA))
-            .and_then(|encoded| percent_decode(encoded))
-            .map(|name| safe_filename(&name))
-            .unwrap_or_else(|| DEFAULT_FILENAME.to_string());
-        let info = ObjectInfo {
-            filename,
-            content_type: safe_content_type(output.content_type().unwrap_or_default()),
-            size: output.content_length().map_or(0, |n| n.max(0) as u64),
-            created: output
-                .last_modified()
-                .and_then(|t| SystemTime::try_from(*t).ok()),
-            expires: None,
-        };
+        let info = object_info(
+            output.metadata(),
+            output.content_type(),
+            output.content_length(),
+            output.last_modified(),
+        );
         let chunks = futures::stream::unfold(output.body, |mut body| async move {
             let chunk = body.next().await?;
             Some((chunk.map_err(io::Error::other), body))
@@ -424,6 +424,27 @@ impl AttachmentStore for S3Store {
 
     fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, StoreError> {
         self.resolve_url_at(url, SystemTime::now())
+    }
+}
+
+/// An object's description from the headers S3 returns with it (GET or HEAD).
+fn object_info(
+    metadata: Option<&std::collections::HashMap<String, String>>,
+    content_type: Option<&str>,
+    content_length: Option<i64>,
+    last_modified: Option<&aws_sdk_s3::primitives::DateTime>,
+) -> ObjectInfo {
+    let filename = metadata
+        .and_then(|m| m.get(FILENAME_METADATA))
+        .and_then(|encoded| percent_decode(encoded))
+        .map(|name| safe_filename(&name))
+        .unwrap_or_else(|| DEFAULT_FILENAME.to_string());
+    ObjectInfo {
+        filename,
+        content_type: safe_content_type(content_type.unwrap_or_default()),
+        size: content_length.map_or(0, |n| n.max(0) as u64),
+        created: last_modified.and_then(|t| SystemTime::try_from(*t).ok()),
+        expires: None,
     }
 }
 
