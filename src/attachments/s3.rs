@@ -54,6 +54,24 @@ pub struct S3Settings {
     pub bucket: String,
     /// `https://host/bucket/key` instead of `https://bucket.host/key`.
     pub force_path_style: bool,
+    /// Static keys for services outside AWS's credential chain; `None` uses the chain.
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// An access key pair given in the configuration. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A bucket and a client for it.
@@ -72,12 +90,21 @@ struct ObjectHeaders {
 }
 
 impl S3Store {
-    /// A store using the standard AWS credential chain.
+    /// A store using the static credentials of `settings` when given, else the standard
+    /// AWS credential chain (environment, profile, container or instance role).
     pub async fn from_environment(settings: S3Settings) -> Result<S3Store, StoreError> {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .load()
-            .await;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()));
+        if let Some(keys) = &settings.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                &keys.access_key_id,
+                &keys.secret_access_key,
+                None,
+                None,
+                "S3_ACCESS_KEY_ID",
+            ));
+        }
+        let sdk = loader.load().await;
         S3Store::new(settings, &sdk).await
     }
 
