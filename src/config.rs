@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use url::Url;
 
-use crate::attachments::{MAX_PRESIGNED_TTL, S3Settings};
+use crate::attachments::{MAX_PRESIGNED_TTL, S3Settings, StaticCredentials};
 use crate::clients::registration::RedirectPolicy;
 use crate::mail::{MailSettings, TlsSettings};
 use crate::providers::Providers;
@@ -189,6 +189,20 @@ pub struct ServerArgs {
     /// (most S3-compatible servers need this).
     #[arg(long, env = "S3_FORCE_PATH_STYLE")]
     pub s3_force_path_style: bool,
+
+    /// Access key id for S3-compatible services outside the AWS credential chain (with
+    /// S3_SECRET_ACCESS_KEY); unset: the standard chain.
+    #[arg(long, env = "S3_ACCESS_KEY_ID", requires = "s3_secret_access_key")]
+    pub s3_access_key_id: Option<String>,
+
+    /// The secret of S3_ACCESS_KEY_ID.
+    #[arg(
+        long,
+        env = "S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "s3_access_key_id"
+    )]
+    pub s3_secret_access_key: Option<String>,
 }
 
 /// The attachment backends `ATTACHMENT_STORE` names.
@@ -432,7 +446,19 @@ fn s3_settings(args: &ServerArgs) -> Result<S3Settings, ConfigError> {
         region: args.s3_region.clone(),
         bucket,
         force_path_style: args.s3_force_path_style,
+        credentials: static_credentials(args),
     })
+}
+
+/// The S3 keys given in the configuration, when both are.
+fn static_credentials(args: &ServerArgs) -> Option<StaticCredentials> {
+    match (&args.s3_access_key_id, &args.s3_secret_access_key) {
+        (Some(id), Some(secret)) => Some(StaticCredentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// A byte count: digits, optionally followed by K, M or G (binary: 1K = 1024), with or
@@ -648,8 +674,24 @@ mod tests {
             region: "us-east-1".into(),
             bucket: "b".into(),
             force_path_style: true,
+            credentials: None,
         };
         assert_eq!(settings.backend, AttachmentBackend::S3(expected));
+        let with_keys = with(&[
+            "--s3-bucket",
+            "b",
+            "--s3-access-key-id",
+            "AKID",
+            "--s3-secret-access-key",
+            "top-secret",
+        ])
+        .unwrap();
+        let AttachmentBackend::S3(s3) = with_keys.backend else {
+            panic!("an S3 backend")
+        };
+        let keys = s3.credentials.unwrap();
+        assert_eq!(keys.access_key_id, "AKID");
+        assert!(!format!("{keys:?}").contains("top-secret"));
         assert_eq!(settings.url_ttl, Duration::from_secs(3600));
     }
 

@@ -72,6 +72,7 @@ fn s3_settings() -> S3Settings {
         region: stack.s3_region.clone(),
         bucket: stack.s3_bucket.clone(),
         force_path_style: true,
+        credentials: None,
     }
 }
 

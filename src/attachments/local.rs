@@ -129,6 +129,23 @@ impl LocalStore {
         Ok(meta.is_some_and(|m| !m.expired(now)) && data_present)
     }
 
+    /// [`AttachmentStore::describe`] as of `now`: the description, with the size of the
+    /// data file, of an object that is not expired.
+    pub async fn describe_at(
+        &self,
+        key: &AttachmentKey,
+        now: SystemTime,
+    ) -> Result<Option<ObjectInfo>, StoreError> {
+        let Some(meta) = self.read_meta(key).await?.filter(|m| !m.expired(now)) else {
+            return Ok(None);
+        };
+        match tokio::fs::metadata(self.data_path(key)).await {
+            Ok(data) => Ok(Some(meta.info(data.len()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::backend("look up the attachment", e)),
+        }
+    }
+
     /// [`AttachmentStore::put`] as of `now`.
     pub async fn put_at(
         &self,
@@ -330,6 +347,10 @@ impl LocalStore {
 impl AttachmentStore for LocalStore {
     async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError> {
         self.exists_at(key, SystemTime::now()).await
+    }
+
+    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
+        self.describe_at(key, SystemTime::now()).await
     }
 
     async fn put(

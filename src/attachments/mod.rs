@@ -33,7 +33,7 @@ use futures::{Stream, StreamExt};
 pub use key::{AttachmentKey, KEY_SUBKEY_LABEL};
 pub use link::{LINK_SUBKEY_LABEL, LinkSigner};
 pub use local::{LocalStore, SweepReport, spawn_sweeper};
-pub use s3::{S3Settings, S3Store};
+pub use s3::{S3Settings, S3Store, StaticCredentials};
 
 /// The longest lifetime of an S3 presigned URL (7 days), and the default URL lifetime.
 pub const MAX_PRESIGNED_TTL: Duration = Duration::from_secs(604_800);
@@ -135,6 +135,17 @@ pub trait AttachmentStore: Send + Sync {
     /// Whether an object is stored (and not expired) under `key`.
     async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError>;
 
+    /// What is stored under `key`, without reading its bytes; `None` when nothing is (or
+    /// it expired). The default opens the object and drops the stream; stores override it
+    /// with a cheaper lookup.
+    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
+        match self.get(key).await {
+            Ok((info, _)) => Ok(Some(info)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Stores `body` under `key` (replacing any object there) with a safe version of
     /// `filename` and `content_type`; returns what was stored.
     async fn put(
@@ -182,6 +193,15 @@ pub trait AttachmentStore: Send + Sync {
     }
 }
 
+/// A URL handed out for a stored attachment, what the store holds, and whether the call
+/// that made it uploaded the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub url: IssuedUrl,
+    pub info: ObjectInfo,
+    pub uploaded: bool,
+}
+
 /// A URL for the attachment under `key`, uploading it first when the store does not have
 /// it: `fetch` runs only then (and again if the object vanished between the check and the
 /// URL, e.g. swept). Returns the URL and whether this call uploaded.
@@ -196,18 +216,44 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<NewAttachment, E>>,
 {
-    if store.exists(key).await? {
+    let issued = issue_url(store, key, ttl, fetch).await?;
+    Ok((issued.url, issued.uploaded))
+}
+
+/// [`url_for`], also returning the stored object's description (name, type, size).
+pub async fn issue_url<E, F, Fut>(
+    store: &dyn AttachmentStore,
+    key: &AttachmentKey,
+    ttl: Duration,
+    fetch: F,
+) -> Result<Issued, E>
+where
+    E: From<StoreError>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<NewAttachment, E>>,
+{
+    if let Some(info) = store.describe(key).await? {
         match store.url(key, ttl).await {
-            Ok(url) => return Ok((url, false)),
+            Ok(url) => {
+                return Ok(Issued {
+                    url,
+                    info,
+                    uploaded: false,
+                });
+            }
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
     }
     let new = fetch().await?;
-    store
+    let info = store
         .put(key, new.body, &new.filename, &new.content_type)
         .await?;
-    Ok((store.url(key, ttl).await?, true))
+    Ok(Issued {
+        url: store.url(key, ttl).await?,
+        info,
+        uploaded: true,
+    })
 }
 
 /// Reads a stream of an expected `size` into one buffer, failing past `limit`.

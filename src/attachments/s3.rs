@@ -54,6 +54,24 @@ pub struct S3Settings {
     pub bucket: String,
     /// `https://host/bucket/key` instead of `https://bucket.host/key`.
     pub force_path_style: bool,
+    /// Static keys for services outside AWS's credential chain; `None` uses the chain.
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// An access key pair given in the configuration. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A bucket and a client for it.
@@ -72,12 +90,21 @@ struct ObjectHeaders {
 }
 
 impl S3Store {
-    /// A store using the standard AWS credential chain.
+    /// A store using the static credentials of `settings` when given, else the standard
+    /// AWS credential chain (environment, profile, container or instance role).
     pub async fn from_environment(settings: S3Settings) -> Result<S3Store, StoreError> {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .load()
-            .await;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()));
+        if let Some(keys) = &settings.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                &keys.access_key_id,
+                &keys.secret_access_key,
+                None,
+                None,
+                "S3_ACCESS_KEY_ID",
+            ));
+        }
+        let sdk = loader.load().await;
         S3Store::new(settings, &sdk).await
     }
 
@@ -318,6 +345,10 @@ impl S3Store {
 #[async_trait]
 impl AttachmentStore for S3Store {
     async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError> {
+        Ok(self.describe(key).await?.is_some())
+    }
+
+    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
         let head = self
             .client
             .head_object()
@@ -326,9 +357,14 @@ impl AttachmentStore for S3Store {
             .send()
             .await;
         match head {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Ok(head) => Ok(Some(object_info(
+                head.metadata(),
+                head.content_type(),
+                head.content_length(),
+                head.last_modified(),
+            ))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(sdk_failure("look up the attachment", e)),
         }
     }
@@ -396,21 +432,12 @@ impl AttachmentStore for S3Store {
             }
             Err(e) => return Err(sdk_failure("read the attachment", e)),
         };
-        let filename = output
-            .metadata()
-            .and_then(|m| m.get(FILENAME_METADATA))
-            .and_then(|encoded| percent_decode(encoded))
-            .map(|name| safe_filename(&name))
-            .unwrap_or_else(|| DEFAULT_FILENAME.to_string());
-        let info = ObjectInfo {
-            filename,
-            content_type: safe_content_type(output.content_type().unwrap_or_default()),
-            size: output.content_length().map_or(0, |n| n.max(0) as u64),
-            created: output
-                .last_modified()
-                .and_then(|t| SystemTime::try_from(*t).ok()),
-            expires: None,
-        };
+        let info = object_info(
+            output.metadata(),
+            output.content_type(),
+            output.content_length(),
+            output.last_modified(),
+        );
         let chunks = futures::stream::unfold(output.body, |mut body| async move {
             let chunk = body.next().await?;
             Some((chunk.map_err(io::Error::other), body))
@@ -424,6 +451,27 @@ impl AttachmentStore for S3Store {
 
     fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, StoreError> {
         self.resolve_url_at(url, SystemTime::now())
+    }
+}
+
+/// An object's description from the headers S3 returns with it (GET or HEAD).
+fn object_info(
+    metadata: Option<&std::collections::HashMap<String, String>>,
+    content_type: Option<&str>,
+    content_length: Option<i64>,
+    last_modified: Option<&aws_sdk_s3::primitives::DateTime>,
+) -> ObjectInfo {
+    let filename = metadata
+        .and_then(|m| m.get(FILENAME_METADATA))
+        .and_then(|encoded| percent_decode(encoded))
+        .map(|name| safe_filename(&name))
+        .unwrap_or_else(|| DEFAULT_FILENAME.to_string());
+    ObjectInfo {
+        filename,
+        content_type: safe_content_type(content_type.unwrap_or_default()),
+        size: content_length.map_or(0, |n| n.max(0) as u64),
+        created: last_modified.and_then(|t| SystemTime::try_from(*t).ok()),
+        expires: None,
     }
 }
 

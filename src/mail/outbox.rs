@@ -91,11 +91,27 @@ impl SendError {
 pub struct Outbox {
     imap: Imap,
     smtp: Smtp,
+    /// The most attachment bytes one message may carry.
+    attachment_limit: usize,
 }
 
 impl Outbox {
+    /// An outbox with the default attachment limit (25 MB).
     pub fn new(imap: Imap, smtp: Smtp) -> Self {
-        Outbox { imap, smtp }
+        Outbox {
+            imap,
+            smtp,
+            attachment_limit: compose::DEFAULT_MAX_ATTACHMENT_BYTES,
+        }
+    }
+
+    /// The same outbox refusing messages whose attachments add up to more than `bytes`
+    /// (forwarded originals included).
+    pub fn with_attachment_limit(self, bytes: usize) -> Self {
+        Outbox {
+            attachment_limit: bytes,
+            ..self
+        }
     }
 
     /// Sends a new message. With `idempotency_key`, a message already sent with the same
@@ -106,7 +122,9 @@ impl Outbox {
         outgoing: &Outgoing,
         idempotency_key: Option<&str>,
     ) -> Result<SendReport, SendError> {
-        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        outgoing
+            .check_sendable(self.attachment_limit)
+            .map_err(SendError::NotSent)?;
         let message_id = match idempotency_key {
             Some(key) => {
                 check_idempotency_key(key).map_err(SendError::NotSent)?;
@@ -175,7 +193,7 @@ impl Outbox {
         draft: Outgoing,
         reply_to: Option<&MessageRef>,
     ) -> Result<StoredMessage, MailError> {
-        draft.check_savable()?;
+        draft.check_savable(self.attachment_limit)?;
         let mut session = self.imap.session(&account.imap).await?;
         let result = save_draft_in(&mut session, account, draft, reply_to).await;
         session.logout().await;
@@ -269,7 +287,9 @@ impl Outbox {
         let mut outgoing = compose::reply_to(&original, &account.email, reply_all, text)
             .map_err(SendError::NotSent)?;
         outgoing.attachments = attachments;
-        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        outgoing
+            .check_sendable(self.attachment_limit)
+            .map_err(SendError::NotSent)?;
         let message_id = new_message_id(&account.email);
         let sent = self
             .send_in(session, account, &outgoing, &message_id, false)
@@ -298,7 +318,9 @@ impl Outbox {
             .map_err(SendError::NotSent)?;
         let mut outgoing = compose::forward(&original, note, include_attachments);
         (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
-        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        outgoing
+            .check_sendable(self.attachment_limit)
+            .map_err(SendError::NotSent)?;
         let message_id = new_message_id(&account.email);
         self.send_in(session, account, &outgoing, &message_id, false)
             .await

@@ -10,6 +10,7 @@ pub mod folders;
 pub mod mailboxes;
 pub mod names;
 pub mod organise;
+pub mod parts;
 pub mod read;
 pub mod search;
 mod session;
