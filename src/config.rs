@@ -20,8 +20,8 @@ use crate::providers::Providers;
 use crate::store::LoginLimits;
 use crate::token::{Keyring, Lifetimes};
 
-/// Settings every command that makes or opens tokens needs.
-#[derive(Args, Clone, Debug)]
+/// Settings every command that makes or opens tokens needs. No `Debug`: it holds the keys.
+#[derive(Args, Clone)]
 pub struct CommonArgs {
     /// Public URL of this server, as clients reach it (may carry a path prefix).
     /// Defaults to http://<LISTEN>.
@@ -76,8 +76,8 @@ impl MailArgs {
     }
 }
 
-/// Settings of `mail_mcp server`.
-#[derive(Args, Clone, Debug)]
+/// Settings of `mail_mcp server`. No `Debug`: it holds the keys, REDIS_URL and S3 secrets.
+#[derive(Args, Clone)]
 pub struct ServerArgs {
     #[command(flatten)]
     pub common: CommonArgs,

@@ -8,7 +8,7 @@ use crate::config::CommonArgs;
 use crate::mail::{Endpoint, Security};
 use crate::token::{MailEndpoints, TokenCodec};
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub common: CommonArgs,

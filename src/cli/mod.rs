@@ -13,14 +13,14 @@ pub use generate::GenerateArgs;
 pub use token::TokenArgs;
 
 /// mail_mcp: a hosted mail server for the Model Context Protocol.
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(name = "mail_mcp", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Serve OAuth, the MCP endpoint and attachment links.
     Server(Box<ServerArgs>),

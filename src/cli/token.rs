@@ -31,7 +31,7 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 /// The client fingerprint of tokens made without `--client-id`.
 const CLI_CLIENT: &str = "mail_mcp token";
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 #[command(
     group = clap::ArgGroup::new("servers_or_client").required(true).args(["client_id", "imap_host"]),
     override_usage = "mail_mcp token --email EMAIL (--client-id ID | --imap-host HOST --smtp-host HOST) [OPTIONS]"
