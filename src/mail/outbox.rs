@@ -4,7 +4,7 @@
 //! the SMTP server took the message say that nothing was sent; a failure to store the copy
 //! afterwards is reported in the result, never as an error, so nobody sends twice. With an
 //! idempotency key the Message-ID is derived from the key and Sent is searched for it
-//! first. A reply also flags its parent \Answered; a draft goes to Drafts flagged \Draft.
+//! first. A reply flags its parent \Answered, a forward its original $Forwarded; a draft goes to Drafts flagged \Draft.
 //!
 //! The IMAP session is opened before anything is sent (a reply needs its parent, an
 //! idempotent send needs Sent), so an IMAP server that refuses the login stops the send
@@ -294,7 +294,7 @@ impl Outbox {
         let sent = self
             .send_in(session, account, &outgoing, &message_id, false)
             .await?;
-        let flagged = mark_answered(session, parent, selected.uid_validity).await;
+        let flagged = add_flag(session, parent, selected.uid_validity, "\\Answered").await;
         Ok(ReplyReport {
             sent,
             parent_flagged_answered: flagged.is_ok(),
@@ -313,7 +313,7 @@ impl Outbox {
         note: Option<&str>,
         include_attachments: bool,
     ) -> Result<SendReport, SendError> {
-        let (_, original) = load_original(session, original_ref)
+        let (selected, original) = load_original(session, original_ref)
             .await
             .map_err(SendError::NotSent)?;
         let mut outgoing = compose::forward(&original, note, include_attachments);
@@ -322,8 +322,17 @@ impl Outbox {
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
         let message_id = new_message_id(&account.email);
-        self.send_in(session, account, &outgoing, &message_id, false)
-            .await
+        let sent = self
+            .send_in(session, account, &outgoing, &message_id, false)
+            .await?;
+        // Mail clients show forwarded messages by this keyword; failing to set it (a server
+        // without keywords) does not undo or hide the forward.
+        if let Err(error) =
+            add_flag(session, original_ref, selected.uid_validity, "$Forwarded").await
+        {
+            tracing::debug!(%error, "could not flag the forwarded original $Forwarded");
+        }
+        Ok(sent)
     }
 }
 
@@ -386,23 +395,23 @@ async fn load_original(
     Ok((selected, original))
 }
 
-/// Flags `message` \Answered, in the folder as it was when it was read.
-async fn mark_answered(
+/// Adds `flag` (`\Answered`, `$Forwarded`) to `message`, in the folder as it was when it
+/// was read.
+async fn add_flag(
     session: &mut ImapSession,
     message: &MessageRef,
     uid_validity: u32,
+    flag: &str,
 ) -> Result<(), MailError> {
     use futures::TryStreamExt;
     session
         .select_checked(&message.folder, Some(uid_validity))
         .await?;
     let uid = message.uid.to_string();
+    let query = format!("+FLAGS.SILENT ({flag})");
     let _: Vec<_> = session
         .command("flagging a message", |s| async move {
-            s.uid_store(uid, "+FLAGS.SILENT (\\Answered)")
-                .await?
-                .try_collect()
-                .await
+            s.uid_store(uid, query).await?.try_collect().await
         })
         .await?;
     Ok(())
