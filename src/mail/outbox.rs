@@ -4,7 +4,8 @@
 //! the SMTP server took the message say that nothing was sent; a failure to store the copy
 //! afterwards is reported in the result, never as an error, so nobody sends twice. With an
 //! idempotency key the Message-ID is derived from the key and Sent is searched for it
-//! first. A reply flags its parent \Answered, a forward its original $Forwarded; a draft goes to Drafts flagged \Draft.
+//! first. A reply flags its parent \Answered, a forward its original $Forwarded; a draft
+//! goes to Drafts flagged \Draft.
 //!
 //! The IMAP session is opened before anything is sent (a reply needs its parent, an
 //! idempotent send needs Sent), so an IMAP server that refuses the login stops the send
