@@ -63,8 +63,8 @@ impl AppState {
         Ok(AppState {
             tokens,
             clients,
-            imap: Imap::new(settings.clone()),
-            smtp: Smtp::new(settings),
+            imap: Imap::with_pool(settings.clone(), config.mail_pool),
+            smtp: Smtp::with_pool(settings, config.mail_pool),
             store,
             attachments,
             config: Arc::new(config),
@@ -118,6 +118,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     let state = AppState::new(config, &shutdown).await?;
+    let (imap, smtp) = (state.imap.clone(), state.smtp.clone());
     let base_url = state.config.base_url.clone();
     let router = crate::http::router(state, shutdown.clone());
     tracing::info!(address = %listener.local_addr()?, %base_url, "mail_mcp listening");
@@ -127,5 +128,7 @@ pub async fn run(
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await?;
+    // Log out of the warm mail connections (the pools stop their reapers).
+    tokio::join!(imap.shutdown(), smtp.shutdown());
     Ok(())
 }

@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::attachments::{MAX_PRESIGNED_TTL, S3Settings, StaticCredentials};
 use crate::clients::registration::RedirectPolicy;
+use crate::mail::imap::PoolSettings;
 use crate::mail::{MailSettings, TlsSettings};
 use crate::providers::Providers;
 use crate::store::LoginLimits;
@@ -203,6 +204,21 @@ pub struct ServerArgs {
         requires = "s3_access_key_id"
     )]
     pub s3_secret_access_key: Option<String>,
+
+    /// How long a logged-in IMAP (and SMTP) connection is kept after a call for the same
+    /// account's next call; 0s turns reuse off (every call logs in and out).
+    #[arg(long, env = "IMAP_POOL_IDLE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub imap_pool_idle: Duration,
+
+    /// The most IMAP (and SMTP) connections, and so calls at once, per mail account; more
+    /// calls wait. Mail providers allow about 10-20 connections per user.
+    #[arg(long, env = "IMAP_POOL_PER_ACCOUNT", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub imap_pool_per_account: u64,
+
+    /// The most IMAP connections open at once over all accounts; the oldest idle one is
+    /// closed to make room.
+    #[arg(long, env = "IMAP_POOL_MAX", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub imap_pool_max: u64,
 }
 
 /// The attachment backends `ATTACHMENT_STORE` names.
@@ -279,6 +295,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub login_limits: LoginLimits,
     pub attachments: AttachmentSettings,
+    /// Bounds of the warm IMAP/SMTP connections (IMAP_POOL_*).
+    pub mail_pool: PoolSettings,
 }
 
 impl Config {
@@ -322,6 +340,11 @@ impl Config {
                 window: args.login_failure_window,
             },
             attachments,
+            mail_pool: PoolSettings {
+                idle: args.imap_pool_idle,
+                per_account: args.imap_pool_per_account as usize,
+                max: args.imap_pool_max as usize,
+            },
         })
     }
 
@@ -726,6 +749,26 @@ mod tests {
         .unwrap();
         assert_eq!(config.resource(), "https://host.example/mail/mcp");
         assert_eq!(config.base_authorities(), vec!["host.example".to_string()]);
+    }
+
+    #[test]
+    fn mail_pool_defaults_and_limits() {
+        let config =
+            Config::from_args(args(&["--data-dir", temp_dir().to_str().unwrap()])).unwrap();
+        assert_eq!(config.mail_pool, PoolSettings::default());
+        let config = Config::from_args(args(&[
+            "--data-dir",
+            temp_dir().to_str().unwrap(),
+            "--imap-pool-idle",
+            "0s",
+            "--imap-pool-per-account",
+            "10",
+        ]))
+        .unwrap();
+        assert!(!config.mail_pool.reuse());
+        assert_eq!(config.mail_pool.per_account, 10);
+        assert!(Wrapper::try_parse_from(["mail_mcp", "--imap-pool-per-account", "0"]).is_err());
+        assert!(Wrapper::try_parse_from(["mail_mcp", "--imap-pool-max", "0"]).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! IMAP access. [`Imap`] is the one place that hands out logged-in sessions
-//! ([`ImapSession`]); every other IMAP operation takes a session from it. Connection reuse
-//! (a pool) belongs inside `Imap::session` and `ImapSession::logout`, so callers will not
-//! change when it arrives.
+//! ([`ImapSession`]); every other IMAP operation takes a session from it. Sessions are
+//! reused: `Imap::session` takes a warm one from the [`pool`] (checked with NOOP) or logs
+//! in, and `ImapSession::logout` gives it back; callers never see the difference.
 
 pub mod append;
 mod connect;
@@ -11,8 +11,10 @@ pub mod mailboxes;
 pub mod names;
 pub mod organise;
 pub mod parts;
+pub mod pool;
 pub mod read;
 pub mod search;
+pub mod sections;
 mod session;
 pub mod summary;
 pub mod thread;
@@ -33,6 +35,7 @@ pub use organise::{
     DeleteOutcome, FlagsOutcome, MessageSelection, MoveMethod, MoveOutcome, delete_messages,
     move_messages, move_messages_by, update_flags,
 };
+pub use pool::{PoolSettings, PoolStats};
 pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, list_messages};
 pub use search::search_messages;
 pub use session::{ImapSession, SelectedFolder};
@@ -42,39 +45,110 @@ pub use thread::{MailThread, ThreadMessage, get_thread};
 use crate::mail::account::ServerLogin;
 use crate::mail::error::MailError;
 use crate::mail::settings::MailSettings;
+use pool::{CallSlot, Pool};
 
-/// Hands out logged-in IMAP sessions; cheap to clone.
+/// Hands out logged-in IMAP sessions, warm ones first; cheap to clone (clones share the
+/// pool).
 #[derive(Clone, Debug)]
 pub struct Imap {
     settings: MailSettings,
+    pool: Pool,
 }
 
 impl Imap {
+    /// IMAP with the default pool bounds ([`PoolSettings::default`]).
     pub fn new(settings: MailSettings) -> Self {
-        Imap { settings }
+        Self::with_pool(settings, PoolSettings::default())
+    }
+
+    /// IMAP with the given pool bounds (`idle` zero: every call logs in and out).
+    pub fn with_pool(settings: MailSettings, pool: PoolSettings) -> Self {
+        Imap {
+            settings,
+            pool: Pool::new(pool),
+        }
     }
 
     pub fn settings(&self) -> &MailSettings {
         &self.settings
     }
 
-    /// A logged-in session for `login`. Give it back with [`ImapSession::logout`].
-    pub async fn session(&self, login: &ServerLogin) -> Result<ImapSession, MailError> {
-        let server = format!("{}:{}", login.endpoint.host, login.endpoint.port);
-        let span = tracing::debug_span!("imap_login", %server, security = %login.endpoint.security);
-        let logged_in = connect::open(&self.settings, login)
-            .instrument(span)
-            .await?;
-        Ok(ImapSession::new(
-            logged_in,
-            server,
-            self.settings.command_timeout,
-        ))
+    /// What the pool has done so far and holds now.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
     }
 
-    /// Opens a session, runs `work` on it and logs out, whether `work` succeeded or not:
-    /// `imap.with_session(login, |s| Box::pin(list_mailboxes(s, true)))`. (`work` returns
-    /// a boxed future because an async closure's future cannot yet be proven `Send`.)
+    /// A logged-in session for `login`: a warm one of the same account when the pool has
+    /// one that passes a NOOP, else a new login. Give it back with [`ImapSession::logout`].
+    /// Waits while the account already has its cap of calls running.
+    pub async fn session(&self, login: &ServerLogin) -> Result<ImapSession, MailError> {
+        let server = format!("{}:{}", login.endpoint.host, login.endpoint.port);
+        let key = self.pool.key(login);
+        let mut slot = self
+            .pool
+            .call_slot(key, self.settings.command_timeout, &server)
+            .await?;
+        loop {
+            match self.pool.take_idle(slot) {
+                Ok(mut warm) => match warm.refresh().await {
+                    Ok(()) => {
+                        self.pool.note_reused();
+                        return Ok(warm);
+                    }
+                    Err(err) => {
+                        tracing::debug!(%server, error = %err, "warm IMAP session failed its check");
+                        match self.pool.discard_checked_out(warm) {
+                            Some(back) => slot = back,
+                            None => return self.log_in(login, server).await,
+                        }
+                    }
+                },
+                Err(back) => return self.log_in_with(back, login, server).await,
+            }
+        }
+    }
+
+    /// Logs in without a call slot of the pool (the session then has none to return).
+    async fn log_in(&self, login: &ServerLogin, server: String) -> Result<ImapSession, MailError> {
+        let slot = self
+            .pool
+            .call_slot(self.pool.key(login), self.settings.command_timeout, &server)
+            .await?;
+        self.log_in_with(slot, login, server).await
+    }
+
+    /// A new connection for the call holding `slot`.
+    async fn log_in_with(
+        &self,
+        slot: CallSlot,
+        login: &ServerLogin,
+        server: String,
+    ) -> Result<ImapSession, MailError> {
+        let key = self.pool.key(login);
+        let connection = self
+            .pool
+            .connection_permit(self.settings.connect_timeout, &server)
+            .await?;
+        let span = tracing::debug_span!("imap_login", %server, security = %login.endpoint.security);
+        match connect::open(&self.settings, login).instrument(span).await {
+            Ok(logged_in) => Ok(ImapSession::new(
+                logged_in,
+                server,
+                self.settings.command_timeout,
+                Some(self.pool.lease(slot, connection)),
+            )),
+            Err(err) => {
+                if err.is_auth_failure() {
+                    self.pool.auth_failed(key);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Opens a session, runs `work` on it and gives it back, whether `work` succeeded or
+    /// not: `imap.with_session(login, |s| Box::pin(list_mailboxes(s, true)))`. (`work`
+    /// returns a boxed future because an async closure's future cannot yet be proven `Send`.)
     pub async fn with_session<T>(
         &self,
         login: &ServerLogin,
@@ -86,10 +160,18 @@ impl Imap {
         result
     }
 
-    /// Logs in and out again: proves the endpoint and credentials work.
+    /// Logs in anew (never a warm session: this proves the password works now) and gives
+    /// the session to the pool, so that the account's first call finds it warm. A refused
+    /// login closes the account's warm sessions.
     pub async fn check_login(&self, login: &ServerLogin) -> Result<(), MailError> {
-        self.session(login).await?.logout().await;
+        let server = format!("{}:{}", login.endpoint.host, login.endpoint.port);
+        self.log_in(login, server).await?.logout().await;
         Ok(())
+    }
+
+    /// Stops the pool's reaper and logs out every idle session (at server shutdown).
+    pub async fn shutdown(&self) {
+        self.pool.shutdown().await;
     }
 }
 

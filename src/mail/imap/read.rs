@@ -1,8 +1,12 @@
 //! Reading a folder page by page and reading one message. A page is fetched by the
 //! sequence numbers computed from the folder's message count (EXISTS), so its cost does
-//! not grow with the folder. A message is fetched with `BODY.PEEK[]`, which leaves it
-//! unread; it is marked \Seen only when the caller asks. Big messages are parsed on a
-//! blocking thread.
+//! not grow with the folder. A message is read with `BODY.PEEK`, which leaves it unread;
+//! it is marked \Seen only when the caller asks. One FETCH brings flags, size, structure
+//! and the first [`FIRST_FETCH`] bytes: all of most messages. A message up to
+//! [`WHOLE_MESSAGE_LIMIT`] gets the rest in a second FETCH. Of a larger one, the second
+//! FETCH brings only the header, the MIME headers, the text parts and small parts
+//! ([`super::sections`]): its attachments are described, not downloaded. Messages are
+//! parsed on a blocking thread.
 
 use std::ops::{Range, RangeInclusive};
 
@@ -11,6 +15,7 @@ use futures::TryStreamExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::sections::{Plan, Skeleton};
 use super::session::{ImapSession, SelectedFolder};
 use super::summary::{MessageSummary, fetch_by_sequence, flag_names};
 use crate::mail::error::MailError;
@@ -18,6 +23,12 @@ use crate::mail::message::{MessageContent, ReadOptions, read_message};
 
 /// The most messages one page may hold.
 pub const MAX_PER_PAGE: u32 = 100;
+
+/// How much of a message the first FETCH brings: all of most mails.
+pub const FIRST_FETCH: u32 = 64 * 1024;
+
+/// Messages up to this size are read whole; larger ones part by part.
+pub const WHOLE_MESSAGE_LIMIT: u32 = 256 * 1024;
 
 /// Which page of a newest-first list to return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,10 +193,9 @@ pub async fn get_message(
                 .await?
         }
     };
-    let (raw, mut flags) = fetch_message(session, &selected, uid).await?;
-    let size = raw.len();
+    let (fetched, mut flags, size) = fetch_message(session, &selected, uid).await?;
     let read = options.read;
-    let content = tokio::task::spawn_blocking(move || read_message(&raw, &read))
+    let content = tokio::task::spawn_blocking(move || fetched.read(&read))
         .await
         .map_err(|_| MailError::Protocol(format!("message {uid} could not be read")))??;
     if options.mark_seen && !flags.iter().any(|f| f == "\\Seen") {
@@ -202,33 +212,95 @@ pub async fn get_message(
     })
 }
 
-/// The raw bytes and flags of message `uid`, read with `BODY.PEEK[]`.
+/// A message as fetched: all of it, or a skeleton of a large one.
+enum Fetched {
+    Whole(Vec<u8>),
+    Skeleton(Skeleton),
+}
+
+impl Fetched {
+    fn read(&self, options: &ReadOptions) -> Result<MessageContent, MailError> {
+        match self {
+            Fetched::Whole(raw) => read_message(raw, options),
+            Fetched::Skeleton(skeleton) => {
+                let mut content = read_message(&skeleton.raw, options)?;
+                for attachment in &mut content.attachments {
+                    if let Some(size) = skeleton.sizes.get(&attachment.part_id) {
+                        attachment.size = *size;
+                    }
+                }
+                Ok(content)
+            }
+        }
+    }
+}
+
+/// Message `uid` (whole, or the sections a reader needs when it is large), its flags and
+/// its size. `UnknownMessage` when no message has that UID.
 async fn fetch_message(
     session: &mut ImapSession,
     folder: &SelectedFolder,
     uid: u32,
-) -> Result<(Vec<u8>, Vec<String>), MailError> {
-    let fetches: Vec<Fetch> = session
-        .command("fetching a message", |s| async move {
-            s.uid_fetch(uid.to_string(), "(UID FLAGS BODY.PEEK[])")
+) -> Result<(Fetched, Vec<String>, usize), MailError> {
+    let items = format!("(UID FLAGS RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.{FIRST_FETCH}>)");
+    let fetches = uid_fetch(session, uid, items).await?;
+    let unknown = || MailError::UnknownMessage {
+        folder: folder.name.clone(),
+        uid,
+    };
+    let first = fetches
+        .iter()
+        .find(|f| f.uid == Some(uid) && f.body().is_some())
+        .ok_or_else(unknown)?;
+    let flags = flag_names(first);
+    let start = first.body().unwrap_or_default();
+    let size = first.size.map_or(start.len(), |s| s as usize);
+    if start.len() >= size {
+        return Ok((Fetched::Whole(start.to_vec()), flags, size));
+    }
+    if size <= WHOLE_MESSAGE_LIMIT as usize {
+        let rest = format!("(UID BODY.PEEK[]<{}.{}>)", start.len(), size - start.len());
+        let fetches = uid_fetch(session, uid, rest).await?;
+        let rest = fetches
+            .iter()
+            .find(|f| f.uid == Some(uid))
+            .and_then(|f| f.body())
+            .ok_or_else(unknown)?;
+        return Ok((Fetched::Whole([start, rest].concat()), flags, size));
+    }
+    if let Some(plan) = first.bodystructure().and_then(Plan::new) {
+        let fetches = uid_fetch(session, uid, format!("(UID {})", plan.items())).await?;
+        let skeleton = fetches
+            .iter()
+            .filter(|f| f.uid == Some(uid))
+            .find_map(|f| plan.assemble(|path| f.section(path)));
+        if let Some(skeleton) = skeleton {
+            return Ok((Fetched::Skeleton(skeleton), flags, size));
+        }
+    }
+    // A structure the plan cannot rebuild: the whole message after all.
+    let fetches = uid_fetch(session, uid, "(UID BODY.PEEK[])".into()).await?;
+    let raw = fetches
+        .iter()
+        .find(|f| f.uid == Some(uid))
+        .and_then(|f| f.body())
+        .ok_or_else(unknown)?;
+    Ok((Fetched::Whole(raw.to_vec()), flags, size))
+}
+
+async fn uid_fetch(
+    session: &mut ImapSession,
+    uid: u32,
+    items: String,
+) -> Result<Vec<Fetch>, MailError> {
+    session
+        .read_command("fetching a message", |s| async move {
+            s.uid_fetch(uid.to_string(), items)
                 .await?
                 .try_collect()
                 .await
         })
-        .await?;
-    let fetch = fetches
-        .iter()
-        .find(|f| f.uid == Some(uid) && f.body().is_some());
-    match fetch {
-        Some(f) => Ok((
-            f.body().map(<[u8]>::to_vec).unwrap_or_default(),
-            flag_names(f),
-        )),
-        None => Err(MailError::UnknownMessage {
-            folder: folder.name.clone(),
-            uid,
-        }),
-    }
+        .await
 }
 
 async fn mark_seen(session: &mut ImapSession, uid: u32) -> Result<(), MailError> {

@@ -32,7 +32,7 @@ pub async fn uid_search(
     let literal_plus = session.has_capability("LITERAL+").await?;
     let query = program.to_imap(literal_plus);
     let found = session
-        .command("searching", |s| s.uid_search(query))
+        .read_command("searching", |s| s.uid_search(query))
         .await?;
     let mut uids: Vec<u32> = found.into_iter().collect();
     uids.sort_unstable_by(|a, b| b.cmp(a));

@@ -64,7 +64,7 @@ pub async fn fetch_by_sequence(
     let set = format!("{}:{}", range.start(), range.end());
     let items = summary_items();
     let fetches: Vec<Fetch> = session
-        .command("fetching message summaries", |s| async move {
+        .read_command("fetching message summaries", |s| async move {
             s.fetch(set, items).await?.try_collect().await
         })
         .await?;
@@ -89,7 +89,7 @@ pub async fn fetch_by_uid(
     let set = uid_set(uids);
     let items = summary_items();
     let fetches: Vec<Fetch> = session
-        .command("fetching message summaries", |s| async move {
+        .read_command("fetching message summaries", |s| async move {
             s.uid_fetch(set, items).await?.try_collect().await
         })
         .await?;
