@@ -41,11 +41,11 @@ pub struct GenerateArgs {
 
 /// An endpoint; security follows the port (993/465 TLS, else STARTTLS) unless named.
 pub(super) fn endpoint(host: String, port: u16, security: Option<Security>) -> Endpoint {
-    Endpoint {
+    Endpoint::new(
         host,
         port,
-        security: security.unwrap_or_else(|| Security::default_for_port(port)),
-    }
+        security.unwrap_or_else(|| Security::default_for_port(port)),
+    )
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {

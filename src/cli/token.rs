@@ -359,11 +359,11 @@ mod tests {
     #[test]
     fn the_setup_text_shows_every_client_with_the_token_and_no_password() {
         let login = |host: &str, port| ServerLogin {
-            endpoint: crate::mail::Endpoint {
-                host: host.into(),
+            endpoint: crate::mail::Endpoint::new(
+                host,
                 port,
-                security: crate::mail::Security::default_for_port(port),
-            },
+                crate::mail::Security::default_for_port(port),
+            ),
             username: "a@example.com".into(),
             password: "hunter2-secret".into(),
         };

@@ -525,11 +525,7 @@ mod tests {
         let settings = crate::mail::MailSettings::new(crate::mail::TlsSettings::public_roots());
         let outbox = Outbox::new(Imap::new(settings.clone()), Smtp::new(settings));
         let login = crate::mail::ServerLogin {
-            endpoint: crate::mail::Endpoint {
-                host: "h".into(),
-                port: 993,
-                security: crate::mail::Security::Tls,
-            },
+            endpoint: crate::mail::Endpoint::new("h", 993, crate::mail::Security::Tls),
             username: "u".into(),
             password: "p".into(),
         };

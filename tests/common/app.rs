@@ -157,16 +157,8 @@ impl TestServer {
     /// A client provisioned as `mail_mcp generate` would, for the stack's IMAPS and submission.
     pub fn provision_client(&self, stack: &Stack) -> ProvisionedClient {
         let mail = MailEndpoints {
-            imap: Endpoint {
-                host: "127.0.0.1".into(),
-                port: stack.imaps_port,
-                security: Security::Tls,
-            },
-            smtp: Endpoint {
-                host: "127.0.0.1".into(),
-                port: stack.submission_port,
-                security: Security::Starttls,
-            },
+            imap: Endpoint::new("127.0.0.1", stack.imaps_port, Security::Tls),
+            smtp: Endpoint::new("127.0.0.1", stack.submission_port, Security::Starttls),
         };
         let uris = clients::DEFAULT_REDIRECT_URIS
             .iter()

@@ -234,11 +234,7 @@ impl Stack {
     /// The account of `user` as the app sees it: IMAPS and submission with STARTTLS.
     pub fn mail_account(&self, user: &TestUser) -> MailAccount {
         let login = |port, security| ServerLogin {
-            endpoint: Endpoint {
-                host: self.host.clone(),
-                port,
-                security,
-            },
+            endpoint: Endpoint::new(self.host.clone(), port, security),
             username: user.email.clone(),
             password: user.password.clone(),
         };
