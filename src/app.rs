@@ -7,9 +7,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::attachments::{
+    AttachmentStore, LINK_SUBKEY_LABEL, LinkSigner, LocalStore, S3Store, spawn_sweeper,
+};
 use crate::clients::ClientRegistry;
-use crate::config::Config;
-use crate::mail::{Imap, MailSettings, Smtp, TlsSettings};
+use crate::config::{AttachmentBackend, Config};
+use crate::mail::{Imap, Smtp};
 use crate::store::SharedStore;
 use crate::token::TokenCodec;
 
@@ -23,6 +26,8 @@ pub struct AppState {
     pub smtp: Smtp,
     /// Used codes, refresh families, login failures: memory, or Redis with REDIS_URL.
     pub store: Arc<dyn SharedStore>,
+    /// Where attachments are uploaded and read back (local files or S3).
+    pub attachments: Arc<dyn AttachmentStore>,
 }
 
 /// Why the server could not start.
@@ -35,8 +40,9 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Builds the state; with REDIS_URL, connects to Redis and fails when it does not answer.
-    pub async fn new(config: Config) -> Result<AppState, StartError> {
+    /// The state for `config`; background work (the local attachment sweep) stops when
+    /// `shutdown` is cancelled.
+    pub async fn new(config: Config, shutdown: &CancellationToken) -> Result<AppState, StartError> {
         let tokens = Arc::new(TokenCodec::new(
             config.keyring.clone(),
             config.base_url.clone(),
@@ -46,24 +52,62 @@ impl AppState {
             tokens.clone(),
             config.allow_private_network,
         ));
-        let tls = TlsSettings::new(config.mail_ca_file.as_deref())
-            .map_err(|e| StartError::Config(format!("MAIL_CA_FILE: {e}")))?;
-        let settings = MailSettings {
-            tls,
-            connect_timeout: config.mail_connect_timeout,
-            command_timeout: config.mail_command_timeout,
-        };
+        let settings = config
+            .mail
+            .settings()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let store = crate::store::open(config.redis_url.as_deref())
             .await
             .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;
+        let attachments = open_attachment_store(&config, shutdown).await?;
         Ok(AppState {
             tokens,
             clients,
             imap: Imap::with_pool(settings.clone(), config.mail_pool),
             smtp: Smtp::with_pool(settings, config.mail_pool),
             store,
+            attachments,
             config: Arc::new(config),
         })
+    }
+}
+
+/// The configured attachment store: the local one with its sweep task, or S3 (whose
+/// bucket is checked in the background, so a slow credential source cannot stall start-up).
+async fn open_attachment_store(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Arc<dyn AttachmentStore>, StartError> {
+    let settings = &config.attachments;
+    match &settings.backend {
+        AttachmentBackend::Local => {
+            let root = config.data_dir.join("attachments");
+            let links = LinkSigner::new(config.keyring.derive_subkey(LINK_SUBKEY_LABEL));
+            let store = LocalStore::new(root.clone(), links, &config.base_url, settings.url_ttl)
+                .map_err(|e| {
+                    StartError::Config(format!("local attachment store {}: {e}", root.display()))
+                })?;
+            let store = Arc::new(store);
+            spawn_sweeper(store.clone(), settings.sweep_interval, shutdown.clone());
+            Ok(store)
+        }
+        AttachmentBackend::S3(s3) => {
+            let store = S3Store::from_environment(s3.clone())
+                .await
+                .map_err(|e| StartError::Config(format!("S3 attachment store: {e}")))?;
+            let store = Arc::new(store);
+            let probe = store.clone();
+            let bucket = s3.bucket.clone();
+            tokio::spawn(async move {
+                match probe.check_bucket().await {
+                    Ok(()) => tracing::info!(%bucket, "S3 attachment bucket reachable"),
+                    Err(e) => {
+                        tracing::warn!(%bucket, error = %e, "S3 attachment bucket not reachable yet")
+                    }
+                }
+            });
+            Ok(store)
+        }
     }
 }
 
@@ -73,7 +117,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let state = AppState::new(config).await?;
+    let state = AppState::new(config, &shutdown).await?;
     let (imap, smtp) = (state.imap.clone(), state.smtp.clone());
     let base_url = state.config.base_url.clone();
     let router = crate::http::router(state, shutdown.clone());

@@ -10,17 +10,19 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use url::Url;
 
+use crate::attachments::{MAX_PRESIGNED_TTL, S3Settings, StaticCredentials};
 use crate::clients::registration::RedirectPolicy;
 use crate::mail::imap::PoolSettings;
+use crate::mail::{MailSettings, TlsSettings};
 use crate::providers::Providers;
 use crate::store::LoginLimits;
 use crate::token::{Keyring, Lifetimes};
 
-/// Settings every command that makes or opens tokens needs.
-#[derive(Args, Clone, Debug)]
+/// Settings every command that makes or opens tokens needs. No `Debug`: it holds the keys.
+#[derive(Args, Clone)]
 pub struct CommonArgs {
     /// Public URL of this server, as clients reach it (may carry a path prefix).
     /// Defaults to http://<LISTEN>.
@@ -45,8 +47,38 @@ pub struct CommonArgs {
     pub production: bool,
 }
 
-/// Settings of `mail_mcp server`.
+/// How to reach mail servers: shared by `server` and `token` (which checks a login).
 #[derive(Args, Clone, Debug)]
+pub struct MailArgs {
+    /// PEM file of an extra CA trusted for IMAP/SMTP TLS (private mail servers, tests).
+    /// Web PKI roots are always trusted; verification is never turned off.
+    #[arg(long, env = "MAIL_CA_FILE")]
+    pub mail_ca_file: Option<PathBuf>,
+
+    /// How long to wait for a mail server to accept a connection.
+    #[arg(long, env = "MAIL_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub mail_connect_timeout: Duration,
+
+    /// How long to wait for a mail server to answer one command.
+    #[arg(long, env = "MAIL_COMMAND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub mail_command_timeout: Duration,
+}
+
+impl MailArgs {
+    /// The connection settings: TLS trust (web PKI plus MAIL_CA_FILE) and time limits.
+    pub fn settings(&self) -> Result<MailSettings, ConfigError> {
+        let tls = TlsSettings::new(self.mail_ca_file.as_deref())
+            .map_err(|e| ConfigError::MailCa(e.to_string()))?;
+        Ok(MailSettings {
+            tls,
+            connect_timeout: self.mail_connect_timeout,
+            command_timeout: self.mail_command_timeout,
+        })
+    }
+}
+
+/// Settings of `mail_mcp server`. No `Debug`: it holds the keys, REDIS_URL and S3 secrets.
+#[derive(Args, Clone)]
 pub struct ServerArgs {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -90,10 +122,8 @@ pub struct ServerArgs {
     #[arg(long, env = "TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
-    /// PEM file of an extra CA trusted for IMAP/SMTP TLS (private mail servers, tests).
-    /// Web PKI roots are always trusted; verification is never turned off.
-    #[arg(long, env = "MAIL_CA_FILE")]
-    pub mail_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub mail: MailArgs,
 
     /// Lifetime of access tokens.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "8h", value_parser = humantime::parse_duration)]
@@ -106,14 +136,6 @@ pub struct ServerArgs {
     /// Lifetime of authorization codes.
     #[arg(long, env = "AUTH_CODE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub auth_code_ttl: Duration,
-
-    /// How long to wait for a mail server to accept a connection.
-    #[arg(long, env = "MAIL_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub mail_connect_timeout: Duration,
-
-    /// How long to wait for a mail server to answer one command.
-    #[arg(long, env = "MAIL_COMMAND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub mail_command_timeout: Duration,
 
     /// Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) of the store
     /// shared by several instances: used codes, refresh token families, login failures.
@@ -132,6 +154,56 @@ pub struct ServerArgs {
     /// The window in which failed logins are counted; it starts with the first failure.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_window)]
     pub login_failure_window: Duration,
+    /// Where attachments are kept: `local` (files under DATA_DIR/attachments, links served
+    /// by this server) or `s3` (a bucket, presigned URLs; needs S3_BUCKET).
+    #[arg(long, env = "ATTACHMENT_STORE", value_enum, default_value_t = AttachmentStoreKind::Local)]
+    pub attachment_store: AttachmentStoreKind,
+
+    /// Lifetime of attachment URLs; at most 7days with s3 (the longest presigned URL).
+    #[arg(long, env = "ATTACHMENT_URL_TTL", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub attachment_url_ttl: Duration,
+
+    /// Largest total size of the attachments of one sent message: bytes, or with a
+    /// binary suffix K, M or G (25M = 26214400).
+    #[arg(long, env = "MAX_ATTACHMENT_BYTES", default_value = "25M", value_parser = parse_byte_size)]
+    pub max_attachment_bytes: u64,
+
+    /// How often the local store removes expired attachments.
+    #[arg(long, env = "ATTACHMENT_SWEEP_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub attachment_sweep_interval: Duration,
+
+    /// Endpoint of an S3-compatible service (MinIO, Ceph, ...); unset for AWS S3 itself.
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Region of the bucket.
+    #[arg(long, env = "S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Bucket for attachments (required with ATTACHMENT_STORE=s3). Credentials come from
+    /// the standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the
+    /// container/instance role.
+    #[arg(long, env = "S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// Address the bucket as https://host/bucket/key instead of https://bucket.host/key
+    /// (most S3-compatible servers need this).
+    #[arg(long, env = "S3_FORCE_PATH_STYLE")]
+    pub s3_force_path_style: bool,
+
+    /// Access key id for S3-compatible services outside the AWS credential chain (with
+    /// S3_SECRET_ACCESS_KEY); unset: the standard chain.
+    #[arg(long, env = "S3_ACCESS_KEY_ID", requires = "s3_secret_access_key")]
+    pub s3_access_key_id: Option<String>,
+
+    /// The secret of S3_ACCESS_KEY_ID.
+    #[arg(
+        long,
+        env = "S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "s3_access_key_id"
+    )]
+    pub s3_secret_access_key: Option<String>,
 
     /// How long a logged-in IMAP (and SMTP) connection is kept after a call for the same
     /// account's next call; 0s turns reuse off (every call logs in and out).
@@ -149,6 +221,33 @@ pub struct ServerArgs {
     pub imap_pool_max: u64,
 }
 
+/// The attachment backends `ATTACHMENT_STORE` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AttachmentStoreKind {
+    Local,
+    S3,
+}
+
+/// The attachment store to open and its limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentSettings {
+    pub backend: AttachmentBackend,
+    /// Lifetime of every URL handed out (S3: at most 7 days).
+    pub url_ttl: Duration,
+    /// Largest total size of the attachments of one sent message.
+    pub max_bytes: u64,
+    /// Period of the local store's expiry sweep.
+    pub sweep_interval: Duration,
+}
+
+/// A backend with its own settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttachmentBackend {
+    /// Files under `DATA_DIR/attachments`.
+    Local,
+    S3(S3Settings),
+}
+
 /// Why the configuration cannot be used; each message is one line that says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -160,8 +259,18 @@ pub enum ConfigError {
     Keys(String),
     #[error("PROVIDERS_FILE {0}")]
     Providers(String),
+    #[error("MAIL_CA_FILE: {0}")]
+    MailCa(String),
     #[error("key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
+    #[error("ATTACHMENT_STORE=s3 needs S3_BUCKET (the bucket attachments are uploaded to)")]
+    S3BucketRequired,
+    #[error("S3_ENDPOINT '{0}' is not an absolute http(s) URL")]
+    S3Endpoint(String),
+    #[error("ATTACHMENT_URL_TTL {0}")]
+    AttachmentUrlTtl(String),
+    #[error("ATTACHMENT_SWEEP_INTERVAL must be at least 1s")]
+    SweepInterval,
 }
 
 /// The server's validated configuration.
@@ -178,14 +287,14 @@ pub struct Config {
     pub allow_custom_mail_servers: bool,
     pub allow_private_network: bool,
     pub trust_forwarded_for: bool,
-    pub mail_ca_file: Option<PathBuf>,
-    pub mail_connect_timeout: Duration,
-    pub mail_command_timeout: Duration,
+    /// MAIL_CA_FILE and the mail time limits; [`MailArgs::settings`] loads them.
+    pub mail: MailArgs,
     pub lifetimes: Lifetimes,
     pub data_dir: PathBuf,
     /// REDIS_URL; `None` for the in-memory store. May hold a password: never log it.
     pub redis_url: Option<String>,
     pub login_limits: LoginLimits,
+    pub attachments: AttachmentSettings,
     /// Bounds of the warm IMAP/SMTP connections (IMAP_POOL_*).
     pub mail_pool: PoolSettings,
 }
@@ -200,6 +309,7 @@ impl Config {
             Some(path) => Providers::load(path).map_err(ConfigError::Providers)?,
             None => Providers::default(),
         };
+        let attachments = attachment_settings(&args)?;
         let lifetimes = Lifetimes {
             access: args.access_token_ttl,
             refresh: args.refresh_token_ttl,
@@ -220,9 +330,7 @@ impl Config {
             allow_custom_mail_servers: args.allow_custom_mail_servers,
             allow_private_network: args.allow_private_network,
             trust_forwarded_for: args.trust_forwarded_for,
-            mail_ca_file: args.mail_ca_file,
-            mail_connect_timeout: args.mail_connect_timeout,
-            mail_command_timeout: args.mail_command_timeout,
+            mail: args.mail,
             lifetimes,
             data_dir: args.common.data_dir,
             redis_url: args.redis_url,
@@ -231,6 +339,7 @@ impl Config {
                 per_account: args.login_max_failures_per_account,
                 window: args.login_failure_window,
             },
+            attachments,
             mail_pool: PoolSettings {
                 idle: args.imap_pool_idle,
                 per_account: args.imap_pool_per_account as usize,
@@ -312,6 +421,90 @@ impl CommonArgs {
             None => load_or_create_key(&self.data_dir.join("encryption.key")),
         }
     }
+}
+
+/// The attachment settings, checked: S3 needs a bucket, a valid endpoint and a URL
+/// lifetime it can sign.
+fn attachment_settings(args: &ServerArgs) -> Result<AttachmentSettings, ConfigError> {
+    let ttl = args.attachment_url_ttl;
+    if ttl < Duration::from_secs(1) {
+        return Err(ConfigError::AttachmentUrlTtl("must be at least 1s".into()));
+    }
+    if args.attachment_sweep_interval < Duration::from_secs(1) {
+        return Err(ConfigError::SweepInterval);
+    }
+    let backend = match args.attachment_store {
+        AttachmentStoreKind::Local => AttachmentBackend::Local,
+        AttachmentStoreKind::S3 => AttachmentBackend::S3(s3_settings(args)?),
+    };
+    Ok(AttachmentSettings {
+        backend,
+        url_ttl: ttl,
+        max_bytes: args.max_attachment_bytes,
+        sweep_interval: args.attachment_sweep_interval,
+    })
+}
+
+fn s3_settings(args: &ServerArgs) -> Result<S3Settings, ConfigError> {
+    let bucket = args
+        .s3_bucket
+        .clone()
+        .filter(|b| !b.trim().is_empty())
+        .ok_or(ConfigError::S3BucketRequired)?;
+    if let Some(endpoint) = &args.s3_endpoint {
+        let valid = Url::parse(endpoint)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if !valid {
+            return Err(ConfigError::S3Endpoint(endpoint.clone()));
+        }
+    }
+    if args.attachment_url_ttl > MAX_PRESIGNED_TTL {
+        return Err(ConfigError::AttachmentUrlTtl(format!(
+            "is {} but S3 presigned URLs last at most 7days",
+            humantime::format_duration(args.attachment_url_ttl)
+        )));
+    }
+    Ok(S3Settings {
+        endpoint: args.s3_endpoint.clone(),
+        region: args.s3_region.clone(),
+        bucket,
+        force_path_style: args.s3_force_path_style,
+        credentials: static_credentials(args),
+    })
+}
+
+/// The S3 keys given in the configuration, when both are.
+fn static_credentials(args: &ServerArgs) -> Option<StaticCredentials> {
+    match (&args.s3_access_key_id, &args.s3_secret_access_key) {
+        (Some(id), Some(secret)) => Some(StaticCredentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// A byte count: digits, optionally followed by K, M or G (binary: 1K = 1024), with or
+/// without a trailing `B`/`iB`, any case.
+fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let unit_start = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(unit_start);
+    let multiplier: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown unit '{other}' (use K, M or G)")),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size like 26214400 or 25M"))?;
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("'{text}' is too large"))
 }
 
 fn default_base_url(listen: SocketAddr) -> String {
@@ -450,6 +643,98 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(err, ConfigError::BaseUrl(_)), "{err}");
+    }
+
+    #[test]
+    fn attachments_default_to_the_local_store_with_seven_day_links() {
+        let dir = temp_dir();
+        let config = Config::from_args(args(&["--data-dir", dir.to_str().unwrap()])).unwrap();
+        let expected = AttachmentSettings {
+            backend: AttachmentBackend::Local,
+            url_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: 25 * 1024 * 1024,
+            sweep_interval: Duration::from_secs(3600),
+        };
+        assert_eq!(config.attachments, expected);
+    }
+
+    #[test]
+    fn the_s3_store_needs_a_bucket_a_valid_endpoint_and_a_signable_ttl() {
+        let key = Keyring::encode_key(&Keyring::generate_key());
+        let with = |extra: &[&str]| {
+            let mut argv = vec![
+                "--encryption-keys",
+                key.as_str(),
+                "--attachment-store",
+                "s3",
+            ];
+            argv.extend_from_slice(extra);
+            Config::from_args(args(&argv)).map(|c| c.attachments)
+        };
+        let err = with(&[]).err().unwrap();
+        assert!(matches!(err, ConfigError::S3BucketRequired), "{err}");
+        assert!(err.to_string().contains("S3_BUCKET"));
+        let err = with(&["--s3-bucket", "b", "--s3-endpoint", "minio:9000"])
+            .err()
+            .unwrap();
+        assert!(matches!(err, ConfigError::S3Endpoint(_)), "{err}");
+        let err = with(&["--s3-bucket", "b", "--attachment-url-ttl", "8days"])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("at most 7days"), "{err}");
+        let settings = with(&[
+            "--s3-bucket",
+            "b",
+            "--s3-endpoint",
+            "http://127.0.0.1:9000",
+            "--s3-force-path-style",
+            "--attachment-url-ttl",
+            "1h",
+        ])
+        .unwrap();
+        let expected = S3Settings {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            region: "us-east-1".into(),
+            bucket: "b".into(),
+            force_path_style: true,
+            credentials: None,
+        };
+        assert_eq!(settings.backend, AttachmentBackend::S3(expected));
+        let with_keys = with(&[
+            "--s3-bucket",
+            "b",
+            "--s3-access-key-id",
+            "AKID",
+            "--s3-secret-access-key",
+            "top-secret",
+        ])
+        .unwrap();
+        let AttachmentBackend::S3(s3) = with_keys.backend else {
+            panic!("an S3 backend")
+        };
+        let keys = s3.credentials.unwrap();
+        assert_eq!(keys.access_key_id, "AKID");
+        assert!(!format!("{keys:?}").contains("top-secret"));
+        assert_eq!(settings.url_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn byte_sizes_take_binary_suffixes() {
+        let cases = [
+            ("26214400", Ok(26_214_400)),
+            ("25M", Ok(26_214_400)),
+            ("25mb", Ok(26_214_400)),
+            ("25 MiB", Ok(26_214_400)),
+            ("512K", Ok(524_288)),
+            ("1G", Ok(1_073_741_824)),
+            ("0", Ok(0)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_byte_size(input), expected, "{input}");
+        }
+        for bad in ["", "M", "25T", "-1", "1.5M", "99999999999999999999G"] {
+            assert!(parse_byte_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! mail_mcp: a hosted, stateless mail server for the Model Context Protocol.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`server`, `generate`, `keygen`).
+//! - [`cli`]: the command line (`server`, `generate`, `token`, `keygen`).
 //! - [`config`]: settings from flags and environment, validated at start-up.
 //! - [`app`]: shared state and [`app::run`], used by `main` and the tests.
 //! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.
@@ -9,8 +9,10 @@
 //! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
 //! - [`store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
+//! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 
 pub mod app;
+pub mod attachments;
 pub mod cli;
 pub mod clients;
 pub mod config;

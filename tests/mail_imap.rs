@@ -25,11 +25,7 @@ fn imap() -> Imap {
 
 fn login(user: &TestUser, port: u16, security: Security) -> ServerLogin {
     ServerLogin {
-        endpoint: Endpoint {
-            host: stack().host.clone(),
-            port,
-            security,
-        },
+        endpoint: Endpoint::new(stack().host.clone(), port, security),
         username: user.email.clone(),
         password: user.password.clone(),
     }

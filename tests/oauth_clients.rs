@@ -740,3 +740,29 @@ async fn the_mcp_endpoint_checks_origin_and_is_lenient_about_accept() {
         400
     );
 }
+
+/// A typed mail host is checked again on every connection (not only at login): a token
+/// whose typed host now resolves to a private address gets a tool error, and nothing
+/// connects there; SMTP refuses the same way.
+#[tokio::test]
+async fn typed_mail_hosts_are_checked_again_when_connecting() {
+    let stack = stack();
+    let server = TestServer::start(stack, &[]).await;
+    let user = stack.new_user("rebind");
+    let mut account = stack.mail_account(&user);
+    account.imap.endpoint.public_only = true;
+    account.smtp.endpoint.public_only = true;
+    let token = server.access_token_for(account);
+    let result = server.call_tool(&token, "list_mailboxes", json!({})).await;
+    assert_eq!(result["isError"], true, "{result}");
+    let text = result["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("public addresses"), "{text}");
+    let sent = server
+        .call_tool(
+            &token,
+            "send_mail_message",
+            json!({"to": user.email, "subject": "x", "text_body": "y"}),
+        )
+        .await;
+    assert_eq!(sent["isError"], true, "{sent}");
+}

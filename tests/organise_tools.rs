@@ -540,6 +540,27 @@ async fn folders_are_created_renamed_and_deleted() {
     assert_eq!(umlaut["display_name"], "Ärger");
     assert!(folder_names(&user).await.contains(&"&AMQ-rger".to_owned()));
     append(&user, "&AMQ-rger", &message("grumble"), &[]).await;
+    let listed = server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+    let entry = listed["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "&AMQ-rger")
+        .cloned()
+        .expect("the new folder is listed");
+    assert_eq!(
+        entry["display_name"], "Ärger",
+        "list_mailboxes shows the readable name"
+    );
+    let page = server
+        .call_tool_ok(&token, "list_mail_messages", json!({"folder": "Ärger"}))
+        .await;
+    assert_eq!(
+        page["total"], 1,
+        "reading tools accept the readable name: {page}"
+    );
     let moved = server
         .call_tool_ok(
             &token,

@@ -264,7 +264,7 @@ async fn an_unreachable_redis_url_stops_the_server_at_start_up() {
     let Command::Server(args) = Cli::parse_from(argv).command else {
         unreachable!("parsed a server command")
     };
-    let config = Config::from_args(args).unwrap();
+    let config = Config::from_args(*args).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(10),

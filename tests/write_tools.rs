@@ -385,6 +385,12 @@ async fn forward_carries_the_original_attachments_byte_identical() {
         )
         .await;
     assert_eq!(report["accepted_recipients"], json!([room.carol.email]));
+    let original_now = only(fetch_raw(&room.alice, "INBOX").await);
+    assert!(
+        original_now.flags.iter().any(|f| f == "$Forwarded"),
+        "the original is flagged $Forwarded: {:?}",
+        original_now.flags
+    );
     let at_carol = only(wait_for_messages(&room.carol, "INBOX", 1).await);
     let parsed = parse(&at_carol.raw);
     assert_eq!(parsed.subject(), Some("Fwd: Report"));

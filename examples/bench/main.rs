@@ -192,11 +192,7 @@ mail_max_userip_connections = 100\nservice anvil {\n  client_limit = 8000\n}\n";
 
     fn account(&self, user: &(String, String)) -> MailAccount {
         let login = |port, security| ServerLogin {
-            endpoint: Endpoint {
-                host: "127.0.0.1".into(),
-                port,
-                security,
-            },
+            endpoint: Endpoint::new("127.0.0.1", port, security),
             username: user.0.clone(),
             password: user.1.clone(),
         };

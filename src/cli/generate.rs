@@ -8,7 +8,7 @@ use crate::config::CommonArgs;
 use crate::mail::{Endpoint, Security};
 use crate::token::{MailEndpoints, TokenCodec};
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -39,12 +39,13 @@ pub struct GenerateArgs {
     pub name: Option<String>,
 }
 
-fn endpoint(host: String, port: u16, security: Option<Security>) -> Endpoint {
-    Endpoint {
+/// An endpoint; security follows the port (993/465 TLS, else STARTTLS) unless named.
+pub(super) fn endpoint(host: String, port: u16, security: Option<Security>) -> Endpoint {
+    Endpoint::new(
         host,
         port,
-        security: security.unwrap_or_else(|| Security::default_for_port(port)),
-    }
+        security.unwrap_or_else(|| Security::default_for_port(port)),
+    )
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {

@@ -1,7 +1,8 @@
-//! The command line: `server`, `generate` and `keygen`. Each subcommand parses its own
+//! The command line: `server`, `generate`, `token` and `keygen`. Each subcommand parses its own
 //! settings (flags and environment variables share names) and calls into the library.
 
 mod generate;
+mod token;
 
 use clap::{Parser, Subcommand};
 
@@ -9,21 +10,24 @@ use crate::config::{Config, ServerArgs};
 use crate::token::Keyring;
 
 pub use generate::GenerateArgs;
+pub use token::TokenArgs;
 
 /// mail_mcp: a hosted mail server for the Model Context Protocol.
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(name = "mail_mcp", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Serve OAuth, the MCP endpoint and attachment links.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Provision a client: prints a client_id (JWE) and secret bound to mail servers.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
+    /// Print an access token for clients that take a static Bearer header (checks the login).
+    Token(Box<TokenArgs>),
     /// Print a fresh base64 32-byte key for ENCRYPTION_KEYS.
     Keygen,
 }
@@ -31,8 +35,9 @@ pub enum Command {
 /// Runs the chosen subcommand; errors are one line for the terminal.
 pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Server(args) => serve(args).await,
-        Command::Generate(args) => generate::run(args),
+        Command::Server(args) => serve(*args).await,
+        Command::Generate(args) => generate::run(*args),
+        Command::Token(args) => token::run(*args).await,
         Command::Keygen => {
             println!("{}", Keyring::encode_key(&Keyring::generate_key()));
             Ok(())

@@ -5,6 +5,7 @@
 // an axum `Response` is larger than clippy's default for error variants.
 #![allow(clippy::result_large_err)]
 
+pub mod attachments;
 pub mod health;
 pub mod mcp;
 pub mod oauth;
@@ -25,6 +26,7 @@ const MAX_BODY_BYTES: usize = 40 * 1024 * 1024;
 pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/attachments/{token}", get(attachments::download))
         .merge(oauth::routes())
         .merge(mcp::routes(&state, shutdown))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

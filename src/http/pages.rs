@@ -122,9 +122,12 @@ pub fn render(template: &impl Template, status: StatusCode, form_targets: &[Stri
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    // Not `no-referrer`: under it browsers send `Origin: null` with the login form's POST,
+    // which the same-origin check must refuse. `same-origin` still sends nothing to other
+    // sites (the redirect to the client included).
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if let Ok(csp) = HeaderValue::from_str(&content_security_policy(form_targets)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);

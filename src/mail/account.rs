@@ -63,6 +63,23 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub security: Security,
+    /// A host a person typed rather than one the operator configured: every connection
+    /// checks that the name still resolves only to public addresses (no DNS rebinding
+    /// into the server's own network) and connects to the address it checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_only: bool,
+}
+
+impl Endpoint {
+    /// An endpoint the operator (or a provisioned client) named: any address is allowed.
+    pub fn new(host: impl Into<String>, port: u16, security: Security) -> Self {
+        Endpoint {
+            host: host.into(),
+            port,
+            security,
+            public_only: false,
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {
@@ -117,11 +134,7 @@ mod tests {
     #[test]
     fn debug_never_shows_the_password() {
         let login = ServerLogin {
-            endpoint: Endpoint {
-                host: "h".into(),
-                port: 993,
-                security: Security::Tls,
-            },
+            endpoint: Endpoint::new("h", 993, Security::Tls),
             username: "u".into(),
             password: "hunter2".into(),
         };

@@ -47,11 +47,7 @@ mod tests {
     fn verify_login_is_send() {
         let settings = MailSettings::new(TlsSettings::public_roots());
         let login = ServerLogin {
-            endpoint: Endpoint {
-                host: "mail.example.com".into(),
-                port: 993,
-                security: Security::Tls,
-            },
+            endpoint: Endpoint::new("mail.example.com", 993, Security::Tls),
             username: "u".into(),
             password: "p".into(),
         };

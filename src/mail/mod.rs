@@ -20,6 +20,7 @@ pub mod flags;
 pub mod imap;
 pub mod message;
 pub mod outbox;
+mod resolve;
 pub mod search;
 pub mod settings;
 pub mod smtp;

@@ -4,7 +4,8 @@
 //! the SMTP server took the message say that nothing was sent; a failure to store the copy
 //! afterwards is reported in the result, never as an error, so nobody sends twice. With an
 //! idempotency key the Message-ID is derived from the key and Sent is searched for it
-//! first. A reply also flags its parent \Answered; a draft goes to Drafts flagged \Draft.
+//! first. A reply flags its parent \Answered, a forward its original $Forwarded; a draft
+//! goes to Drafts flagged \Draft.
 //!
 //! The IMAP session is opened before anything is sent (a reply needs its parent, an
 //! idempotent send needs Sent), so an IMAP server that refuses the login stops the send
@@ -91,11 +92,27 @@ impl SendError {
 pub struct Outbox {
     imap: Imap,
     smtp: Smtp,
+    /// The most attachment bytes one message may carry.
+    attachment_limit: usize,
 }
 
 impl Outbox {
+    /// An outbox with the default attachment limit (25 MB).
     pub fn new(imap: Imap, smtp: Smtp) -> Self {
-        Outbox { imap, smtp }
+        Outbox {
+            imap,
+            smtp,
+            attachment_limit: compose::DEFAULT_MAX_ATTACHMENT_BYTES,
+        }
+    }
+
+    /// The same outbox refusing messages whose attachments add up to more than `bytes`
+    /// (forwarded originals included).
+    pub fn with_attachment_limit(self, bytes: usize) -> Self {
+        Outbox {
+            attachment_limit: bytes,
+            ..self
+        }
     }
 
     /// Sends a new message. With `idempotency_key`, a message already sent with the same
@@ -106,7 +123,9 @@ impl Outbox {
         outgoing: &Outgoing,
         idempotency_key: Option<&str>,
     ) -> Result<SendReport, SendError> {
-        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        outgoing
+            .check_sendable(self.attachment_limit)
+            .map_err(SendError::NotSent)?;
         let message_id = match idempotency_key {
             Some(key) => {
                 check_idempotency_key(key).map_err(SendError::NotSent)?;
@@ -175,7 +194,7 @@ impl Outbox {
         draft: Outgoing,
         reply_to: Option<&MessageRef>,
     ) -> Result<StoredMessage, MailError> {
-        draft.check_savable()?;
+        draft.check_savable(self.attachment_limit)?;
         let mut session = self.imap.session(&account.imap).await?;
         let result = save_draft_in(&mut session, account, draft, reply_to).await;
         session.logout().await;
@@ -269,12 +288,14 @@ impl Outbox {
         let mut outgoing = compose::reply_to(&original, &account.email, reply_all, text)
             .map_err(SendError::NotSent)?;
         outgoing.attachments = attachments;
-        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        outgoing
+            .check_sendable(self.attachment_limit)
+            .map_err(SendError::NotSent)?;
         let message_id = new_message_id(&account.email);
         let sent = self
             .send_in(session, account, &outgoing, &message_id, false)
             .await?;
-        let flagged = mark_answered(session, parent, selected.uid_validity).await;
+        let flagged = add_flag(session, parent, selected.uid_validity, "\\Answered").await;
         Ok(ReplyReport {
             sent,
             parent_flagged_answered: flagged.is_ok(),
@@ -293,15 +314,26 @@ impl Outbox {
         note: Option<&str>,
         include_attachments: bool,
     ) -> Result<SendReport, SendError> {
-        let (_, original) = load_original(session, original_ref)
+        let (selected, original) = load_original(session, original_ref)
             .await
             .map_err(SendError::NotSent)?;
         let mut outgoing = compose::forward(&original, note, include_attachments);
         (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
-        outgoing.check_sendable().map_err(SendError::NotSent)?;
+        outgoing
+            .check_sendable(self.attachment_limit)
+            .map_err(SendError::NotSent)?;
         let message_id = new_message_id(&account.email);
-        self.send_in(session, account, &outgoing, &message_id, false)
-            .await
+        let sent = self
+            .send_in(session, account, &outgoing, &message_id, false)
+            .await?;
+        // Mail clients show forwarded messages by this keyword; failing to set it (a server
+        // without keywords) does not undo or hide the forward.
+        if let Err(error) =
+            add_flag(session, original_ref, selected.uid_validity, "$Forwarded").await
+        {
+            tracing::debug!(%error, "could not flag the forwarded original $Forwarded");
+        }
+        Ok(sent)
     }
 }
 
@@ -364,23 +396,23 @@ async fn load_original(
     Ok((selected, original))
 }
 
-/// Flags `message` \Answered, in the folder as it was when it was read.
-async fn mark_answered(
+/// Adds `flag` (`\Answered`, `$Forwarded`) to `message`, in the folder as it was when it
+/// was read.
+async fn add_flag(
     session: &mut ImapSession,
     message: &MessageRef,
     uid_validity: u32,
+    flag: &str,
 ) -> Result<(), MailError> {
     use futures::TryStreamExt;
     session
         .select_checked(&message.folder, Some(uid_validity))
         .await?;
     let uid = message.uid.to_string();
+    let query = format!("+FLAGS.SILENT ({flag})");
     let _: Vec<_> = session
         .command("flagging a message", |s| async move {
-            s.uid_store(uid, "+FLAGS.SILENT (\\Answered)")
-                .await?
-                .try_collect()
-                .await
+            s.uid_store(uid, query).await?.try_collect().await
         })
         .await?;
     Ok(())
@@ -493,11 +525,7 @@ mod tests {
         let settings = crate::mail::MailSettings::new(crate::mail::TlsSettings::public_roots());
         let outbox = Outbox::new(Imap::new(settings.clone()), Smtp::new(settings));
         let login = crate::mail::ServerLogin {
-            endpoint: crate::mail::Endpoint {
-                host: "h".into(),
-                port: 993,
-                security: crate::mail::Security::Tls,
-            },
+            endpoint: crate::mail::Endpoint::new("h", 993, crate::mail::Security::Tls),
             username: "u".into(),
             password: "p".into(),
         };

@@ -342,9 +342,16 @@ impl Smtp {
         let lettre_error = |err: lettre::transport::smtp::Error| smtp_error(server, &err, password);
         let transport_error =
             |err: io::Error| MailError::from_transport(Protocol::Smtp, server, &err);
+        let addrs = crate::mail::resolve::addresses(endpoint)
+            .await
+            .map_err(|unresolved| MailError::Connect {
+                protocol: Protocol::Smtp,
+                server: server.to_owned(),
+                reason: unresolved.describe(endpoint),
+            })?;
         let tcp = tokio::time::timeout(
             self.settings.connect_timeout,
-            TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
+            TcpStream::connect(&addrs[..]),
         )
         .await
         .map_err(|_| {
@@ -583,11 +590,7 @@ mod tests {
 
     fn login(security: Security) -> ServerLogin {
         ServerLogin {
-            endpoint: Endpoint {
-                host: "smtp.example.com".into(),
-                port: 587,
-                security,
-            },
+            endpoint: Endpoint::new("smtp.example.com", 587, security),
             username: "u".into(),
             password: "p".into(),
         }

@@ -137,11 +137,7 @@ pub(crate) mod fixtures {
 
     pub fn account() -> MailAccount {
         let login = |host: &str, port| ServerLogin {
-            endpoint: Endpoint {
-                host: host.into(),
-                port,
-                security: Security::default_for_port(port),
-            },
+            endpoint: Endpoint::new(host, port, Security::default_for_port(port)),
             username: "alice@example.org".into(),
             password: PASSWORD.into(),
         };

@@ -55,6 +55,8 @@ pub struct TestServer {
     pub origin: String,
     pub http: reqwest::Client,
     pub key: String,
+    /// The server's DATA_DIR (its local attachment store lives below it).
+    pub data_dir: PathBuf,
     shutdown: CancellationToken,
 }
 
@@ -104,7 +106,7 @@ impl TestServer {
         let Command::Server(args) = Cli::parse_from(argv).command else {
             unreachable!("parsed a server command")
         };
-        let config = Config::from_args(args).expect("test configuration is valid");
+        let config = Config::from_args(*args).expect("test configuration is valid");
         let shutdown = CancellationToken::new();
         tokio::spawn(mail_mcp::app::run(listener, config, shutdown.clone()));
         let http = reqwest::Client::builder()
@@ -116,6 +118,7 @@ impl TestServer {
             origin,
             http,
             key,
+            data_dir,
             shutdown,
         }
     }
@@ -154,16 +157,8 @@ impl TestServer {
     /// A client provisioned as `mail_mcp generate` would, for the stack's IMAPS and submission.
     pub fn provision_client(&self, stack: &Stack) -> ProvisionedClient {
         let mail = MailEndpoints {
-            imap: Endpoint {
-                host: "127.0.0.1".into(),
-                port: stack.imaps_port,
-                security: Security::Tls,
-            },
-            smtp: Endpoint {
-                host: "127.0.0.1".into(),
-                port: stack.submission_port,
-                security: Security::Starttls,
-            },
+            imap: Endpoint::new("127.0.0.1", stack.imaps_port, Security::Tls),
+            smtp: Endpoint::new("127.0.0.1", stack.submission_port, Security::Starttls),
         };
         let uris = clients::DEFAULT_REDIRECT_URIS
             .iter()

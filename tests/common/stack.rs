@@ -182,6 +182,7 @@ impl Stack {
             email: format!("{local}-{}-{n}-{tag}@{}", std::process::id(), self.domain),
             password: random_string(24),
         };
+        self.create_mailboxes(&user.email);
         let line = format!("{}:{{PLAIN}}{}::::::\n", user.email, user.password);
         let path = self.users_dir.join(&user.email);
         let tmp = self.users_dir.join(format!(".new.{}", user.email));
@@ -189,6 +190,34 @@ impl Stack {
             .and_then(|()| std::fs::rename(&tmp, &path))
             .unwrap_or_else(|e| panic!("cannot add {}: {e}", path.display()));
         user
+    }
+
+    /// Creates the user's Maildir with INBOX and the special folders before the user exists,
+    /// owned like the rest of the mail store. Otherwise the first SMTP delivery and the
+    /// first IMAP login can both try to create them and one fails with ALREADYEXISTS.
+    fn create_mailboxes(&self, email: &str) {
+        use std::os::unix::fs::MetadataExt;
+        let (local, domain) = email.split_once('@').expect("an address");
+        let store = self.dir.join("mail");
+        let owner = std::fs::metadata(&store).unwrap_or_else(|e| panic!("mail store: {e}"));
+        let maildir = store.join(domain).join(local).join("Maildir");
+        let folders = ["", "Sent", "Drafts", "Trash", "Junk", "Archive"];
+        for folder in folders {
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(maildir.join(folder).join(sub))
+                    .unwrap_or_else(|e| panic!("cannot create {}: {e}", maildir.display()));
+            }
+        }
+        let mut owned = vec![store.join(domain), store.join(domain).join(local)];
+        for folder in folders {
+            let dir = maildir.join(folder);
+            owned.extend(["cur", "new", "tmp"].map(|sub| dir.join(sub)));
+            owned.push(dir);
+        }
+        for path in owned {
+            std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid()))
+                .unwrap_or_else(|e| panic!("cannot chown {}: {e}", path.display()));
+        }
     }
 
     /// A rustls client configuration (aws-lc-rs) that trusts the stack's test CA only.
@@ -205,11 +234,7 @@ impl Stack {
     /// The account of `user` as the app sees it: IMAPS and submission with STARTTLS.
     pub fn mail_account(&self, user: &TestUser) -> MailAccount {
         let login = |port, security| ServerLogin {
-            endpoint: Endpoint {
-                host: self.host.clone(),
-                port,
-                security,
-            },
+            endpoint: Endpoint::new(self.host.clone(), port, security),
             username: user.email.clone(),
             password: user.password.clone(),
         };

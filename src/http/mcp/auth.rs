@@ -78,6 +78,17 @@ fn origin_allowed(config: &Config, request: &Request) -> bool {
             .any(|o| o.trim_end_matches('/') == origin)
 }
 
+/// Marks a refusal sent before the request body was read. The server then closes the
+/// connection unless the whole body had already arrived; without `Connection: close` a
+/// client reuses the connection for its next request (an MCP client's OAuth discovery
+/// right after the first 401) and sees "server disconnected" instead of an answer.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 fn forbidden(message: &'static str) -> Response {
     (StatusCode::FORBIDDEN, message).into_response()
 }
@@ -85,14 +96,14 @@ fn forbidden(message: &'static str) -> Response {
 pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     let config = &guard.state.config;
     if !host_allowed(config, &request) {
-        return forbidden(
+        return closing(forbidden(
             "Host not allowed: reach this server by its BASE_URL, or add the host to ALLOWED_HOSTS",
-        );
+        ));
     }
     if !origin_allowed(config, &request) {
-        return forbidden(
+        return closing(forbidden(
             "Origin not allowed: browser pages of other sites may not call this server (ALLOWED_ORIGINS)",
-        );
+        ));
     }
     accept_both_response_types(&mut request);
     if request.method() != Method::POST {
@@ -102,7 +113,7 @@ pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next)
         Ok(claims) => Caller(Arc::new(claims)),
         Err(reason) => {
             tracing::debug!(reason, "MCP request without a usable access token");
-            return unauthorized(config);
+            return closing(unauthorized(config));
         }
     };
     let request = match check_tool_scopes(&guard, &caller, request).await {

@@ -34,7 +34,8 @@ impl MailServer {
             tool_router: Self::mailbox_tools()
                 + Self::read_tools()
                 + Self::write_tools()
-                + Self::organise_tools(),
+                + Self::organise_tools()
+                + Self::attachment_tools(),
         }
     }
 

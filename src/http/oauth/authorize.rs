@@ -63,8 +63,11 @@ pub async fn authorize(
                 return error_page(&state, "Something went wrong", "Please try again.");
             }
         };
+    // Sending is granted unless the person unticks it (the page says "untick for
+    // read-only access"); the client asked for it, so it is what they came to do.
     let values = LoginValues {
         same_smtp: true,
+        allow_send: true,
         ..LoginValues::default()
     };
     let mut response = login_page(

@@ -100,5 +100,6 @@ async fn custom_endpoint(
         host,
         port,
         security,
+        public_only: !config.allow_private_network,
     })
 }

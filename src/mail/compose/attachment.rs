@@ -1,21 +1,22 @@
 //! Files to attach: decoded from base64, with a filename that cannot name a path or break
 //! a header and a content type that parses as MIME (else `application/octet-stream`), and
 //! the total size limit. Where the bytes come from (inline, a store URL, another
-//! message) is the caller's business; here they are only checked and kept. Pure.
+//! message) is the caller's business; here they are only checked and kept. Names and
+//! types are made safe with the attachment store's rules ([`crate::attachments::naming`]),
+//! so a file is named the same whether it is downloaded or sent. Pure.
 
 use base64::Engine;
 use lettre::message::header::ContentType;
 
+use crate::attachments::naming::{DEFAULT_CONTENT_TYPE, safe_content_type, safe_filename};
 use crate::mail::error::MailError;
 
-/// The most attachment bytes one message may carry (before base64 encoding).
-pub const MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
-
-/// The longest filename kept, in characters.
-const MAX_FILENAME_CHARS: usize = 200;
+/// The default limit of attachment bytes one message may carry (before base64 encoding);
+/// the server's is configurable (MAX_ATTACHMENT_BYTES).
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
 
 /// The content type of anything whose own type is missing or unusable.
-const OCTET_STREAM: &str = "application/octet-stream";
+const OCTET_STREAM: &str = DEFAULT_CONTENT_TYPE;
 
 /// One file to attach, sanitised; its bytes are sent exactly as given.
 #[derive(Clone, PartialEq, Eq)]
@@ -111,31 +112,29 @@ pub fn check_total_size(attachments: &[Attachment], limit: usize) -> Result<(), 
     )))
 }
 
-/// The last path component, without control characters or quotes, at most
-/// `MAX_FILENAME_CHARS` long; "attachment" when nothing is left.
+/// The store's safe filename ([`safe_filename`]: the last path component, no control
+/// characters, no surrounding dots or spaces, at most 200 characters, "attachment" when
+/// nothing is left), without double quotes, which some mail clients mis-read in headers.
 pub fn sanitise_filename(filename: &str) -> String {
-    let last = filename.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"')
-        .take(MAX_FILENAME_CHARS)
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').trim();
-    match cleaned {
-        "" => "attachment".to_owned(),
-        name => name.to_owned(),
-    }
+    safe_filename(&filename.replace('"', ""))
 }
 
-/// The given type when it parses as a single-part MIME type, else `application/octet-stream`.
+/// The given type, parameters included, when its `type/subtype` is well-formed by the
+/// store's rules ([`safe_content_type`]) and the whole parses as a single-part MIME type;
+/// just the `type/subtype` when only that is usable; else `application/octet-stream`.
 /// (A multipart type would need a boundary this part does not have.)
 pub fn sanitise_content_type(content_type: Option<&str>) -> String {
-    let usable = content_type
-        .map(str::trim)
-        .filter(|t| !t.chars().any(char::is_control))
-        .filter(|t| !t.to_ascii_lowercase().starts_with("multipart/"))
-        .filter(|t| ContentType::parse(t).is_ok());
-    usable.unwrap_or(OCTET_STREAM).to_owned()
+    let given = content_type.map(str::trim).unwrap_or_default();
+    let essence = safe_content_type(given);
+    if essence == OCTET_STREAM || essence.starts_with("multipart/") {
+        return OCTET_STREAM.to_owned();
+    }
+    let whole_usable = !given.chars().any(char::is_control) && ContentType::parse(given).is_ok();
+    if whole_usable {
+        given.to_owned()
+    } else {
+        essence
+    }
 }
 
 fn octet_stream() -> ContentType {
@@ -189,6 +188,8 @@ mod tests {
                 "text/plain; charset=utf-8",
             ),
             (Some("not a type"), OCTET_STREAM),
+            (Some(" Image/PNG "), "Image/PNG"),
+            (Some("text/plain; charset=\"a\r\nb\""), "text/plain"),
             (Some("text/plain\r\nBcc: x@example.com"), OCTET_STREAM),
             (Some("multipart/mixed"), OCTET_STREAM),
             (Some(""), OCTET_STREAM),

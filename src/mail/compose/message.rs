@@ -10,7 +10,7 @@ use lettre::message::{Attachment as LettreAttachment, Body, Mailbox, MultiPart, 
 use sha2::{Digest, Sha256};
 
 use super::address::check_header_value;
-use super::attachment::{Attachment, MAX_ATTACHMENT_BYTES, check_total_size};
+use super::attachment::{Attachment, check_total_size};
 use super::reply::html_to_text;
 use crate::mail::error::MailError;
 
@@ -41,21 +41,22 @@ impl Outgoing {
             .collect()
     }
 
-    /// Refuses what cannot be sent: no recipient, a subject with a line break, too many
-    /// attachment bytes.
-    pub fn check_sendable(&self) -> Result<(), MailError> {
+    /// Refuses what cannot be sent: no recipient, a subject with a line break, more than
+    /// `attachment_limit` attachment bytes.
+    pub fn check_sendable(&self, attachment_limit: usize) -> Result<(), MailError> {
         if self.to.is_empty() && self.cc.is_empty() && self.bcc.is_empty() {
             return Err(MailError::InvalidInput(
                 "the message has no recipient: give at least one address in to, cc or bcc".into(),
             ));
         }
-        self.check_savable()
+        self.check_savable(attachment_limit)
     }
 
-    /// Refuses what cannot be stored even as a draft.
-    pub fn check_savable(&self) -> Result<(), MailError> {
+    /// Refuses what cannot be stored even as a draft: a subject with a line break, more
+    /// than `attachment_limit` attachment bytes.
+    pub fn check_savable(&self, attachment_limit: usize) -> Result<(), MailError> {
         check_header_value("subject", &self.subject)?;
-        check_total_size(&self.attachments, MAX_ATTACHMENT_BYTES)
+        check_total_size(&self.attachments, attachment_limit)
     }
 }
 
@@ -100,15 +101,16 @@ fn domain_of(email: &str) -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Builds the lettre message. Validates the subject and the attachments' total size; the
-/// recipients are already `Mailbox`es, hence valid.
+/// Builds the lettre message. Validates the subject (a line break would forge headers);
+/// the recipients are already `Mailbox`es, hence valid. The attachments' total size is the
+/// caller's to check ([`Outgoing::check_savable`]), against the server's limit.
 pub fn build(
     author: &Author,
     outgoing: &Outgoing,
     message_id: &str,
     purpose: Purpose,
 ) -> Result<Message, MailError> {
-    outgoing.check_savable()?;
+    check_header_value("subject", &outgoing.subject)?;
     let mut builder = Message::builder()
         .from(author_mailbox(author)?)
         .subject(outgoing.subject.clone())
@@ -281,7 +283,7 @@ mod tests {
             ..Outgoing::default()
         };
         assert!(build(&author(), &draft, "<d@example.com>", Purpose::Draft).is_ok());
-        assert!(draft.check_sendable().is_err());
+        assert!(draft.check_sendable(1024).is_err());
     }
 
     #[test]
@@ -344,6 +346,18 @@ mod tests {
             text.contains("References: <r0@example.com> <p1@example.com>\r\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_attachment_limit_is_the_callers() {
+        let with_file = Outgoing {
+            attachments: vec![Attachment::new("a.bin", None, vec![0; 2048])],
+            ..outgoing()
+        };
+        assert!(with_file.check_sendable(2048).is_ok());
+        let err = with_file.check_sendable(2047).unwrap_err().to_string();
+        assert!(err.contains("a.bin 2 KB"), "{err}");
+        assert!(with_file.check_savable(2047).is_err());
     }
 
     #[test]

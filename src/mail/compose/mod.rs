@@ -11,7 +11,7 @@ pub mod original;
 pub mod reply;
 
 pub use address::{AddressList, check_header_value, parse_address, parse_addresses};
-pub use attachment::{Attachment, MAX_ATTACHMENT_BYTES, check_total_size};
+pub use attachment::{Attachment, DEFAULT_MAX_ATTACHMENT_BYTES, check_total_size};
 pub use message::{Author, Outgoing, Purpose, build, idempotent_message_id, new_message_id};
 pub use original::Original;
 pub use reply::{ReplyText, forward, reply_to};

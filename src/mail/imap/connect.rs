@@ -55,8 +55,8 @@ pub(crate) async fn open(
 
 /// The steps of opening one connection, with the server's name and the time limits.
 struct Steps {
+    endpoint: Endpoint,
     host: String,
-    port: u16,
     server: String,
     security: Security,
     connect_timeout: Duration,
@@ -67,8 +67,8 @@ struct Steps {
 impl Steps {
     fn new(settings: &MailSettings, endpoint: &Endpoint) -> Self {
         Steps {
+            endpoint: endpoint.clone(),
             host: endpoint.host.clone(),
-            port: endpoint.port,
             server: format!("{}:{}", endpoint.host, endpoint.port),
             security: endpoint.security,
             connect_timeout: settings.connect_timeout,
@@ -134,11 +134,9 @@ impl Steps {
     }
 
     async fn tcp_unbounded(&self) -> Result<TcpStream, MailError> {
-        let addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
+        let addrs = crate::mail::resolve::addresses(&self.endpoint)
             .await
-            .map_err(|_| {
-                self.connect_error(format!("the host name {} could not be resolved", self.host))
-            })?;
+            .map_err(|unresolved| self.connect_error(unresolved.describe(&self.endpoint)))?;
         let mut last_error = None;
         for addr in addrs {
             match TcpStream::connect(addr).await {

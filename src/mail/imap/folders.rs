@@ -383,14 +383,7 @@ mod tests {
     use super::*;
 
     fn folder(name: &str, special_use: Option<SpecialUse>) -> MailboxInfo {
-        MailboxInfo {
-            name: name.into(),
-            delimiter: Some("/".into()),
-            attributes: vec![],
-            special_use,
-            messages: None,
-            unseen: None,
-        }
+        MailboxInfo::example(name, special_use)
     }
 
     fn marked_account() -> Vec<MailboxInfo> {

@@ -127,6 +127,10 @@ impl FromStr for SpecialUse {
 pub struct MailboxInfo {
     /// The folder's full name; pass it unchanged to other tools.
     pub name: String,
+    /// The name as a person reads it, when it differs from `name` (non-ASCII names travel
+    /// in IMAP's modified UTF-7). Tools accept either form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// The character separating levels of the hierarchy (e.g. "/" or "."), if any.
     pub delimiter: Option<String>,
     /// The server's attributes for the folder, e.g. "\\HasNoChildren", "\\Noselect".
@@ -147,9 +151,25 @@ impl MailboxInfo {
         })
     }
 
+    /// A selectable folder named `name`, for unit tests of code that picks folders.
+    #[cfg(test)]
+    pub(crate) fn example(name: &str, special_use: Option<SpecialUse>) -> Self {
+        MailboxInfo {
+            name: name.into(),
+            display_name: None,
+            delimiter: Some("/".into()),
+            attributes: vec!["\\HasNoChildren".into()],
+            special_use,
+            messages: None,
+            unseen: None,
+        }
+    }
+
     fn from_name(name: &Name) -> Self {
         let special_use = name.attributes().iter().find_map(special_use_of);
+        let display = super::names::from_wire(name.name());
         MailboxInfo {
+            display_name: (display != name.name()).then_some(display),
             name: name.name().to_owned(),
             delimiter: name.delimiter().map(str::to_owned),
             attributes: name.attributes().iter().map(attribute_text).collect(),
@@ -389,14 +409,7 @@ mod tests {
     use super::*;
 
     fn folder(name: &str, special_use: Option<SpecialUse>) -> MailboxInfo {
-        MailboxInfo {
-            name: name.into(),
-            delimiter: Some("/".into()),
-            attributes: vec!["\\HasNoChildren".into()],
-            special_use,
-            messages: None,
-            unseen: None,
-        }
+        MailboxInfo::example(name, special_use)
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod folders;
 pub mod mailboxes;
 pub mod names;
 pub mod organise;
+pub mod parts;
 pub mod pool;
 pub mod read;
 pub mod search;
@@ -185,11 +186,11 @@ mod tests {
     fn futures_are_send() {
         let imap = Imap::new(MailSettings::new(crate::mail::TlsSettings::public_roots()));
         let login = ServerLogin {
-            endpoint: crate::mail::Endpoint {
-                host: "imap.example.com".into(),
-                port: 993,
-                security: crate::mail::Security::Tls,
-            },
+            endpoint: crate::mail::Endpoint::new(
+                "imap.example.com",
+                993,
+                crate::mail::Security::Tls,
+            ),
             username: "u".into(),
             password: "p".into(),
         };

@@ -624,11 +624,7 @@ mod tests {
 
     fn login(host: &str, port: u16, security: Security, user: &str, pw: &str) -> ServerLogin {
         ServerLogin {
-            endpoint: Endpoint {
-                host: host.into(),
-                port,
-                security,
-            },
+            endpoint: Endpoint::new(host, port, security),
             username: user.into(),
             password: pw.into(),
         }

@@ -244,7 +244,8 @@ impl ImapSession {
         if let Some(open) = self.remembered(folder, true) {
             return Ok(open);
         }
-        let result = self.command("opening a folder", |s| s.select(folder)).await;
+        let wire = super::names::to_wire(folder);
+        let result = self.command("opening a folder", |s| s.select(&wire)).await;
         self.opened(folder, result, true).await
     }
 
@@ -255,9 +256,8 @@ impl ImapSession {
         if let Some(open) = self.remembered(folder, false) {
             return Ok(open);
         }
-        let result = self
-            .command("opening a folder", |s| s.examine(folder))
-            .await;
+        let wire = super::names::to_wire(folder);
+        let result = self.command("opening a folder", |s| s.examine(&wire)).await;
         self.opened(folder, result, false).await
     }
 

@@ -26,6 +26,16 @@ pub struct AttachmentInfo {
     pub inline: bool,
     /// The Content-ID an HTML body refers to with `cid:`, without angle brackets.
     pub content_id: Option<String>,
+    /// A URL that downloads this attachment (signed, expiring); absent when URLs were not
+    /// asked for or could not be made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When `url` stops working (RFC 3339); ask again for a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_expires_at: Option<String>,
+    /// Why no URL could be made for this attachment (the rest of the message is fine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_error: Option<String>,
 }
 
 /// The attachments of `message`, in the order they appear.
@@ -98,6 +108,9 @@ fn describe(part: &MessagePart<'_>, part_id: String) -> AttachmentInfo {
         disposition,
         inline,
         content_id,
+        url: None,
+        url_expires_at: None,
+        url_error: None,
     }
 }
 

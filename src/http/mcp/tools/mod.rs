@@ -2,6 +2,7 @@
 //! find the caller, parse arguments, call `mail/`, shape the result. Errors the model can
 //! act on come back as tool results with `isError`.
 
+pub mod attachments;
 pub mod mailboxes;
 pub mod organise;
 pub mod read;

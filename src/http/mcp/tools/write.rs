@@ -1,6 +1,7 @@
 //! Writing tools: `send_mail_message`, `reply_to_mail_message`, `forward_mail_message`,
 //! `create_draft_mail_message`. Thin: check the token may send, turn the arguments into
-//! typed recipients and attachments, call [`crate::mail::Outbox`], return its report.
+//! typed recipients and attachments (read from where they are given: see
+//! [`super::attachments`]), call [`crate::mail::Outbox`], return its report.
 
 use http::request::Parts;
 use rmcp::handler::server::tool::Extension;
@@ -8,29 +9,12 @@ use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 
+pub use super::attachments::AttachmentParam;
 use super::{caller, tool_error};
 use crate::http::mcp::MailServer;
 use crate::mail::compose::{self, AddressList, Attachment, Outgoing, ReplyText};
 use crate::mail::outbox::{MessageRef, Recipients, ReplyReport, SendReport};
 use crate::mail::{Outbox, StoredMessage};
-
-/// One file to attach. Today only inline base64 is accepted; other forms may follow.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum AttachmentParam {
-    /// The file's bytes inline, base64-encoded.
-    Inline {
-        /// The file name shown to recipients, e.g. "report.pdf" (path parts are removed).
-        filename: String,
-        /// Its MIME type, e.g. "application/pdf"; application/octet-stream when absent or
-        /// not a valid type.
-        #[serde(default)]
-        content_type: Option<String>,
-        /// The file's bytes in standard base64. All attachments together may hold at most
-        /// 25 MB.
-        content_base64: String,
-    },
-}
 
 /// Arguments of `send_mail_message`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -53,7 +37,9 @@ pub struct SendMailParams {
     /// made from the HTML when no text_body is given).
     #[serde(default)]
     pub html_body: Option<String>,
-    /// Files to attach.
+    /// Files to attach (25 MB in all unless the server says otherwise), each as a URL from
+    /// get_mail_message/get_mail_attachment, as {folder, uid, part} of a message in this
+    /// mailbox, or inline as {filename, content_type, content_base64}.
     #[serde(default)]
     pub attachments: Vec<AttachmentParam>,
     /// Any unique string for this message (e.g. a UUID). Retrying with the same key does
@@ -82,7 +68,7 @@ pub struct ReplyParams {
     /// Also answer everyone in the original's To and Cc (except this account).
     #[serde(default)]
     pub reply_all: bool,
-    /// Files to attach.
+    /// Files to attach, in the same forms as for send_mail_message.
     #[serde(default)]
     pub attachments: Vec<AttachmentParam>,
 }
@@ -151,7 +137,7 @@ pub struct DraftParams {
     /// An HTML body.
     #[serde(default)]
     pub html_body: Option<String>,
-    /// Files to attach.
+    /// Files to attach, in the same forms as for send_mail_message.
     #[serde(default)]
     pub attachments: Vec<AttachmentParam>,
     /// Make the draft a reply to this message: threaded and quoting it; recipients default
@@ -164,7 +150,7 @@ pub struct DraftParams {
 impl MailServer {
     #[tool(
         name = "send_mail_message",
-        description = "Send an email from the signed-in account through its SMTP server, then store the exact message in the Sent folder. Text and/or HTML body, To/Cc/Bcc (Bcc recipients are never shown in headers), inline base64 attachments (25 MB in total). Returns the Message-ID, the accepted recipients and where the copy was saved. If copy_error is set the message WAS sent: do not send it again. Pass an idempotency_key to make retries safe.",
+        description = "Send an email from the signed-in account through its SMTP server, then store the exact message in the Sent folder. Text and/or HTML body, To/Cc/Bcc (Bcc recipients are never shown in headers), attachments (25 MB in total by default) given as attachment URLs from get_mail_message/get_mail_attachment, as {folder, uid, part} of a message in the mailbox, or inline base64; no other URL is fetched. Returns the Message-ID, the accepted recipients and where the copy was saved. If copy_error is set the message WAS sent: do not send it again. Pass an idempotency_key to make retries safe.",
         annotations(
             title = "Send email",
             read_only_hint = false,
@@ -179,16 +165,18 @@ impl MailServer {
         Parameters(params): Parameters<SendMailParams>,
     ) -> Result<Json<SendReport>, String> {
         let caller = caller(&parts)?;
-        let outgoing = Outgoing {
-            to: addresses("to", &params.to)?,
-            cc: addresses("cc", &params.cc)?,
-            bcc: addresses("bcc", &params.bcc)?,
+        let files = self
+            .attachments_to_send(&caller, params.attachments)
+            .await?;
+        let outgoing = outgoing(Fields {
+            to: &params.to,
+            cc: &params.cc,
+            bcc: &params.bcc,
             subject: params.subject,
             text_body: params.text_body,
             html_body: params.html_body,
-            attachments: attachments(params.attachments)?,
-            ..Outgoing::default()
-        };
+            attachments: files,
+        })?;
         let report = self
             .outbox()
             .send(
@@ -227,7 +215,9 @@ impl MailServer {
             text_body: params.text_body,
             html_body: params.html_body,
         };
-        let files = attachments(params.attachments)?;
+        let files = self
+            .attachments_to_send(&caller, params.attachments)
+            .await?;
         let report = self
             .outbox()
             .reply(&caller.0.account, &parent, params.reply_all, text, files)
@@ -294,16 +284,18 @@ impl MailServer {
         Parameters(params): Parameters<DraftParams>,
     ) -> Result<Json<StoredMessage>, String> {
         let caller = caller(&parts)?;
-        let draft = Outgoing {
-            to: addresses("to", &params.to)?,
-            cc: addresses("cc", &params.cc)?,
-            bcc: addresses("bcc", &params.bcc)?,
+        let files = self
+            .attachments_to_send(&caller, params.attachments)
+            .await?;
+        let draft = outgoing(Fields {
+            to: &params.to,
+            cc: &params.cc,
+            bcc: &params.bcc,
             subject: params.subject,
             text_body: params.text_body,
             html_body: params.html_body,
-            attachments: attachments(params.attachments)?,
-            ..Outgoing::default()
-        };
+            attachments: files,
+        })?;
         let reply_to = params.reply_to.map(|target| MessageRef {
             folder: target.folder,
             uid: target.uid,
@@ -321,26 +313,35 @@ impl MailServer {
 impl MailServer {
     fn outbox(&self) -> Outbox {
         Outbox::new(self.state.imap.clone(), self.state.smtp.clone())
+            .with_attachment_limit(self.attachment_limit())
     }
+}
+
+/// The fields a new message or a draft is made of, as the caller gave them.
+struct Fields<'a> {
+    to: &'a AddressList,
+    cc: &'a AddressList,
+    bcc: &'a AddressList,
+    subject: String,
+    text_body: Option<String>,
+    html_body: Option<String>,
+    attachments: Vec<Attachment>,
+}
+
+/// Checks the recipients and makes the outgoing message.
+fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
+    Ok(Outgoing {
+        to: addresses("to", fields.to)?,
+        cc: addresses("cc", fields.cc)?,
+        bcc: addresses("bcc", fields.bcc)?,
+        subject: fields.subject,
+        text_body: fields.text_body,
+        html_body: fields.html_body,
+        attachments: fields.attachments,
+        ..Outgoing::default()
+    })
 }
 
 fn addresses(field: &str, list: &AddressList) -> Result<Vec<lettre::message::Mailbox>, String> {
     compose::parse_addresses(field, list).map_err(tool_error)
-}
-
-/// Decodes and checks the attachments, including their total size.
-fn attachments(items: Vec<AttachmentParam>) -> Result<Vec<Attachment>, String> {
-    let files = items
-        .into_iter()
-        .map(|item| match item {
-            AttachmentParam::Inline {
-                filename,
-                content_type,
-                content_base64,
-            } => Attachment::from_base64(&filename, content_type.as_deref(), &content_base64),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(tool_error)?;
-    compose::check_total_size(&files, compose::MAX_ATTACHMENT_BYTES).map_err(tool_error)?;
-    Ok(files)
 }

@@ -1,0 +1,329 @@
+//! Attachment stores: where attachments read from mail are uploaded once and handed out
+//! as signed, expiring URLs, and where sending reads them back. One [`AttachmentStore`]
+//! interface, two backends chosen by configuration: [`LocalStore`] (files under the data
+//! directory, links served by this server) and [`S3Store`] (any S3-compatible bucket,
+//! presigned GET URLs). Stores never fetch a URL: [`AttachmentStore::resolve_url`] only
+//! recognises URLs the store itself issued and turns them back into keys.
+//!
+//! This layer knows nothing of HTTP handlers or MCP; the HTTP side serves local links
+//! through [`AttachmentStore::open_link`].
+//!
+//! # Layout
+//! - [`key`]: [`AttachmentKey`], deterministic opaque object keys.
+//! - [`naming`]: safe filenames, content types and `Content-Disposition`.
+//! - [`link`]: signed expiring tokens of local links.
+//! - [`local`]: the embedded store and its expiry sweep.
+//! - [`s3`]: the S3 store.
+
+pub mod key;
+pub mod link;
+pub mod local;
+pub mod naming;
+pub mod s3;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+
+pub use key::{AttachmentKey, KEY_SUBKEY_LABEL};
+pub use link::{LINK_SUBKEY_LABEL, LinkSigner};
+pub use local::{LocalStore, SweepReport, spawn_sweeper};
+pub use s3::{S3Settings, S3Store, StaticCredentials};
+
+/// The longest lifetime of an S3 presigned URL (7 days), and the default URL lifetime.
+pub const MAX_PRESIGNED_TTL: Duration = Duration::from_secs(604_800);
+
+/// A stream of an attachment's bytes, in chunks.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// What to store: bytes already in memory (never copied), or a stream of chunks (stored
+/// without holding the whole attachment in memory).
+pub enum AttachmentBody {
+    Bytes(Bytes),
+    Stream(ChunkStream),
+}
+
+impl From<Bytes> for AttachmentBody {
+    fn from(bytes: Bytes) -> Self {
+        AttachmentBody::Bytes(bytes)
+    }
+}
+
+impl From<Vec<u8>> for AttachmentBody {
+    fn from(bytes: Vec<u8>) -> Self {
+        AttachmentBody::Bytes(Bytes::from(bytes))
+    }
+}
+
+/// What a store knows about one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Safe filename (see [`naming::safe_filename`]).
+    pub filename: String,
+    /// Safe `type/subtype` (see [`naming::safe_content_type`]); as stored, not as served.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the object was stored, when the store knows.
+    pub created: Option<SystemTime>,
+    /// When the store removes it, for stores that expire objects themselves (local).
+    pub expires: Option<SystemTime>,
+}
+
+/// A URL handed out for an object, and when it stops working.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedUrl {
+    pub url: String,
+    pub expires_at: SystemTime,
+}
+
+/// An attachment to store: its bytes and what it claims to be (sanitised when stored).
+pub struct NewAttachment {
+    pub body: AttachmentBody,
+    pub filename: String,
+    pub content_type: String,
+}
+
+/// Why a store operation failed; every message can be shown to a person or a model.
+/// Backend detail (paths, endpoints, SDK errors) is kept as the `source`, for logs only.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "no attachment is stored under this link or key (it may have expired and been removed); read the message again for a new link"
+    )]
+    NotFound,
+    #[error("this attachment link has expired; read the message again for a new link")]
+    LinkExpired,
+    #[error("this attachment link is not valid: it was altered or not issued by this server")]
+    LinkInvalid,
+    #[error("the attachment is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+    #[error(
+        "a link lifetime of {0:?} is not possible here (at least 1 second, at most 7 days for S3)"
+    )]
+    BadLifetime(Duration),
+    #[error("the attachment store could not {operation}; try again later")]
+    Backend {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A backend failure while doing `operation` ("store the attachment", ...).
+    pub fn backend(
+        operation: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StoreError {
+        StoreError::Backend {
+            operation,
+            source: source.into(),
+        }
+    }
+}
+
+/// A place to keep attachments and hand out expiring URLs for them. Object-safe: the
+/// application holds an `Arc<dyn AttachmentStore>`.
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Whether an object is stored (and not expired) under `key`.
+    async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError>;
+
+    /// What is stored under `key`, without reading its bytes; `None` when nothing is (or
+    /// it expired). The default opens the object and drops the stream; stores override it
+    /// with a cheaper lookup.
+    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
+        match self.get(key).await {
+            Ok((info, _)) => Ok(Some(info)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores `body` under `key` (replacing any object there) with a safe version of
+    /// `filename` and `content_type`; returns what was stored.
+    async fn put(
+        &self,
+        key: &AttachmentKey,
+        body: AttachmentBody,
+        filename: &str,
+        content_type: &str,
+    ) -> Result<ObjectInfo, StoreError>;
+
+    /// The object's description and a stream of its bytes; [`StoreError::NotFound`] when
+    /// there is none.
+    async fn get(&self, key: &AttachmentKey) -> Result<(ObjectInfo, ChunkStream), StoreError>;
+
+    /// A signed URL for the object that expires no later than `ttl` from now.
+    async fn url(&self, key: &AttachmentKey, ttl: Duration) -> Result<IssuedUrl, StoreError>;
+
+    /// The key behind a URL this store issued: `Ok(None)` for any URL that is not ours
+    /// (another host, another bucket, anything else), an error for one of ours that is
+    /// expired or altered. Never makes a request.
+    fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, StoreError>;
+
+    /// The object behind a local link token (the last segment of
+    /// `BASE_URL/attachments/<token>`). Stores without local links answer NotFound.
+    async fn open_link(&self, token: &str) -> Result<(ObjectInfo, ChunkStream), StoreError> {
+        let _ = token;
+        Err(StoreError::NotFound)
+    }
+
+    /// The whole object in memory, refused before reading when it is larger than `limit`.
+    async fn read_all(
+        &self,
+        key: &AttachmentKey,
+        limit: u64,
+    ) -> Result<(ObjectInfo, Bytes), StoreError> {
+        let (info, stream) = self.get(key).await?;
+        if info.size > limit {
+            return Err(StoreError::TooLarge {
+                size: info.size,
+                limit,
+            });
+        }
+        let bytes = collect_limited(stream, info.size, limit).await?;
+        Ok((info, bytes))
+    }
+}
+
+/// A URL handed out for a stored attachment, what the store holds, and whether the call
+/// that made it uploaded the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub url: IssuedUrl,
+    pub info: ObjectInfo,
+    pub uploaded: bool,
+}
+
+/// A URL for the attachment under `key`, uploading it first when the store does not have
+/// it: `fetch` runs only then (and again if the object vanished between the check and the
+/// URL, e.g. swept). Returns the URL and whether this call uploaded.
+pub async fn url_for<E, F, Fut>(
+    store: &dyn AttachmentStore,
+    key: &AttachmentKey,
+    ttl: Duration,
+    fetch: F,
+) -> Result<(IssuedUrl, bool), E>
+where
+    E: From<StoreError>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<NewAttachment, E>>,
+{
+    let issued = issue_url(store, key, ttl, fetch).await?;
+    Ok((issued.url, issued.uploaded))
+}
+
+/// [`url_for`], also returning the stored object's description (name, type, size).
+pub async fn issue_url<E, F, Fut>(
+    store: &dyn AttachmentStore,
+    key: &AttachmentKey,
+    ttl: Duration,
+    fetch: F,
+) -> Result<Issued, E>
+where
+    E: From<StoreError>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<NewAttachment, E>>,
+{
+    if let Some(info) = store.describe(key).await? {
+        match store.url(key, ttl).await {
+            Ok(url) => {
+                return Ok(Issued {
+                    url,
+                    info,
+                    uploaded: false,
+                });
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let new = fetch().await?;
+    let info = store
+        .put(key, new.body, &new.filename, &new.content_type)
+        .await?;
+    Ok(Issued {
+        url: store.url(key, ttl).await?,
+        info,
+        uploaded: true,
+    })
+}
+
+/// Reads a stream of an expected `size` into one buffer, failing past `limit`.
+async fn collect_limited(
+    mut stream: ChunkStream,
+    size: u64,
+    limit: u64,
+) -> Result<Bytes, StoreError> {
+    let mut buffer = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| StoreError::backend("read the attachment", e))?;
+        let total = (buffer.len() + chunk.len()) as u64;
+        if total > limit {
+            return Err(StoreError::TooLarge { size: total, limit });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+/// Seconds since the Unix epoch (0 before it).
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The time `seconds` after the Unix epoch.
+pub(crate) fn from_unix_seconds(seconds: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_of(chunks: &[&'static [u8]]) -> ChunkStream {
+        let items: Vec<io::Result<Bytes>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        Box::pin(futures::stream::iter(items))
+    }
+
+    #[tokio::test]
+    async fn collecting_stops_at_the_limit_and_names_the_sizes() {
+        let bytes = collect_limited(stream_of(&[b"abc", b"def"]), 6, 6)
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], b"abcdef");
+        let err = collect_limited(stream_of(&[b"abc", b"def"]), 3, 4)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooLarge { size: 6, limit: 4 }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the attachment is 6 bytes, over the limit of 4 bytes"
+        );
+    }
+
+    #[test]
+    fn unix_seconds_round_trip_and_clamp_before_the_epoch() {
+        assert_eq!(
+            unix_seconds(from_unix_seconds(1_700_000_000)),
+            1_700_000_000
+        );
+        assert_eq!(
+            unix_seconds(SystemTime::UNIX_EPOCH - Duration::from_secs(5)),
+            0
+        );
+    }
+}
