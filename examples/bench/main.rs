@@ -582,20 +582,12 @@ async fn tools_list_only(s: &Settings) {
                 email: user.0.clone(),
                 display_name: None,
                 imap: ServerLogin {
-                    endpoint: Endpoint {
-                        host: "127.0.0.1".into(),
-                        port: 993,
-                        security: Security::Tls,
-                    },
+                    endpoint: Endpoint::new("127.0.0.1", 993, Security::Tls),
                     username: user.0,
                     password: user.1,
                 },
                 smtp: ServerLogin {
-                    endpoint: Endpoint {
-                        host: "127.0.0.1".into(),
-                        port: 465,
-                        security: Security::Tls,
-                    },
+                    endpoint: Endpoint::new("127.0.0.1", 465, Security::Tls),
                     username: String::new(),
                     password: String::new(),
                 },
