@@ -4,9 +4,10 @@
 //!
 //! What it owns, and the rules it keeps:
 //! - Sessions are keyed by an HMAC-SHA-256 (with a random per-process secret) of host, port,
-//!   security, username and password: the password is never kept in clear as a key, the key
-//!   cannot be tested offline, and two tokens of one account share sessions only when every
-//!   one of those fields matches. Nothing is written anywhere; a restart loses only speed.
+//!   security, whether the host must be public, username and password: the password is
+//!   never kept in clear as a key, the key cannot be tested offline, and two tokens share
+//!   sessions only when every one of those fields matches (a host a person typed, checked
+//!   to be public on every connection, never gets a session opened without that check). Nothing is written anywhere; a restart loses only speed.
 //! - A session serves one call at a time (it is moved out of the pool while in use).
 //! - Per account, at most `per_account` calls run at once, which also bounds that account's
 //!   connections (idle + in use); further calls wait for one to finish. In total at most
@@ -114,6 +115,7 @@ impl KeyMaker {
             endpoint.host.as_bytes(),
             &endpoint.port.to_be_bytes(),
             endpoint.security.as_str().as_bytes(),
+            &[u8::from(endpoint.public_only)],
             login.username.as_bytes(),
             login.password.as_bytes(),
         ] {
@@ -642,6 +644,13 @@ mod tests {
             login("imap.example.com", 993, Security::Starttls, "ann", "pw"),
             login("imap.example.com", 993, Security::Tls, "bob", "pw"),
             login("imap.example.com", 993, Security::Tls, "ann", "pw2"),
+            ServerLogin {
+                endpoint: Endpoint {
+                    public_only: true,
+                    ..base.endpoint.clone()
+                },
+                ..base.clone()
+            },
             // Shifting a character between username and password is another login.
             login("imap.example.com", 993, Security::Tls, "annp", "w"),
         ];
