@@ -93,6 +93,10 @@ impl Settings {
                     s.sizes = value().split(',').filter_map(|v| v.parse().ok()).collect();
                     i += 1;
                 }
+                "--big-mb" => {
+                    s.big = value().parse::<usize>().unwrap_or(25) * 1024 * 1024;
+                    i += 1;
+                }
                 "--warm" => {
                     s.warm = value().parse().unwrap_or(s.warm);
                     i += 1;
@@ -107,7 +111,7 @@ impl Settings {
                 }
                 other => {
                     eprintln!(
-                        "bench: unknown argument {other} (use --quick, --sizes a,b,c, --warm n, --seconds n, --out file, --tools-list-only)"
+                        "bench: unknown argument {other} (use --quick, --sizes a,b,c, --big-mb n, --warm n, --seconds n, --out file, --tools-list-only)"
                     );
                     std::process::exit(2);
                 }
