@@ -1,7 +1,8 @@
 //! Reading large messages (over 256 KB) part by part against the stack's Dovecot: what
 //! `get_message` returns is exactly what parsing the whole message gives (headers, text,
 //! HTML, attachments with part ids, names and decoded sizes), while Dovecot's own byte
-//! count shows that the attachments never left the server.
+//! count shows that the attachments never left the server; and a big attachment read on
+//! its own (in pieces) comes out byte for byte.
 
 mod common;
 
@@ -213,5 +214,46 @@ async fn attachments_are_not_downloaded_to_read_a_message() {
         sent < raw.len() / 10,
         "Dovecot sent {sent} bytes to read a {} byte message",
         raw.len()
+    );
+}
+
+/// An attachment bigger than one piece (5 MB of base64, three pieces of 2 MiB) comes out
+/// byte for byte as attached, with its name and type, read piece by piece.
+#[tokio::test]
+async fn big_attachments_are_read_in_pieces_byte_for_byte() {
+    use mail_mcp::mail::imap::parts::{CHUNK, read_part};
+    let user = stack().new_user("large-part");
+    let data: Vec<u8> = (0..3_900_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+    let wrapped = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    assert!(wrapped.len() > 2 * CHUNK, "more than two pieces");
+    let raw = format!(
+        "From: a@example.test\r\nSubject: Big file\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n\
+--b\r\nContent-Type: application/zip; name=big.zip\r\nContent-Disposition: attachment; filename=big.zip\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{wrapped}\r\n--b--\r\n"
+    );
+    common::append(&user, "INBOX", raw.as_bytes(), &[]).await;
+    let login = stack().mail_account(&user).imap;
+    let (_, part) = imap()
+        .with_session(&login, |s| {
+            Box::pin(async move { read_part(s, "INBOX", 1, None, "2").await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(part.filename.as_deref(), Some("big.zip"));
+    assert_eq!(part.content_type, "application/zip");
+    assert!(
+        part.bytes == data,
+        "{} bytes, not the {} attached",
+        part.bytes.len(),
+        data.len()
     );
 }

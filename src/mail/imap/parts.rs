@@ -3,15 +3,18 @@
 //! BODY.PEEK[<part>])` brings the part's own header and its body as stored, without the
 //! rest of the message and without setting \Seen. The body is decoded from its transfer
 //! encoding (base64, quoted-printable) the way mail-parser decodes it when it reads a whole
-//! message, so the bytes are the file the sender attached. At most the server's answer
-//! (the encoded part) and one decoded copy are held; decoding runs on a blocking thread.
+//! message, so the bytes are the file the sender attached. A part larger than [`CHUNK`] is
+//! fetched in pieces (`BODY.PEEK[<part>]<offset.length>`) and decoded piece by piece, so
+//! that besides the decoded file at most one piece of the encoded part is held (a 25 MB
+//! attachment costs about 25 MB, not 25 MB plus its 34 MB of base64); decoding runs on a
+//! blocking thread.
 //!
 //! Part ids are checked before they reach the server: numbers from 1, separated by dots.
 //! The part's content is untrusted third-party data; nothing here interprets it.
 
 use std::fmt;
 
-use async_imap::imap_proto::{MessageSection, SectionPath};
+use async_imap::imap_proto::{BodyStructure, MessageSection, SectionPath};
 use async_imap::types::Fetch;
 use futures::TryStreamExt;
 use mail_parser::decoders::base64::base64_decode;
@@ -23,6 +26,9 @@ use crate::mail::error::{MailError, one_line};
 
 /// The deepest part id accepted (levels of nesting).
 const MAX_PART_DEPTH: usize = 32;
+
+/// How much of a part one FETCH brings: the piece size of big parts.
+pub const CHUNK: usize = 2 * 1024 * 1024;
 
 /// The type of a part whose header names none (RFC 2045).
 const DEFAULT_CONTENT_TYPE: &str = "text/plain";
@@ -66,6 +72,8 @@ pub async fn read_part(
 
 /// Part `part` of message `uid` in `folder`, which must be the folder open in `session`:
 /// `UnknownMessage` when no message has that UID, `InvalidInput` when it has no such part.
+/// The first FETCH brings the part's MIME header, the message's structure and the first
+/// [`CHUNK`] bytes of the part; a bigger part is fetched and decoded piece by piece.
 pub async fn fetch_part(
     session: &mut ImapSession,
     folder: &SelectedFolder,
@@ -73,21 +81,9 @@ pub async fn fetch_part(
     part: &str,
 ) -> Result<MessagePart, MailError> {
     let path = parse_part_id(part)?;
-    let items = format!("(UID BODY.PEEK[{part}.MIME] BODY.PEEK[{part}])");
-    let fetches: Vec<Fetch> = session
-        .command("fetching an attachment", |s| async move {
-            s.uid_fetch(uid.to_string(), items)
-                .await?
-                .try_collect()
-                .await
-        })
-        .await?;
-    let found = tokio::task::spawn_blocking(move || part_of(&fetches, uid, &path))
-        .await
-        .map_err(|_| {
-            MailError::Protocol(format!("part {part} of message {uid} could not be read"))
-        })?;
-    found.map_err(|missing| match missing {
+    let items = format!("(UID BODYSTRUCTURE BODY.PEEK[{part}.MIME] BODY.PEEK[{part}]<0.{CHUNK}>)");
+    let fetches = uid_fetch(session, uid, items).await?;
+    let missing = |missing: Missing| match missing {
         Missing::Message => MailError::UnknownMessage {
             folder: folder.name.clone(),
             uid,
@@ -97,7 +93,244 @@ pub async fn fetch_part(
              get_mail_message lists under attachments",
             folder.name
         )),
-    })
+    };
+    let first = first_piece(&fetches, uid, &path).map_err(missing)?;
+    drop(fetches);
+    let header = first.header;
+    let mut decoder = Decoder::new(&header, first.octets);
+    let mut piece = first.body;
+    let mut offset = 0;
+    loop {
+        let last = piece.len() < CHUNK;
+        offset += piece.len();
+        decoder = blocking(move || {
+            decoder.feed(piece, last);
+            decoder
+        })
+        .await?;
+        if last || decoder.failed() {
+            break;
+        }
+        let items = format!("(UID BODY.PEEK[{part}]<{offset}.{CHUNK}>)");
+        let fetches = uid_fetch(session, uid, items).await?;
+        piece = section(&fetches, uid, &SectionPath::Part(path.clone(), None))
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+    }
+    if decoder.failed() {
+        // Not plain base64 / QP piece by piece (invalid, or padding inside): decode it
+        // whole, as mail-parser does (which keeps it as stored when it does not decode).
+        let items = format!("(UID BODY.PEEK[{part}])");
+        let fetches = uid_fetch(session, uid, items).await?;
+        return blocking(move || {
+            let body = section(&fetches, uid, &SectionPath::Part(path, None)).unwrap_or_default();
+            decode_part(&header, body)
+        })
+        .await;
+    }
+    blocking(move || described(&header, decoder.finish())).await
+}
+
+async fn uid_fetch(
+    session: &mut ImapSession,
+    uid: u32,
+    items: String,
+) -> Result<Vec<Fetch>, MailError> {
+    session
+        .command("fetching an attachment", |s| async move {
+            s.uid_fetch(uid.to_string(), items)
+                .await?
+                .try_collect()
+                .await
+        })
+        .await
+}
+
+/// Runs CPU work (decoding, parsing) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, MailError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| MailError::Protocol("an attachment could not be decoded".into()))
+}
+
+/// What the first FETCH brought.
+struct FirstPiece {
+    header: Vec<u8>,
+    body: Vec<u8>,
+    /// The encoded size of the part, from the structure, when it could be found there.
+    octets: Option<usize>,
+}
+
+fn section<'a>(fetches: &'a [Fetch], uid: u32, path: &SectionPath) -> Option<&'a [u8]> {
+    fetches
+        .iter()
+        .filter(|f| f.uid == Some(uid))
+        .find_map(|f| f.section(path))
+}
+
+/// The MIME header, the first piece and the size of the part. A part that does not exist
+/// comes back as NIL or as an empty header and body.
+fn first_piece(fetches: &[Fetch], uid: u32, path: &[u32]) -> Result<FirstPiece, Missing> {
+    let fetch = fetches
+        .iter()
+        .find(|f| f.uid == Some(uid))
+        .ok_or(Missing::Message)?;
+    let header = fetch.section(&SectionPath::Part(
+        path.to_vec(),
+        Some(MessageSection::Mime),
+    ));
+    let body = fetch.section(&SectionPath::Part(path.to_vec(), None));
+    match (header, body) {
+        (Some(header), Some(body)) if !(header.is_empty() && body.is_empty()) => Ok(FirstPiece {
+            header: header.to_vec(),
+            body: body.to_vec(),
+            octets: fetch
+                .bodystructure()
+                .and_then(|s| part_in(s, path))
+                .and_then(octets),
+        }),
+        _ => Err(Missing::Part),
+    }
+}
+
+/// The structure of part `path` of a message whose structure is `root`.
+fn part_in<'a>(root: &'a BodyStructure<'a>, path: &[u32]) -> Option<&'a BodyStructure<'a>> {
+    let (&first, rest) = path.split_first()?;
+    let child = match root {
+        BodyStructure::Multipart { bodies, .. } => bodies.get(first.checked_sub(1)? as usize)?,
+        // The body of a message that is not multipart is its part 1.
+        single => (first == 1).then_some(single)?,
+    };
+    if rest.is_empty() {
+        return Some(child);
+    }
+    match child {
+        BodyStructure::Message { body, .. } => part_in(body, rest),
+        BodyStructure::Multipart { .. } => part_in(child, rest),
+        _ => None,
+    }
+}
+
+fn octets(part: &BodyStructure<'_>) -> Option<usize> {
+    match part {
+        BodyStructure::Basic { other, .. }
+        | BodyStructure::Text { other, .. }
+        | BodyStructure::Message { other, .. } => Some(other.octets as usize),
+        BodyStructure::Multipart { .. } => None,
+    }
+}
+
+/// Transfer-decodes a part fed in pieces, as mail-parser decodes it whole.
+struct Decoder {
+    encoding: Encoding,
+    out: Vec<u8>,
+    /// Encoded bytes not decoded yet (an incomplete base64 group or QP line).
+    pending: Vec<u8>,
+    failed: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Base64,
+    QuotedPrintable,
+    Identity,
+}
+
+impl Decoder {
+    fn new(header: &[u8], octets: Option<usize>) -> Decoder {
+        let encoding = match transfer_encoding(header).as_deref() {
+            Some("base64") => Encoding::Base64,
+            Some("quoted-printable") => Encoding::QuotedPrintable,
+            _ => Encoding::Identity,
+        };
+        let capacity = match encoding {
+            Encoding::Base64 => octets.map_or(0, |n| n / 4 * 3 + 3),
+            _ => octets.unwrap_or(0),
+        };
+        Decoder {
+            encoding,
+            out: Vec::with_capacity(capacity),
+            pending: Vec::new(),
+            failed: false,
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Decodes `piece` (after what was pending) up to a point where decoding can stop:
+    /// a whole number of base64 groups, the end of a QP line; `last` decodes the rest.
+    fn feed(&mut self, piece: Vec<u8>, last: bool) {
+        if self.failed {
+            return;
+        }
+        if self.encoding == Encoding::Identity {
+            self.out.extend_from_slice(&piece);
+            return;
+        }
+        let mut data = std::mem::take(&mut self.pending);
+        if data.is_empty() {
+            data = piece;
+        } else {
+            data.extend_from_slice(&piece);
+        }
+        let cut = match (last, self.encoding) {
+            (true, _) => data.len(),
+            (false, Encoding::Base64) => base64_cut(&data),
+            (false, _) => data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+        };
+        if !last && self.encoding == Encoding::Base64 && data[..cut].contains(&b'=') {
+            // Padding before the end: left to the whole-part decoder.
+            self.failed = true;
+            return;
+        }
+        if cut > 0 {
+            let decoded = match self.encoding {
+                Encoding::Base64 => base64_decode(&data[..cut]),
+                _ => quoted_printable_decode(&data[..cut]),
+            };
+            match decoded {
+                Some(bytes) => self.out.extend_from_slice(&bytes),
+                None => {
+                    self.failed = true;
+                    return;
+                }
+            }
+        }
+        self.pending = data.split_off(cut);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// Where `data` holds a whole number of base64 groups (whitespace does not count).
+fn base64_cut(data: &[u8]) -> usize {
+    let significant = data.iter().filter(|b| !b.is_ascii_whitespace()).count();
+    let mut keep = significant - significant % 4;
+    if keep == significant {
+        return data.len();
+    }
+    for (i, b) in data.iter().enumerate() {
+        if !b.is_ascii_whitespace() {
+            if keep == 0 {
+                return i;
+            }
+            keep -= 1;
+        }
+    }
+    data.len()
+}
+
+fn transfer_encoding(header: &[u8]) -> Option<String> {
+    let headers = MessageParser::default().parse_headers(header)?;
+    headers
+        .content_transfer_encoding()
+        .map(|e| e.trim().to_ascii_lowercase())
 }
 
 /// The numbers of a part id such as `2` or `1.2.3`; refused unless it is numbers from 1
@@ -127,40 +360,21 @@ enum Missing {
     Part,
 }
 
-/// The decoded part from the FETCH answers. A part that does not exist comes back as NIL
-/// or as an empty header and body.
-fn part_of(fetches: &[Fetch], uid: u32, path: &[u32]) -> Result<MessagePart, Missing> {
-    let fetch = fetches
-        .iter()
-        .find(|f| f.uid == Some(uid))
-        .ok_or(Missing::Message)?;
-    let header = fetch.section(&SectionPath::Part(
-        path.to_vec(),
-        Some(MessageSection::Mime),
-    ));
-    let body = fetch.section(&SectionPath::Part(path.to_vec(), None));
-    match (header, body) {
-        (Some(header), Some(body)) if !(header.is_empty() && body.is_empty()) => {
-            Ok(decode_part(header, body))
-        }
-        _ => Err(Missing::Part),
-    }
-}
-
 /// A part from its MIME header and its body as stored: the body transfer-decoded (kept
 /// as it is when it does not decode, as mail-parser does), the file name and the type.
 pub fn decode_part(header: &[u8], body: &[u8]) -> MessagePart {
-    let headers = MessageParser::default().parse_headers(header);
-    let encoding = headers
-        .as_ref()
-        .and_then(|h| h.content_transfer_encoding())
-        .map(|e| e.trim().to_ascii_lowercase());
-    let bytes = match encoding.as_deref() {
+    let bytes = match transfer_encoding(header).as_deref() {
         Some("base64") => base64_decode(body),
         Some("quoted-printable") => quoted_printable_decode(body),
         _ => None,
     }
     .unwrap_or_else(|| body.to_vec());
+    described(header, bytes)
+}
+
+/// A part from its MIME header and its decoded bytes: the file name and the type.
+fn described(header: &[u8], bytes: Vec<u8>) -> MessagePart {
+    let headers = MessageParser::default().parse_headers(header);
     let content_type = headers
         .as_ref()
         .map_or_else(|| DEFAULT_CONTENT_TYPE.to_owned(), content_type);
@@ -323,6 +537,84 @@ mod tests {
             assert_eq!(part.filename.as_deref(), filename, "{header:?}");
             assert_eq!(part.content_type, content_type, "{header:?}");
         }
+    }
+
+    /// Decoding in pieces of any size gives what decoding the whole part gives, for base64
+    /// with CRLF or LF lines and quoted-printable with soft breaks and escapes.
+    #[test]
+    fn pieces_decode_like_the_whole() {
+        use base64::Engine;
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+        let lines = |eol: &str| {
+            encoded
+                .as_bytes()
+                .chunks(76)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(eol)
+        };
+        let qp = "caf=C3=A9 au lait =\r\nsoft break, tr=C3=A8s bien=3D\r\n".repeat(300);
+        let cases = [
+            ("Content-Transfer-Encoding: base64\r\n\r\n", lines("\r\n")),
+            ("Content-Transfer-Encoding: base64\r\n\r\n", lines("\n")),
+            ("Content-Transfer-Encoding: quoted-printable\r\n\r\n", qp),
+            ("Content-Type: text/plain\r\n\r\n", "plain text".repeat(500)),
+        ];
+        for (header, body) in cases {
+            let whole = decode_part(header.as_bytes(), body.as_bytes()).bytes;
+            for size in [1, 3, 77, 1000, 4096, body.len()] {
+                let mut decoder = Decoder::new(header.as_bytes(), Some(body.len()));
+                let pieces: Vec<&[u8]> = body.as_bytes().chunks(size).collect();
+                for (i, piece) in pieces.iter().enumerate() {
+                    decoder.feed(piece.to_vec(), i + 1 == pieces.len());
+                }
+                assert!(!decoder.failed(), "{header:?} in pieces of {size}");
+                assert_eq!(decoder.finish(), whole, "{header:?} in pieces of {size}");
+            }
+        }
+    }
+
+    /// Base64 that does not decode in pieces (invalid, or padding inside) is left to the
+    /// whole-part decoder.
+    #[test]
+    fn odd_base64_falls_back_to_the_whole_part() {
+        let header = b"Content-Transfer-Encoding: base64\r\n\r\n";
+        for body in [&b"aGk=aGk=aGk=aGk="[..], b"not*base64 at all"] {
+            let mut decoder = Decoder::new(header, None);
+            decoder.feed(body[..8].to_vec(), false);
+            decoder.feed(body[8..].to_vec(), true);
+            assert!(decoder.failed(), "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    /// The structure of a part is found by its id, through multiparts and attached messages.
+    #[test]
+    fn parts_are_found_in_the_structure() {
+        use async_imap::imap_proto::{AttributeValue, Response};
+        let text = r#"("text" "plain" NIL NIL NIL "7bit" 5 1 NIL NIL NIL NIL)"#;
+        let pdf = r#"("application" "pdf" NIL NIL NIL "base64" 400 NIL NIL NIL NIL)"#;
+        let inner = format!(
+            r#"("message" "rfc822" NIL NIL NIL "7bit" 900 (NIL "s" NIL NIL NIL NIL NIL NIL NIL NIL) ({text}{pdf} "mixed" ("boundary" "i") NIL NIL NIL) 20 NIL NIL NIL NIL)"#
+        );
+        let line = format!(
+            "* 1 FETCH (BODYSTRUCTURE (({text}{pdf} \"alternative\" (\"boundary\" \"a\") NIL NIL NIL){inner} \"mixed\" (\"boundary\" \"m\") NIL NIL NIL))\r\n"
+        );
+        let (_, response) = Response::parse(line.as_bytes()).unwrap();
+        let Response::Fetch(_, attributes) = response else {
+            panic!("not a FETCH")
+        };
+        let Some(AttributeValue::BodyStructure(root)) = attributes.first() else {
+            panic!("no BODYSTRUCTURE")
+        };
+        let size = |path: &[u32]| part_in(root, path).and_then(octets);
+        assert_eq!(size(&[1, 1]), Some(5));
+        assert_eq!(size(&[1, 2]), Some(400));
+        assert_eq!(size(&[2]), Some(900));
+        assert_eq!(size(&[2, 2]), Some(400));
+        assert_eq!(size(&[1]), None, "a multipart has no size of its own");
+        assert_eq!(size(&[3]), None);
+        assert_eq!(size(&[0]), None);
     }
 
     #[test]
