@@ -1,0 +1,1 @@
+//! Attacks: client_documents (see main.rs).

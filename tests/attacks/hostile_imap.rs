@@ -1,0 +1,1 @@
+//! Attacks: hostile_imap (see main.rs).

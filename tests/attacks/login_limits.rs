@@ -1,0 +1,1 @@
+//! Attacks: login_limits (see main.rs).

@@ -1,0 +1,1 @@
+//! Attacks: replay_store (see main.rs).

@@ -1,0 +1,1 @@
+//! Attacks: sizes (see main.rs).

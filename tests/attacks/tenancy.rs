@@ -1,0 +1,1 @@
+//! Attacks: tenancy (see main.rs).
