@@ -18,7 +18,7 @@ use crate::clients::registration::RedirectPolicy;
 use crate::mail::imap::PoolSettings;
 use crate::mail::{MailSettings, TlsSettings};
 use crate::providers::Providers;
-use crate::store::{LoginLimits, RequestLimits};
+use crate::store::{Capacities, LoginLimits, RequestLimits};
 use crate::token::{Keyring, Lifetimes};
 
 /// Settings every command that makes or opens tokens needs. No `Debug`: it holds the keys.
@@ -149,6 +149,11 @@ pub struct ServerArgs {
     /// The window in which token endpoint requests are counted.
     #[arg(long, env = "TOKEN_RATE_WINDOW", default_value = "1m", value_parser = parse_window)]
     pub token_rate_window: Duration,
+
+    /// Without REDIS_URL: records of each kind (used codes, sign-ins, rate-limit windows)
+    /// the in-memory store holds at most.
+    #[arg(long, env = "MEMORY_STORE_MAX_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub memory_store_max_entries: u64,
 
     /// Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) of the store
     /// shared by several instances: used codes, refresh token families, login failures.
@@ -305,6 +310,8 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     /// TOKEN_MAX_REQUESTS_PER_IP, TOKEN_MAX_REQUESTS_PER_CLIENT, TOKEN_RATE_WINDOW.
     pub token_limits: RequestLimits,
+    /// MEMORY_STORE_MAX_ENTRIES, for each kind of record.
+    pub memory_store: Capacities,
     pub data_dir: PathBuf,
     /// REDIS_URL; `None` for the in-memory store. May hold a password: never log it.
     pub redis_url: Option<String>,
@@ -352,6 +359,7 @@ impl Config {
                 per_client: args.token_max_requests_per_client,
                 window: args.token_rate_window,
             },
+            memory_store: Capacities::all(args.memory_store_max_entries as usize),
             data_dir: args.common.data_dir,
             redis_url: args.redis_url,
             login_limits: LoginLimits {
@@ -797,6 +805,7 @@ mod tests {
             Config::from_args(args(&["--data-dir", temp_dir().to_str().unwrap()])).unwrap();
         assert_eq!(config.login_limits, LoginLimits::default());
         assert_eq!(config.token_limits, RequestLimits::default());
+        assert_eq!(config.memory_store, Capacities::default());
         assert_eq!(config.redis_url, None);
         let wrapper = Wrapper::try_parse_from(["mail_mcp", "--login-failure-window", "0s"]);
         assert!(wrapper.is_err());

@@ -9,8 +9,10 @@
 //!   "floor"), so a flood of codes can shorten how long an unused code stays usable but
 //!   can never make a used code usable again, and never makes the store refuse.
 //! - refresh families ([`Capacities::families`]): one record per sign-in, rotated in
-//!   place; when full of live families a new sign-in is refused ([`StoreError::Full`])
-//!   rather than forget a family.
+//!   place. When full, the family refreshed least recently is forgotten; it is adopted
+//!   again at its next refresh (nobody is signed out; only reuse detection for that family
+//!   starts over). Revoked families are never forgotten before they expire; a map full of
+//!   revoked families refuses new sign-ins ([`StoreError::Full`]).
 //! - counters ([`Capacities::counters`]): when full of live windows, new ones are refused;
 //!   a scan for expired ones runs at most once per soonest expiry, so a flood costs one
 //!   scan, not one per request.
@@ -46,13 +48,12 @@ impl Capacities {
     }
 }
 
+/// Records of each kind kept at most by default (MEMORY_STORE_MAX_ENTRIES).
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
 impl Default for Capacities {
     fn default() -> Self {
-        Capacities {
-            codes: 50_000,
-            families: 200_000,
-            counters: 100_000,
-        }
+        Capacities::all(DEFAULT_CAPACITY)
     }
 }
 
@@ -240,9 +241,36 @@ impl Records {
         if self.families.live(&key, now).is_some() {
             return Ok(false);
         }
-        self.families
-            .insert(key, entry(current.to_string(), now, ttl), now)?;
+        self.insert_family(key, entry(current.to_string(), now, ttl), now)?;
         Ok(true)
+    }
+
+    /// Stores a family record, forgetting the least recently refreshed live family (never
+    /// a revoked one) when the map is full.
+    fn insert_family(
+        &mut self,
+        key: String,
+        record: Entry<String>,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let families = &mut self.families;
+        if families.map.contains_key(&key) || families.make_room(now).is_ok() {
+            families.map.insert(key, record);
+            return Ok(());
+        }
+        let oldest = families
+            .map
+            .iter()
+            .filter(|(_, e)| e.value != keys::REVOKED)
+            .min_by_key(|(_, e)| e.expires)
+            .map(|(k, _)| k.clone());
+        let Some(oldest) = oldest else {
+            return Err(StoreError::Full(families.map.len()));
+        };
+        families.map.remove(&oldest);
+        families.full_until = None;
+        families.map.insert(key, record);
+        Ok(())
     }
 
     fn rotate_refresh(
@@ -259,8 +287,7 @@ impl Records {
             Some(e) if e.value != presented => (RefreshVerdict::Reused, keys::REVOKED),
             _ => (RefreshVerdict::Fresh, next),
         };
-        self.families
-            .insert(key, entry(value.to_string(), now, ttl), now)?;
+        self.insert_family(key, entry(value.to_string(), now, ttl), now)?;
         Ok(verdict)
     }
 
@@ -271,7 +298,7 @@ impl Records {
         now: Instant,
     ) -> Result<(), StoreError> {
         let revoked = entry(keys::REVOKED.to_string(), now, ttl);
-        self.families.insert(keys::family(family), revoked, now)
+        self.insert_family(keys::family(family), revoked, now)
     }
 
     fn hit(&mut self, key: &str, window: Duration, now: Instant) -> Result<Window, StoreError> {
@@ -503,18 +530,30 @@ mod tests {
         assert!(!store.consume_once("late", 5 * MINUTE).await.unwrap());
     }
 
+    /// A full family map forgets the least recently refreshed family, whose next refresh
+    /// adopts it again; revoked families stay revoked, and only they can fill the map.
     #[tokio::test]
-    async fn a_full_family_map_refuses_new_families_but_rotates_and_revokes_known_ones() {
-        let store = MemoryStore::with_capacity(1);
-        assert!(store.start_family("fam", "r1", MINUTE).await.unwrap());
-        let full = store.start_family("other", "r1", MINUTE).await;
-        assert!(matches!(full, Err(StoreError::Full(1))), "{full:?}");
-        let rotate = |p, n| store.rotate_refresh("fam", p, n, MINUTE);
-        assert_eq!(rotate("r1", "r2").await.unwrap(), RefreshVerdict::Fresh);
-        assert_eq!(rotate("r1", "r3").await.unwrap(), RefreshVerdict::Reused);
+    async fn a_full_family_map_forgets_the_idlest_family_but_never_a_revoked_one() {
+        tokio::time::pause();
+        let store = MemoryStore::with_capacity(2);
+        assert!(store.start_family("idle", "i1", MINUTE).await.unwrap());
+        store.revoke_family("bad", MINUTE).await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(store.start_family("new", "n1", MINUTE).await.unwrap());
+        assert_eq!(store.len(), 2);
+        let bad = store.rotate_refresh("bad", "x", "y", MINUTE).await.unwrap();
+        assert_eq!(bad, RefreshVerdict::FamilyRevoked);
+        let idle = store
+            .rotate_refresh("idle", "i1", "i2", MINUTE)
+            .await
+            .unwrap();
         assert_eq!(
-            rotate("r2", "r3").await.unwrap(),
-            RefreshVerdict::FamilyRevoked
+            idle,
+            RefreshVerdict::Fresh,
+            "the forgotten family is adopted"
         );
+        store.revoke_family("worse", MINUTE).await.unwrap();
+        let full = store.start_family("more", "m1", MINUTE).await;
+        assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use limiter::{LimitError, LoginLimiter, LoginLimits};
-pub use memory::MemoryStore;
+pub use memory::{Capacities, MemoryStore};
 pub use redis::RedisStore;
 pub use request_limits::{RequestLimiter, RequestLimits};
 
@@ -117,9 +117,17 @@ pub const DEFAULT_PREFIX: &str = "mail_mcp:";
 
 /// The store for `REDIS_URL`: Redis (connected and pinged) when set, memory otherwise.
 pub async fn open(redis_url: Option<&str>) -> Result<Arc<dyn SharedStore>, StoreError> {
+    open_with(redis_url, memory::Capacities::default()).await
+}
+
+/// [`open`], with the bounds of a memory store (MEMORY_STORE_MAX_ENTRIES).
+pub async fn open_with(
+    redis_url: Option<&str>,
+    capacities: memory::Capacities,
+) -> Result<Arc<dyn SharedStore>, StoreError> {
     match redis_url {
         Some(url) => Ok(Arc::new(RedisStore::connect(url, DEFAULT_PREFIX).await?)),
-        None => Ok(Arc::new(MemoryStore::new())),
+        None => Ok(Arc::new(MemoryStore::with_capacities(capacities))),
     }
 }
 
