@@ -64,7 +64,13 @@ async fn a_stale_refresh_token_revokes_its_family(store: &dyn SharedStore) {
         RefreshVerdict::Fresh,
         "an unknown family is adopted"
     );
-    let revoked = id();
+    let (revoked, unknown) = (id(), id());
+    store.revoke_family(&unknown, MINUTE).await.unwrap();
+    assert!(
+        store.start_family(&unknown, &first, MINUTE).await.unwrap(),
+        "nothing stored"
+    );
+    store.start_family(&revoked, &first, MINUTE).await.unwrap();
     store.revoke_family(&revoked, MINUTE).await.unwrap();
     assert!(!store.start_family(&revoked, &first, MINUTE).await.unwrap());
     let after = store

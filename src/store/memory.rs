@@ -297,8 +297,12 @@ impl Records {
         ttl: Duration,
         now: Instant,
     ) -> Result<(), StoreError> {
+        let key = keys::family(family);
+        if self.families.live(&key, now).is_none() {
+            return Ok(());
+        }
         let revoked = entry(keys::REVOKED.to_string(), now, ttl);
-        self.insert_family(keys::family(family), revoked, now)
+        self.insert_family(key, revoked, now)
     }
 
     fn hit(&mut self, key: &str, window: Duration, now: Instant) -> Result<Window, StoreError> {
@@ -433,17 +437,17 @@ mod tests {
         assert_eq!(store.len(), 1);
     }
 
-    /// A code replayed before its first exchange started the family leaves it revoked.
+    /// Revoking stops every later refresh and start; revoking an unknown family stores nothing.
     #[tokio::test]
-    async fn a_revoked_family_cannot_be_started() {
+    async fn a_revoked_family_stays_revoked_and_unknown_ones_are_not_stored() {
         let store = MemoryStore::new();
+        store.revoke_family("unknown", MINUTE).await.unwrap();
+        assert!(store.is_empty());
+        store.start_family("fam", "r1", MINUTE).await.unwrap();
         store.revoke_family("fam", MINUTE).await.unwrap();
         assert!(!store.start_family("fam", "r1", MINUTE).await.unwrap());
-        let verdict = store
-            .rotate_refresh("fam", "r1", "r2", MINUTE)
-            .await
-            .unwrap();
-        assert_eq!(verdict, RefreshVerdict::FamilyRevoked);
+        let verdict = store.rotate_refresh("fam", "r1", "r2", MINUTE).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::FamilyRevoked);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,6 +541,7 @@ mod tests {
         tokio::time::pause();
         let store = MemoryStore::with_capacity(2);
         assert!(store.start_family("idle", "i1", MINUTE).await.unwrap());
+        assert!(store.start_family("bad", "b1", MINUTE).await.unwrap());
         store.revoke_family("bad", MINUTE).await.unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(store.start_family("new", "n1", MINUTE).await.unwrap());
@@ -552,6 +557,7 @@ mod tests {
             RefreshVerdict::Fresh,
             "the forgotten family is adopted"
         );
+        assert!(store.start_family("worse", "w1", MINUTE).await.unwrap());
         store.revoke_family("worse", MINUTE).await.unwrap();
         let full = store.start_family("more", "m1", MINUTE).await;
         assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");

@@ -101,7 +101,10 @@ pub trait SharedStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<RefreshVerdict, StoreError>;
 
-    /// Revokes `family` (a replayed authorization code): every later refresh is refused.
+    /// Revokes `family` (a replayed authorization code), if the store holds it: every later
+    /// refresh is refused. A family the store does not hold is left alone, so refused
+    /// codes cannot fill the store with records (a replay racing the first exchange's
+    /// [`start_family`](Self::start_family) may therefore not revoke it).
     async fn revoke_family(&self, family: &str, ttl: Duration) -> Result<(), StoreError>;
 
     /// Counts one hit on `key` and returns the counter after it. The first hit starts a

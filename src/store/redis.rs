@@ -189,16 +189,19 @@ impl SharedStore for RedisStore {
 
     async fn revoke_family(&self, family: &str, ttl: Duration) -> Result<(), StoreError> {
         let key = self.key(keys::family(family));
-        self.run(|mut c| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(keys::REVOKED)
-                .arg("PX")
-                .arg(millis(ttl))
-                .query_async::<()>(&mut c)
-                .await
-        })
-        .await
+        let _set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(keys::REVOKED)
+                    .arg("XX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(())
     }
 
     async fn hit(&self, key: &str, window: Duration) -> Result<Window, StoreError> {
