@@ -509,7 +509,11 @@ async fn replay_is_refused(extra_args: &[&str]) {
     };
     let replayed = first["refresh_token"].as_str().unwrap().to_string();
     let revoked = refresh(replayed).await;
-    assert_eq!(revoked.status(), 400, "the replayed code's tokens are revoked");
+    assert_eq!(
+        revoked.status(),
+        400,
+        "the replayed code's tokens are revoked"
+    );
 
     let request = AuthRequest::new();
     let code = login_code(&server, &client.client_id, &request, &user, &[]).await;

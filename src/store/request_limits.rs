@@ -2,7 +2,9 @@
 //! in fixed windows per client IP (IPv6: per /64) and per client, and refused, with the
 //! time to wait, once either count is over its limit. Unlike logins, successes count too:
 //! each code exchange leaves a marker, so the rate of exchanges is what bounds the store.
-//! Counter keys are SHA-256 hashes (no address or client id in clear in Redis).
+//! Counter keys are SHA-256 hashes (no address or client id in clear in Redis). A memory
+//! store with no room for another window lets the request through (logged): a limit that
+//! refused everyone once its counters were full would itself be the denial of service.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::{LimitError, SharedStore, Window};
+use super::{LimitError, SharedStore, StoreError, Window};
 
 /// How many token requests are allowed in one window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,15 +49,27 @@ impl RequestLimiter {
 
     /// Counts one request from `ip`; [`LimitError::RetryAfter`] when it is over the limit.
     pub async fn count_ip(&self, ip: IpAddr) -> Result<(), LimitError> {
-        let window = self.store.hit(&ip_key(ip), self.limits.window).await?;
-        over(window, self.limits.per_ip)
+        self.count(&ip_key(ip), self.limits.per_ip).await
     }
 
     /// Counts one request of `client_id`; [`LimitError::RetryAfter`] when over the limit.
     pub async fn count_client(&self, client_id: &str) -> Result<(), LimitError> {
         let key = format!("token:client:{}", digest(&["client", client_id]));
-        let window = self.store.hit(&key, self.limits.window).await?;
-        over(window, self.limits.per_client)
+        self.count(&key, self.limits.per_client).await
+    }
+
+    async fn count(&self, key: &str, limit: u64) -> Result<(), LimitError> {
+        match self.store.hit(key, self.limits.window).await {
+            Ok(window) => over(window, limit),
+            Err(StoreError::Full(held)) => {
+                tracing::warn!(
+                    held,
+                    "no room for another rate-limit window: request let through"
+                );
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 }
 
@@ -125,5 +139,22 @@ mod tests {
         assert!(limiter.count_client("a").await.is_err());
         limiter.count_client("b").await.unwrap();
         assert!(!ip_key("198.51.100.7".parse().unwrap()).contains("198"));
+    }
+
+    #[tokio::test]
+    async fn full_counters_let_requests_through() {
+        let limits = RequestLimits {
+            per_ip: 1,
+            per_client: 1,
+            window: Duration::from_secs(60),
+        };
+        let limiter = RequestLimiter::new(Arc::new(MemoryStore::with_capacity(1)), limits);
+        limiter.count_client("a").await.unwrap();
+        assert!(
+            limiter.count_client("a").await.is_err(),
+            "a known window counts"
+        );
+        limiter.count_client("b").await.unwrap();
+        limiter.count_client("b").await.unwrap();
     }
 }
