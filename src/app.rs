@@ -56,7 +56,7 @@ impl AppState {
             .mail
             .settings()
             .map_err(|e| StartError::Config(e.to_string()))?;
-        let store = crate::store::open(config.redis_url.as_deref())
+        let store = crate::store::open_with(config.redis_url.as_deref(), config.memory_store)
             .await
             .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;
         let attachments = open_attachment_store(&config, shutdown).await?;

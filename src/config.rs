@@ -18,7 +18,7 @@ use crate::clients::registration::RedirectPolicy;
 use crate::mail::imap::PoolSettings;
 use crate::mail::{MailSettings, TlsSettings};
 use crate::providers::Providers;
-use crate::store::LoginLimits;
+use crate::store::{Capacities, LoginLimits, RequestLimits};
 use crate::token::{Keyring, Lifetimes};
 
 /// Settings every command that makes or opens tokens needs. No `Debug`: it holds the keys.
@@ -136,6 +136,24 @@ pub struct ServerArgs {
     /// Lifetime of authorization codes.
     #[arg(long, env = "AUTH_CODE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub auth_code_ttl: Duration,
+
+    /// Token endpoint requests allowed per client IP (IPv6: per /64) in TOKEN_RATE_WINDOW;
+    /// more get 429 with Retry-After.
+    #[arg(long, env = "TOKEN_MAX_REQUESTS_PER_IP", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_max_requests_per_ip: u64,
+
+    /// Token endpoint requests allowed per client (client_id) in TOKEN_RATE_WINDOW.
+    #[arg(long, env = "TOKEN_MAX_REQUESTS_PER_CLIENT", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_max_requests_per_client: u64,
+
+    /// The window in which token endpoint requests are counted.
+    #[arg(long, env = "TOKEN_RATE_WINDOW", default_value = "1m", value_parser = parse_window)]
+    pub token_rate_window: Duration,
+
+    /// Without REDIS_URL: records of each kind (used codes, sign-ins, rate-limit windows)
+    /// the in-memory store holds at most.
+    #[arg(long, env = "MEMORY_STORE_MAX_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub memory_store_max_entries: u64,
 
     /// Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) of the store
     /// shared by several instances: used codes, refresh token families, login failures.
@@ -290,6 +308,10 @@ pub struct Config {
     /// MAIL_CA_FILE and the mail time limits; [`MailArgs::settings`] loads them.
     pub mail: MailArgs,
     pub lifetimes: Lifetimes,
+    /// TOKEN_MAX_REQUESTS_PER_IP, TOKEN_MAX_REQUESTS_PER_CLIENT, TOKEN_RATE_WINDOW.
+    pub token_limits: RequestLimits,
+    /// MEMORY_STORE_MAX_ENTRIES, for each kind of record.
+    pub memory_store: Capacities,
     pub data_dir: PathBuf,
     /// REDIS_URL; `None` for the in-memory store. May hold a password: never log it.
     pub redis_url: Option<String>,
@@ -332,6 +354,12 @@ impl Config {
             trust_forwarded_for: args.trust_forwarded_for,
             mail: args.mail,
             lifetimes,
+            token_limits: RequestLimits {
+                per_ip: args.token_max_requests_per_ip,
+                per_client: args.token_max_requests_per_client,
+                window: args.token_rate_window,
+            },
+            memory_store: Capacities::all(args.memory_store_max_entries as usize),
             data_dir: args.common.data_dir,
             redis_url: args.redis_url,
             login_limits: LoginLimits {
@@ -776,6 +804,8 @@ mod tests {
         let config =
             Config::from_args(args(&["--data-dir", temp_dir().to_str().unwrap()])).unwrap();
         assert_eq!(config.login_limits, LoginLimits::default());
+        assert_eq!(config.token_limits, RequestLimits::default());
+        assert_eq!(config.memory_store, Capacities::default());
         assert_eq!(config.redis_url, None);
         let wrapper = Wrapper::try_parse_from(["mail_mcp", "--login-failure-window", "0s"]);
         assert!(wrapper.is_err());

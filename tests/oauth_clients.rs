@@ -458,8 +458,9 @@ async fn a_foreign_resource_is_refused() {
     assert_eq!(response.status(), 200, "a missing resource is accepted");
 }
 
-/// A code works once; a refresh token reused after rotation revokes its whole family, so
-/// the token that replaced it stops working too.
+/// A code works once, and its replay revokes the refresh token its first exchange issued;
+/// a refresh token reused after rotation revokes its whole family, so the token that
+/// replaced it stops working too.
 async fn replay_is_refused(extra_args: &[&str]) {
     let stack = stack();
     let server = TestServer::start(stack, extra_args).await;
@@ -506,7 +507,28 @@ async fn replay_is_refused(extra_args: &[&str]) {
                 .await
         }
     };
-    let r1 = first["refresh_token"].as_str().unwrap().to_string();
+    let replayed = first["refresh_token"].as_str().unwrap().to_string();
+    let revoked = refresh(replayed).await;
+    assert_eq!(
+        revoked.status(),
+        400,
+        "the replayed code's tokens are revoked"
+    );
+
+    let request = AuthRequest::new();
+    let code = login_code(&server, &client.client_id, &request, &user, &[]).await;
+    let fresh: Value = exchange(
+        &server,
+        &client.client_id,
+        Some(&client.client_secret),
+        &code,
+        &request,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let r1 = fresh["refresh_token"].as_str().unwrap().to_string();
     let second = refresh(r1.clone()).await;
     assert_eq!(second.status(), 200);
     let r2 = second.json::<Value>().await.unwrap()["refresh_token"]

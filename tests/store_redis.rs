@@ -37,32 +37,60 @@ async fn consume_once_is_true_once(store: &dyn SharedStore) {
     assert!(store.consume_once(&id(), MINUTE).await.unwrap());
 }
 
-async fn a_reused_refresh_token_revokes_its_family(store: &dyn SharedStore) {
-    let (family, first, second) = (id(), id(), id());
-    let unknown = id();
+async fn a_stale_refresh_token_revokes_its_family(store: &dyn SharedStore) {
+    let (family, first, second, third) = (id(), id(), id(), id());
+    assert!(store.start_family(&family, &first, MINUTE).await.unwrap());
+    assert!(
+        !store.start_family(&family, &first, MINUTE).await.unwrap(),
+        "a family starts once"
+    );
     let expected = [
-        (&first, RefreshVerdict::Fresh),
-        (&second, RefreshVerdict::Fresh),
-        (&first, RefreshVerdict::Reused),
-        (&first, RefreshVerdict::FamilyRevoked),
-        (&unknown, RefreshVerdict::FamilyRevoked),
+        (&first, &second, RefreshVerdict::Fresh),
+        (&second, &third, RefreshVerdict::Fresh),
+        (&first, &second, RefreshVerdict::Reused),
+        (&third, &id(), RefreshVerdict::FamilyRevoked),
+        (&first, &id(), RefreshVerdict::FamilyRevoked),
     ];
-    for (jti, verdict) in expected {
-        let got = store.rotate_refresh(&family, jti, MINUTE).await.unwrap();
-        assert_eq!(got, verdict, "{jti}");
+    for (presented, next, verdict) in expected {
+        let got = store
+            .rotate_refresh(&family, presented, next, MINUTE)
+            .await
+            .unwrap();
+        assert_eq!(got, verdict, "{presented}");
     }
-    let other = store.rotate_refresh(&id(), &first, MINUTE).await.unwrap();
-    assert_eq!(other, RefreshVerdict::Fresh, "other families are untouched");
+    let other = store.rotate_refresh(&id(), &first, &second, MINUTE).await;
+    assert_eq!(
+        other.unwrap(),
+        RefreshVerdict::Fresh,
+        "an unknown family is adopted"
+    );
+    let (revoked, unknown) = (id(), id());
+    store.revoke_family(&unknown, MINUTE).await.unwrap();
+    assert!(
+        store.start_family(&unknown, &first, MINUTE).await.unwrap(),
+        "nothing stored"
+    );
+    store.start_family(&revoked, &first, MINUTE).await.unwrap();
+    store.revoke_family(&revoked, MINUTE).await.unwrap();
+    assert!(!store.start_family(&revoked, &first, MINUTE).await.unwrap());
+    let after = store
+        .rotate_refresh(&revoked, &first, &second, MINUTE)
+        .await;
+    assert_eq!(after.unwrap(), RefreshVerdict::FamilyRevoked);
 }
 
 async fn concurrent_uses_yield_exactly_one_winner(store: Arc<dyn SharedStore>) {
     const N: usize = 50;
     let (family, jti, code) = (id(), id(), id());
+    store.start_family(&family, &jti, MINUTE).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..N {
         let (store, family, jti, code) = (store.clone(), family.clone(), jti.clone(), code.clone());
         tasks.push(tokio::spawn(async move {
-            let verdict = store.rotate_refresh(&family, &jti, MINUTE).await.unwrap();
+            let verdict = store
+                .rotate_refresh(&family, &jti, &id(), MINUTE)
+                .await
+                .unwrap();
             let consumed = store.consume_once(&code, MINUTE).await.unwrap();
             (verdict, consumed)
         }));
@@ -120,13 +148,15 @@ async fn a_window_counts_then_expires(store: &dyn SharedStore) {
 async fn used_ids_and_families_are_forgotten_after_their_ttl(store: &dyn SharedStore) {
     let (code, family, jti) = (id(), id(), id());
     assert!(store.consume_once(&code, SHORT).await.unwrap());
-    store.rotate_refresh(&family, &jti, SHORT).await.unwrap();
-    let reused = store.rotate_refresh(&family, &jti, SHORT).await.unwrap();
+    store.start_family(&family, &jti, SHORT).await.unwrap();
+    let reused = store
+        .rotate_refresh(&family, &id(), &id(), SHORT)
+        .await
+        .unwrap();
     assert_eq!(reused, RefreshVerdict::Reused);
     tokio::time::sleep(SHORT + Duration::from_millis(100)).await;
     assert!(store.consume_once(&code, SHORT).await.unwrap());
-    let again = store.rotate_refresh(&family, &jti, SHORT).await.unwrap();
-    assert_eq!(again, RefreshVerdict::Fresh);
+    assert!(store.start_family(&family, &jti, SHORT).await.unwrap());
 }
 
 async fn the_login_limiter_blocks_and_says_when_to_retry(store: Arc<dyn SharedStore>) {
@@ -168,7 +198,7 @@ async fn the_login_limiter_blocks_and_says_when_to_retry(store: Arc<dyn SharedSt
 async fn suite(store: Arc<dyn SharedStore>) {
     store.ping().await.unwrap();
     consume_once_is_true_once(store.as_ref()).await;
-    a_reused_refresh_token_revokes_its_family(store.as_ref()).await;
+    a_stale_refresh_token_revokes_its_family(store.as_ref()).await;
     concurrent_uses_yield_exactly_one_winner(store.clone()).await;
     concurrent_hits_are_all_counted(store.clone()).await;
     a_window_counts_then_expires(store.as_ref()).await;

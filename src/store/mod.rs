@@ -1,18 +1,23 @@
 //! The small shared store behind the OAuth layer's replay and brute-force protection: single
 //! use of authorization codes, refresh-token rotation with family revocation, and fixed-window
-//! counters for login rate limiting. It holds no mail data and no secrets, only opaque ids
+//! counters for rate limiting (logins, the token endpoint). Its size is bounded by logins,
+//! never by refreshes: a code's marker lives only as long as the code, and a refresh family
+//! (every refresh token descended from one sign-in) is one record holding the id of its one
+//! current refresh token, replaced on each rotation (compare-and-set). It holds no mail data and no secrets, only opaque ids
 //! and hashed keys with an expiry. One interface, [`SharedStore`], two backends: [`memory`]
 //! (one instance, the default) and [`redis`] (several instances behind a load balancer,
 //! `REDIS_URL`). Every operation is atomic in both. A store that cannot answer returns a
 //! [`StoreError`], never panics; the HTTP layer turns it into a 503.
 //!
-//! - [`memory`]: `Mutex` + `HashMap` with lazy expiry and a size bound.
+//! - [`memory`]: `Mutex` + `HashMap`s with lazy expiry and a size bound per kind of record.
 //! - [`redis`]: the `redis` crate over a reconnecting `ConnectionManager`, keys prefixed.
 //! - [`limiter`]: [`LoginLimiter`], failed logins per client IP and per mail account.
+//! - [`request_limits`]: [`RequestLimiter`], token requests per client IP and per client.
 
 pub mod limiter;
 pub mod memory;
 pub mod redis;
+pub mod request_limits;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,16 +25,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use limiter::{LimitError, LoginLimiter, LoginLimits};
-pub use memory::MemoryStore;
+pub use memory::{Capacities, MemoryStore};
 pub use redis::RedisStore;
+pub use request_limits::{RequestLimiter, RequestLimits};
 
 /// What [`SharedStore::rotate_refresh`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshVerdict {
-    /// First use of this refresh token: issue the next one.
+    /// The presented token was the family's current one (or the store no longer knew the
+    /// family): the next token is now current; issue it.
     Fresh,
-    /// This refresh token was used before: it was stolen or replayed. The store has revoked
-    /// the whole family; the caller refuses the grant.
+    /// The presented token is not the family's current one: it was rotated already, so it
+    /// was stolen or replayed. The store has revoked the whole family; the caller refuses.
     Reused,
     /// The family was revoked earlier; the caller refuses the grant.
     FamilyRevoked,
@@ -65,20 +72,40 @@ pub trait SharedStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// True the first time `id` is seen, false on every later call within `ttl`. Used for
-    /// authorization codes (their `jti`): `ttl` at least the code's remaining lifetime.
+    /// authorization codes (their `jti`): `ttl` is the code's remaining lifetime. A full
+    /// memory store may forget the oldest markers, but then answers false for every code
+    /// expiring no later than those (see [`memory`]): a used code is never accepted again.
     async fn consume_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError>;
 
-    /// Records the use of refresh token `jti` of `family`. The first use is
-    /// [`RefreshVerdict::Fresh`]; a second use revokes the family and is
-    /// [`RefreshVerdict::Reused`]; any use after that is [`RefreshVerdict::FamilyRevoked`].
-    /// `ttl` must cover the remaining lifetime of every token of the family (the refresh
-    /// token lifetime always does).
+    /// Starts refresh family `family` with `current` as its current refresh token. False
+    /// when the family exists already: it was revoked (its code was replayed) before the
+    /// first exchange got here; the caller refuses the grant.
+    async fn start_family(
+        &self,
+        family: &str,
+        current: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Compare-and-set of `family`'s current refresh token: when `presented` is current,
+    /// `next` becomes current ([`RefreshVerdict::Fresh`]); when another token is current, the
+    /// family is revoked ([`RefreshVerdict::Reused`]); a revoked family stays revoked
+    /// ([`RefreshVerdict::FamilyRevoked`]). A family the store does not know (a restarted
+    /// memory store, a flushed Redis) is adopted: `next` becomes current. `ttl` (the
+    /// refresh token lifetime) is how long the record is kept from now.
     async fn rotate_refresh(
         &self,
         family: &str,
-        jti: &str,
+        presented: &str,
+        next: &str,
         ttl: Duration,
     ) -> Result<RefreshVerdict, StoreError>;
+
+    /// Revokes `family` (a replayed authorization code), if the store holds it: every later
+    /// refresh is refused. A family the store does not hold is left alone, so refused
+    /// codes cannot fill the store with records (a replay racing the first exchange's
+    /// [`start_family`](Self::start_family) may therefore not revoke it).
+    async fn revoke_family(&self, family: &str, ttl: Duration) -> Result<(), StoreError>;
 
     /// Counts one hit on `key` and returns the counter after it. The first hit starts a
     /// window of length `window`; the count resets when it ends.
@@ -93,26 +120,34 @@ pub const DEFAULT_PREFIX: &str = "mail_mcp:";
 
 /// The store for `REDIS_URL`: Redis (connected and pinged) when set, memory otherwise.
 pub async fn open(redis_url: Option<&str>) -> Result<Arc<dyn SharedStore>, StoreError> {
+    open_with(redis_url, memory::Capacities::default()).await
+}
+
+/// [`open`], with the bounds of a memory store (MEMORY_STORE_MAX_ENTRIES).
+pub async fn open_with(
+    redis_url: Option<&str>,
+    capacities: memory::Capacities,
+) -> Result<Arc<dyn SharedStore>, StoreError> {
     match redis_url {
         Some(url) => Ok(Arc::new(RedisStore::connect(url, DEFAULT_PREFIX).await?)),
-        None => Ok(Arc::new(MemoryStore::new())),
+        None => Ok(Arc::new(MemoryStore::with_capacities(capacities))),
     }
 }
 
 /// Key names shared by both backends, so that both hold the same layout. The family sits in
-/// a Redis hash tag (`{...}`) so that a family's keys live in one cluster slot.
+/// a Redis hash tag (`{...}`), as it did when a family had several keys.
 mod keys {
     pub fn once(id: &str) -> String {
         format!("once:{id}")
     }
 
-    pub fn revoked(family: &str) -> String {
-        format!("refresh:{{{family}}}:revoked")
+    /// The one record of a refresh family: its current token id, or [`REVOKED`].
+    pub fn family(family: &str) -> String {
+        format!("refresh:{{{family}}}")
     }
 
-    pub fn used(family: &str, jti: &str) -> String {
-        format!("refresh:{{{family}}}:used:{jti}")
-    }
+    /// The value of a revoked family's record (no token id looks like it).
+    pub const REVOKED: &str = "!revoked";
 
     pub fn hits(key: &str) -> String {
         format!("hits:{key}")

@@ -1,6 +1,7 @@
 //! The Redis [`SharedStore`], for several instances behind a load balancer (`REDIS_URL`).
 //! One reconnecting `ConnectionManager` (multiplexed, cheap to clone) serves every request;
-//! every key starts with a prefix (`mail_mcp:` by default). Each operation is one atomic
+//! every key starts with a prefix (`mail_mcp:` by default) and has a TTL; a refresh family
+//! is one key. Each operation is one atomic
 //! command or Lua script, and is bounded in time: a Redis that is down or stalled yields a
 //! [`StoreError::Unavailable`] within a few seconds, never a hang or a panic. Error text
 //! names the server's host and port only, never the URL (it may carry a password).
@@ -21,13 +22,18 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time allowed for a whole operation, reconnection attempts included.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// `KEYS[1]` revoked marker of the family, `KEYS[2]` used marker of the token, `ARGV[1]` ttl
-/// in ms. Returns 0 fresh, 1 reused (family now revoked), 2 family revoked earlier.
+/// Compare-and-set of a family's one key. `KEYS[1]` the family, `ARGV[1]` the presented
+/// token id, `ARGV[2]` the next one, `ARGV[3]` the revoked value, `ARGV[4]` ttl in ms.
+/// Returns 0 fresh (next is current; also for a family Redis no longer knows), 1 stale
+/// (family now revoked), 2 revoked earlier.
 const ROTATE_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-redis.call('DEL', KEYS[2])
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[3] then return 2 end
+if current == false or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 1
 ";
 
@@ -50,6 +56,24 @@ pub struct RedisStore {
     addr: String,
     rotate: Script,
     hit: Script,
+}
+
+/// `SET key value NX PX ttl`: true when the key did not exist and is now set.
+async fn set_new(
+    mut conn: ConnectionManager,
+    key: String,
+    value: &str,
+    ttl: Duration,
+) -> Result<bool, RedisError> {
+    let set: Option<String> = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("NX")
+        .arg("PX")
+        .arg(millis(ttl))
+        .query_async(&mut conn)
+        .await?;
+    Ok(set.is_some())
 }
 
 impl RedisStore {
@@ -124,33 +148,34 @@ impl SharedStore for RedisStore {
 
     async fn consume_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
         let key = self.key(keys::once(id));
-        let set: Option<String> = self
-            .run(|mut c| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis(ttl))
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(set.is_some())
+        self.run(|c| set_new(c, key, "1", ttl)).await
+    }
+
+    async fn start_family(
+        &self,
+        family: &str,
+        current: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = self.key(keys::family(family));
+        self.run(|c| set_new(c, key, current, ttl)).await
     }
 
     async fn rotate_refresh(
         &self,
         family: &str,
-        jti: &str,
+        presented: &str,
+        next: &str,
         ttl: Duration,
     ) -> Result<RefreshVerdict, StoreError> {
-        let revoked = self.key(keys::revoked(family));
-        let used = self.key(keys::used(family, jti));
+        let key = self.key(keys::family(family));
         let code: i64 = self
             .run(|mut c| async move {
-                let mut call = self.rotate.key(revoked);
-                call.key(used).arg(millis(ttl));
+                let mut call = self.rotate.key(key);
+                call.arg(presented)
+                    .arg(next)
+                    .arg(keys::REVOKED)
+                    .arg(millis(ttl));
                 call.invoke_async(&mut c).await
             })
             .await?;
@@ -160,6 +185,23 @@ impl SharedStore for RedisStore {
             2 => Ok(RefreshVerdict::FamilyRevoked),
             other => Err(self.unavailable(format!("rotate script returned {other}"))),
         }
+    }
+
+    async fn revoke_family(&self, family: &str, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.key(keys::family(family));
+        let _set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(keys::REVOKED)
+                    .arg("XX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(())
     }
 
     async fn hit(&self, key: &str, window: Duration) -> Result<Window, StoreError> {

@@ -8,7 +8,8 @@
 //! - [`tenancy`]: one tenant reading or sending another tenant's attachments.
 //! - [`client_documents`]: client ID metadata documents and redirect URIs.
 //! - [`hostile_imap`]: a mail server that answers to crash or starve the process.
-//! - [`replay_store`]: filling the replay store, replaying codes and refresh tokens.
+//! - [`replay_store`]: filling the replay store, replaying codes and refresh tokens,
+//!   flooding the token endpoint, refresh tokens without `offline_access`.
 //! - [`login_limits`]: racing and sidestepping the login limits, exhausting login slots.
 //! - [`sizes`]: oversized attachments and request bodies.
 

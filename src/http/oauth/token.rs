@@ -1,23 +1,35 @@
 //! `POST /oauth/token`: the authorization_code grant (client authenticated by
 //! client_secret_post or client_secret_basic, code bound to client, redirect URI and PKCE
 //! verifier) and the refresh_token grant (bound to the client; returns a new pair).
+//!
+//! Replay protection: a code works once; a replayed code revokes the refresh family its
+//! first exchange started. A refresh family holds one current refresh token (by digest):
+//! presenting any other token of the family revokes it. A refresh token is issued only
+//! when the granted scope holds `offline_access` (which a request without a scope gets).
+//! Every request is counted per client IP and per client; over the limit the answer is
+//! 429 `slow_down` with `Retry-After`, before any work is done.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::{OAuthError, pkce, scope};
 use crate::app::AppState;
 use crate::clients;
 use crate::mail::MailAccount;
-use crate::store::RefreshVerdict;
+use crate::store::{LimitError, RefreshVerdict, RequestLimiter, StoreError};
 use crate::token::{
-    AccessClaims, AuthMethod, CodeClaims, Purpose, RefreshClaims, client_fingerprint,
+    AccessClaims, AuthMethod, CLOCK_SKEW_LEEWAY_SECS, CodeClaims, Purpose, RefreshClaims,
+    client_fingerprint, unix_now,
 };
 
 /// The form body of a token request.
@@ -39,31 +51,92 @@ struct AuthenticatedClient {
     fingerprint: String,
 }
 
+/// Why a token request is refused: an OAuth error, or a rate limit.
+enum Refusal {
+    OAuth(OAuthError),
+    Limited(LimitError),
+}
+
+impl From<OAuthError> for Refusal {
+    fn from(error: OAuthError) -> Self {
+        Refusal::OAuth(error)
+    }
+}
+
+impl From<LimitError> for Refusal {
+    fn from(error: LimitError) -> Self {
+        Refusal::Limited(error)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::OAuth(error) => {
+                tracing::info!(error = error.code, description = %error.description, "token request refused");
+                error.into_response()
+            }
+            Refusal::Limited(LimitError::RetryAfter(wait)) => slow_down(wait),
+            Refusal::Limited(LimitError::Store(error)) => store_unavailable(error).into_response(),
+        }
+    }
+}
+
+/// 429 with `Retry-After` and an RFC 6749 error body (`slow_down`, registered for token
+/// endpoint responses; clients that do not know it keep their tokens and retry later).
+fn slow_down(wait: Duration) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    tracing::info!(retry_after = seconds, "token request over the rate limit");
+    let error = OAuthError {
+        code: "slow_down",
+        description: format!("too many token requests; retry in {seconds} s"),
+        basic_challenge: false,
+    };
+    let mut response = error.into_response();
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 #[tracing::instrument(skip_all, fields(grant_type))]
 pub async fn token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     axum::Form(request): axum::Form<TokenRequest>,
 ) -> Response {
     let grant_type = request.grant_type.clone().unwrap_or_default();
     tracing::Span::current().record("grant_type", grant_type.as_str());
+    let limiter = RequestLimiter::new(state.store.clone(), state.config.token_limits);
     let result = async {
-        let client = authenticate_client(&state, &headers, &request).await?;
-        match grant_type.as_str() {
+        limiter.count_ip(client_ip(&state, peer, &headers)).await?;
+        let client = authenticate_client(&state, &headers, &request, &limiter).await?;
+        let response = match grant_type.as_str() {
             "authorization_code" => exchange_code(&state, &client, &request).await,
             "refresh_token" => refresh(&state, &client, &request).await,
             "" => Err(OAuthError::invalid_request("grant_type is required")),
             other => Err(OAuthError::unsupported_grant_type(other)),
-        }
+        };
+        Ok::<_, Refusal>(response?)
     }
     .await;
-    match result {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::info!(error = error.code, description = %error.description, "token request refused");
-            error.into_response()
-        }
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The address token requests are counted against (as for sign-ins: the peer, or the last
+/// X-Forwarded-For entry with TRUST_FORWARDED_FOR).
+fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    if !state.config.trust_forwarded_for {
+        return peer.ip();
     }
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer.ip())
 }
 
 /// Client credentials from the Basic header or the form (not both), then checks them.
@@ -71,7 +144,8 @@ async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     request: &TokenRequest,
-) -> Result<AuthenticatedClient, OAuthError> {
+    limiter: &RequestLimiter,
+) -> Result<AuthenticatedClient, Refusal> {
     let basic = basic_credentials(headers)?;
     let used_basic = basic.is_some();
     let (client_id, secret) = match basic {
@@ -79,7 +153,8 @@ async fn authenticate_client(
             if request.client_secret.is_some() {
                 return Err(OAuthError::invalid_request(
                     "use one client authentication method, not two",
-                ));
+                )
+                .into());
             }
             (id, Some(secret))
         }
@@ -100,22 +175,21 @@ async fn authenticate_client(
         tracing::debug!(%reason, "token request from an unknown client");
         unauthorised("unknown client")
     })?;
+    limiter.count_client(&client_id).await?;
     let public = client.auth_method == AuthMethod::None && client.secret_hash.is_none();
     match (public, secret) {
         (true, None) => {}
         (true, Some(_)) => {
-            return Err(unauthorised(
-                "this is a public client: send no client_secret",
-            ));
+            return Err(unauthorised("this is a public client: send no client_secret").into());
         }
         (false, None) => {
-            return Err(unauthorised(
-                "this client must authenticate with its client_secret",
-            ));
+            return Err(
+                unauthorised("this client must authenticate with its client_secret").into(),
+            );
         }
         (false, Some(secret)) => {
             if !clients::secret_matches(state.tokens.keyring(), &client_id, &client, &secret) {
-                return Err(unauthorised("client authentication failed"));
+                return Err(unauthorised("client authentication failed").into());
             }
         }
     }
@@ -185,27 +259,64 @@ async fn exchange_code(
         ));
     }
     check_resource(state, request.resource.as_deref())?;
+    let family = opened.jti;
     let first_use = state
         .store
-        .consume_once(&format!("code:{}", opened.jti), state.config.lifetimes.code)
+        .consume_once(
+            &format!("code:{family}"),
+            code_marker_ttl(opened.expires_at),
+        )
         .await
         .map_err(store_unavailable)?;
     if !first_use {
-        tracing::warn!("an authorization code was presented twice");
+        tracing::warn!("an authorization code was presented twice: its tokens are revoked");
+        state
+            .store
+            .revoke_family(&family, state.config.lifetimes.refresh)
+            .await
+            .map_err(store_unavailable)?;
         return Err(OAuthError::invalid_grant(
-            "the authorization code was already used",
+            "the authorization code was already used; the tokens issued for it are revoked: sign in again",
         ));
     }
-    issue_tokens(
+    let issued = seal_tokens(
         state,
         &client.fingerprint,
         &claims.scope,
         claims.account,
-        opened.jti,
+        &family,
+    )?;
+    if let Some(current) = &issued.refresh_id {
+        let started = state
+            .store
+            .start_family(&family, current, state.config.lifetimes.refresh)
+            .await
+            .map_err(store_unavailable)?;
+        if !started {
+            return Err(revoked_sign_in());
+        }
+    }
+    Ok(issued.respond())
+}
+
+/// How long a code's single-use marker must live: until the code itself is refused.
+/// Computed to the millisecond, so that a replay computes (nearly) the same expiry.
+fn code_marker_ttl(expires_at: Option<i64>) -> Duration {
+    let refused_from = expires_at
+        .unwrap_or_else(unix_now)
+        .saturating_add(CLOCK_SKEW_LEEWAY_SECS + 1)
+        .saturating_mul(1000);
+    let remaining = refused_from.saturating_sub(chrono::Utc::now().timestamp_millis());
+    Duration::from_millis(u64::try_from(remaining).unwrap_or(0).max(1000))
+}
+
+fn revoked_sign_in() -> OAuthError {
+    OAuthError::invalid_grant(
+        "this sign-in was revoked after a code or refresh token was reused: sign in again",
     )
 }
 
-fn store_unavailable(error: crate::store::StoreError) -> OAuthError {
+fn store_unavailable(error: StoreError) -> OAuthError {
     tracing::error!(%error, "the shared store did not answer");
     OAuthError::temporarily_unavailable()
 }
@@ -234,32 +345,35 @@ async fn refresh(
     }
     check_resource(state, request.resource.as_deref())?;
     let scope = narrowed_scope(&claims.scope, request.scope.as_deref())?;
-    let verdict = state
-        .store
-        .rotate_refresh(&claims.family, &opened.jti, state.config.lifetimes.refresh)
-        .await
-        .map_err(store_unavailable)?;
-    match verdict {
-        RefreshVerdict::Fresh => {}
-        RefreshVerdict::Reused => {
-            tracing::warn!("a refresh token was reused: its whole family is revoked");
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used; every token of this sign-in is revoked: sign in again",
-            ));
-        }
-        RefreshVerdict::FamilyRevoked => {
-            return Err(OAuthError::invalid_grant(
-                "this sign-in was revoked after a refresh token was reused: sign in again",
-            ));
-        }
-    }
-    issue_tokens(
+    let issued = seal_tokens(
         state,
         &client.fingerprint,
         &scope,
         claims.account,
-        claims.family,
-    )
+        &claims.family,
+    )?;
+    // A refresh narrowed to drop offline_access ends the family: nothing matches "!ended".
+    let next = issued.refresh_id.as_deref().unwrap_or("!ended");
+    let verdict = state
+        .store
+        .rotate_refresh(
+            &claims.family,
+            &token_id(token),
+            next,
+            state.config.lifetimes.refresh,
+        )
+        .await
+        .map_err(store_unavailable)?;
+    match verdict {
+        RefreshVerdict::Fresh => Ok(issued.respond()),
+        RefreshVerdict::Reused => {
+            tracing::warn!("a stale refresh token was presented: its whole family is revoked");
+            Err(OAuthError::invalid_grant(
+                "the refresh token was already used; every token of this sign-in is revoked: sign in again",
+            ))
+        }
+        RefreshVerdict::FamilyRevoked => Err(revoked_sign_in()),
+    }
 }
 
 /// A refresh may ask for fewer scopes than were granted, never more.
@@ -292,14 +406,37 @@ fn check_resource(state: &AppState, resource: Option<&str>) -> Result<(), OAuthE
     }
 }
 
-/// Seals an access token and a refresh token of the same grant (rotated on each refresh).
-fn issue_tokens(
+/// What a family's record holds for a refresh token: a digest of the token itself.
+fn token_id(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(token.as_bytes())[..18])
+}
+
+/// The tokens of one grant, sealed but not yet sent.
+struct Issued {
+    body: Value,
+    /// [`token_id`] of the refresh token, when one was issued.
+    refresh_id: Option<String>,
+}
+
+impl Issued {
+    fn respond(self) -> Response {
+        let mut response = Json(self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+/// Seals an access token and, when the scope holds `offline_access`, a refresh token of
+/// the same family (rotated on each refresh).
+fn seal_tokens(
     state: &AppState,
     client: &str,
     scope: &str,
     account: MailAccount,
-    family: String,
-) -> Result<Response, OAuthError> {
+    family: &str,
+) -> Result<Issued, OAuthError> {
     let lifetimes = &state.config.lifetimes;
     let access = AccessClaims {
         client: client.to_string(),
@@ -316,22 +453,26 @@ fn issue_tokens(
         "expires_in": lifetimes.access.as_secs(),
         "scope": scope,
     });
-    {
-        let refresh = RefreshClaims {
-            client: client.to_string(),
-            scope: scope.to_string(),
-            account,
-            family,
-        };
-        let refresh_token = state
-            .tokens
-            .seal(Purpose::Refresh, &refresh, Some(lifetimes.refresh))
-            .map_err(|_| OAuthError::server_error())?;
-        body["refresh_token"] = refresh_token.into();
+    if !scope::has(scope, scope::OFFLINE_ACCESS) {
+        return Ok(Issued {
+            body,
+            refresh_id: None,
+        });
     }
-    let mut response = Json(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    let refresh = RefreshClaims {
+        client: client.to_string(),
+        scope: scope.to_string(),
+        account,
+        family: family.to_string(),
+    };
+    let refresh_token = state
+        .tokens
+        .seal(Purpose::Refresh, &refresh, Some(lifetimes.refresh))
+        .map_err(|_| OAuthError::server_error())?;
+    let refresh_id = token_id(&refresh_token);
+    body["refresh_token"] = refresh_token.into();
+    Ok(Issued {
+        body,
+        refresh_id: Some(refresh_id),
+    })
 }
