@@ -23,7 +23,7 @@ use crate::mail::compose::{
 use crate::mail::error::MailError;
 use crate::mail::imap::{
     Imap, ImapSession, SelectedFolder, SpecialUse, StoredMessage, append_message,
-    find_by_message_id, find_special_use,
+    ensure_special_use, find_by_message_id, find_special_use,
 };
 use crate::mail::smtp::Smtp;
 
@@ -358,26 +358,30 @@ async fn save_draft_in(
         }
         None => draft,
     };
-    let drafts = find_special_use(session, SpecialUse::Drafts)
-        .await?
-        .ok_or_else(|| {
-            MailError::InvalidInput(
-                "the account has no Drafts folder (none is marked \\Drafts or has a usual name); \
-                 create one named Drafts"
-                    .into(),
-            )
-        })?;
+    let (drafts, created) = ensure_special_use(session, SpecialUse::Drafts).await?;
     let message_id = new_message_id(&account.email);
     let message = compose::build(&author(account), &draft, &message_id, Purpose::Draft)?;
     let bytes = ending_with_crlf(message.formatted());
-    append_message(
+    let stored = append_message(
         session,
         &drafts,
         &["\\Draft", "\\Seen"],
         &bytes,
         &message_id,
     )
-    .await
+    .await?;
+    Ok(with_created_note(stored, created, "Drafts"))
+}
+
+/// Says in `stored` that its folder was created for it, when it was.
+fn with_created_note(mut stored: StoredMessage, created: bool, what: &str) -> StoredMessage {
+    if created {
+        stored.note = Some(format!(
+            "the account had no {what} folder, so \"{}\" was created for this message",
+            stored.folder
+        ));
+    }
+    stored
 }
 
 /// Opens the folder of `message` (checking its UIDVALIDITY when given) and reads the
@@ -437,21 +441,20 @@ async fn find_in_sent(
         folder,
         uid,
         uid_validity: selected.uid_validity,
+        note: None,
     }))
 }
 
-/// Stores the exact bytes that were sent in Sent, flagged \Seen.
+/// Stores the exact bytes that were sent in Sent, flagged \Seen; creates Sent (in the
+/// personal namespace, e.g. `INBOX.Sent`) when the account has none.
 async fn file_in_sent(
     session: &mut ImapSession,
     bytes: &[u8],
     message_id: &str,
 ) -> Result<StoredMessage, MailError> {
-    let folder = sent_folder(session).await?.ok_or_else(|| {
-        MailError::InvalidInput(
-            "the account has no Sent folder (none is marked \\Sent or has a usual name)".into(),
-        )
-    })?;
-    append_message(session, &folder, &["\\Seen"], bytes, message_id).await
+    let (folder, created) = ensure_special_use(session, SpecialUse::Sent).await?;
+    let stored = append_message(session, &folder, &["\\Seen"], bytes, message_id).await?;
+    Ok(with_created_note(stored, created, "Sent"))
 }
 
 /// The sentence that reports a sent message whose copy could not be stored.
