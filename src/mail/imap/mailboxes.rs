@@ -328,13 +328,21 @@ pub fn pick_special_use(mailboxes: &[MailboxInfo], special_use: SpecialUse) -> O
     let by_name = || {
         special_use.fallback_names().iter().find_map(|wanted| {
             let wanted = wanted.to_lowercase();
-            mailboxes
-                .iter()
-                .filter(|m| m.is_selectable())
-                .find(|m| namespace.local_name(&m.name).to_lowercase() == wanted)
+            mailboxes.iter().filter(|m| m.is_selectable()).find(|m| {
+                namespace.local_name(&m.name).to_lowercase() == wanted
+                    || below_inbox_name(&m.name, &namespace).is_some_and(|n| n == wanted)
+            })
         })
     };
     marked.or_else(by_name).map(|m| m.name.as_str())
+}
+
+/// `INBOX.Sent` as `sent` where the list mixes folders below INBOX with others (so the
+/// prefix is not `INBOX.`): a special folder below INBOX is still found by its name.
+fn below_inbox_name(wire: &str, namespace: &PersonalNamespace) -> Option<String> {
+    let prefix = format!("INBOX{}", namespace.delimiter.as_deref()?);
+    (namespace.prefix.is_empty() && super::names::has_prefix(wire, &prefix))
+        .then(|| super::names::from_wire(&wire[prefix.len()..]).to_lowercase())
 }
 
 /// The personal namespace (RFC 2342) as the folder list shows it: its prefix (`""` on
@@ -723,6 +731,10 @@ mod tests {
         assert_eq!(dovecot.place("Projects/2026"), "Projects/2026");
         let mixed = below_inbox(&["INBOX", "INBOX.Sent", "Shared"]);
         assert_eq!(PersonalNamespace::of(&mixed).prefix, "");
+        assert_eq!(
+            pick_special_use(&mixed, SpecialUse::Sent),
+            Some("INBOX.Sent")
+        );
         let fresh = PersonalNamespace::of(&below_inbox(&["INBOX"]));
         assert_eq!((fresh.prefix.as_str(), fresh.prefix_known), ("", false));
         assert_eq!(fresh.prefix_to_try().as_deref(), Some("INBOX."));
