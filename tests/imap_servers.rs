@@ -272,7 +272,7 @@ async fn deleting_moves_to_deleted_items() {
 
 /// Another client's message flagged \Deleted in the source folder is never expunged: the
 /// move copies, leaves the moved original flagged \Deleted (no EXPUNGE is safe) and says
-/// so; the other client's message is still there.
+/// so; the other client's message is still there. Our listing hides both.
 #[tokio::test]
 async fn another_clients_deleted_message_is_not_expunged() {
     let account = Account::open("basic-others", &["INBOX.Archive"], &["mine", "theirs"]).await;
@@ -292,6 +292,10 @@ async fn another_clients_deleted_message_is_not_expunged() {
     assert!(is_deleted(&theirs[0].1), "{theirs:?}");
     let mine = account.find("INBOX", &account.message_ids[0]).await;
     assert!(is_deleted(&mine[0].1), "{mine:?}");
+    let listed = account
+        .call_ok("list_mail_messages", json!({"folder": "INBOX"}))
+        .await;
+    assert_eq!(listed["messages"], json!([]), "{listed}");
     let permanent = account
         .call_ok(
             "delete_mail_message",

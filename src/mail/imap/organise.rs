@@ -588,7 +588,8 @@ fn left_flagged_note(set: &str, others: usize) -> String {
         "this server cannot expunge single messages (no UIDPLUS) and {others} other message(s) \
          in the folder are flagged \\Deleted by someone else, which an EXPUNGE would remove \
          too; so the message(s) {set} were not expunged but left flagged \\Deleted in the \
-         source folder (most mail clients hide them; they go at the next expunge)"
+         source folder (list_mail_messages and most mail clients hide them; they go at the \
+         next expunge)"
     )
 }
 
