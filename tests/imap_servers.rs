@@ -358,3 +358,42 @@ async fn a_draft_is_stored_and_found_by_its_message_id() {
     assert_eq!(uids.len(), 1);
     assert_eq!(draft["uid"], uids[0], "{draft}");
 }
+
+/// A provider whose SMTP server files the Sent copy itself (`quirks = { smtp_saves_sent =
+/// true }` in the provider table, as for Gmail and Outlook) gets no second copy over IMAP:
+/// the report says so and Sent stays empty. The quirk is data, not a code branch.
+#[tokio::test]
+async fn a_provider_whose_smtp_files_sent_gets_no_second_copy() {
+    let stack = stack();
+    let providers = std::env::temp_dir().join(format!("providers-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &providers,
+        format!(
+            "[[provider]]\nid = \"files-sent\"\nname = \"Files Sent\"\n\
+             imap = {{ host = \"{host}\", port = {imap}, security = \"tls\" }}\n\
+             smtp = {{ host = \"{host}\", port = {smtp}, security = \"starttls\" }}\n\
+             quirks = {{ smtp_saves_sent = true }}\n",
+            host = stack.host,
+            imap = stack.basic_imaps_port(),
+            smtp = stack.submission_port,
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(stack, &["--providers-file", providers.to_str().unwrap()]).await;
+    let account = Account::open("basic-quirk", &EXCHANGE_FOLDERS, &[]).await;
+    let token = server.access_token_for(stack.basic_mail_account(&account.user));
+    let bob = stack.new_user("basic-bob");
+    let report = server
+        .call_tool_ok(
+            &token,
+            "send_mail_message",
+            json!({"to": bob.email, "subject": "Once", "text_body": "Hello"}),
+        )
+        .await;
+    std::fs::remove_file(&providers).ok();
+    assert_eq!(report["saved_to"], Value::Null, "{report}");
+    assert_eq!(report["copy_error"], Value::Null, "{report}");
+    let note = report["sent_copy_note"].as_str().unwrap_or_default();
+    assert!(note.contains("files the copy in Sent itself"), "{report}");
+    assert!(account.uids("INBOX.Sent Items").await.is_empty());
+}
