@@ -313,7 +313,8 @@ async fn another_clients_deleted_message_is_not_expunged() {
 }
 
 /// A folder a person names "Projects/2026" lands at `INBOX.Projects.2026`, reported with
-/// the server's name and the person's.
+/// the server's name and the person's; a second one is refused, and "INBOX.Deleted Items"
+/// (Trash by its name) cannot be deleted.
 #[tokio::test]
 async fn a_folder_created_as_projects_2026_lands_below_inbox() {
     let account = Account::open("basic-create", &EXCHANGE_FOLDERS, &[]).await;
@@ -340,6 +341,16 @@ async fn a_folder_created_as_projects_2026_lands_below_inbox() {
         .call("create_mailbox", json!({"name": "Projects/2026"}))
         .await;
     assert_eq!(again["isError"], true, "{again}");
+    let protected = account
+        .call("delete_mailbox", json!({"name": "INBOX.Deleted Items"}))
+        .await;
+    assert_eq!(protected["isError"], true, "{protected}");
+    assert!(
+        account
+            .folders()
+            .await
+            .contains(&"INBOX.Deleted Items".to_owned())
+    );
 }
 
 /// A draft goes to Drafts in the personal namespace (created as `INBOX.Drafts` when

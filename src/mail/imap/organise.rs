@@ -558,6 +558,8 @@ async fn expunge_plan(session: &mut ImapSession, named: &[u32]) -> Result<Expung
 
 /// Without UIDPLUS a plain EXPUNGE removes every \Deleted message: allowed only when the
 /// named messages are the only ones flagged.
+/// (A client that flags a message between our SEARCH and EXPUNGE could still lose it; IMAP
+/// without UIDPLUS offers no way to close that window, which lasts one round trip.)
 fn plan_without_uidplus(named: &[u32], flagged_deleted: &[u32]) -> ExpungePlan {
     let others = flagged_deleted
         .iter()
