@@ -24,6 +24,21 @@ pub struct Provider {
     /// A hint shown on the login page (e.g. that an app password is needed).
     #[serde(default)]
     pub hint: Option<String>,
+    /// What this provider's servers do differently from plain IMAP and SMTP.
+    #[serde(default)]
+    pub quirks: Quirks,
+}
+
+/// A provider's differences, as data rather than code (`quirks = { ... }` in the file).
+/// Folder names need no entry here: special folders are found by their marks or usual
+/// names on every server.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Quirks {
+    /// The SMTP server files a copy of every sent message in Sent itself (Gmail,
+    /// Outlook/Exchange): storing another over IMAP would make two.
+    #[serde(default)]
+    pub smtp_saves_sent: bool,
 }
 
 impl Provider {
@@ -86,6 +101,15 @@ impl Providers {
         self.list.iter().find(|p| p.id == id)
     }
 
+    /// The IMAP hosts of the providers whose SMTP servers file the Sent copy themselves.
+    pub fn smtp_saves_sent_hosts(&self) -> Vec<String> {
+        self.list
+            .iter()
+            .filter(|p| p.quirks.smtp_saves_sent)
+            .map(|p| p.imap.host.clone())
+            .collect()
+    }
+
     /// The provider serving `email`'s domain, if any.
     pub fn for_email(&self, email: &str) -> Option<&Provider> {
         let domain = email.rsplit_once('@')?.1.trim().to_ascii_lowercase();
@@ -113,6 +137,11 @@ mod tests {
         assert_eq!(providers.for_email("a@me.com").unwrap().id, "icloud");
         assert!(providers.for_email("a@example.org").is_none());
         assert!(providers.for_email("not-an-email").is_none());
+        assert_eq!(
+            providers.smtp_saves_sent_hosts(),
+            ["imap.gmail.com", "outlook.office365.com"]
+        );
+        assert!(!providers.by_id("icloud").unwrap().quirks.smtp_saves_sent);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::mail::compose::{
 use crate::mail::error::MailError;
 use crate::mail::imap::{
     Imap, ImapSession, SelectedFolder, SpecialUse, StoredMessage, append_message,
-    find_by_message_id, find_special_use,
+    ensure_special_use, find_by_message_id, find_special_use,
 };
 use crate::mail::smtp::Smtp;
 
@@ -54,6 +54,9 @@ pub struct SendReport {
     /// Only when storing the copy failed: the message WAS sent all the same; do not send
     /// it again.
     pub copy_error: Option<String>,
+    /// Anything else about the Sent copy, e.g. that the provider files it itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_copy_note: Option<String>,
 }
 
 /// What a reply did: the send, and the parent's \Answered flag.
@@ -94,6 +97,9 @@ pub struct Outbox {
     smtp: Smtp,
     /// The most attachment bytes one message may carry.
     attachment_limit: usize,
+    /// IMAP hosts whose provider's SMTP server files the Sent copy itself (Gmail, Outlook:
+    /// `smtp_saves_sent` in the provider table); no copy is stored for them over IMAP.
+    smtp_saves_sent: Vec<String>,
 }
 
 impl Outbox {
@@ -103,7 +109,24 @@ impl Outbox {
             imap,
             smtp,
             attachment_limit: compose::DEFAULT_MAX_ATTACHMENT_BYTES,
+            smtp_saves_sent: Vec::new(),
         }
+    }
+
+    /// The same outbox storing no Sent copy for accounts on these IMAP hosts, whose SMTP
+    /// servers file one themselves.
+    pub fn with_smtp_saving_sent(self, imap_hosts: Vec<String>) -> Self {
+        Outbox {
+            smtp_saves_sent: imap_hosts,
+            ..self
+        }
+    }
+
+    fn smtp_files_sent(&self, account: &MailAccount) -> bool {
+        let host = &account.imap.endpoint.host;
+        self.smtp_saves_sent
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
     }
 
     /// The same outbox refusing messages whose attachments add up to more than `bytes`
@@ -229,9 +252,13 @@ impl Outbox {
                 already_sent: true,
                 saved_to: Some(earlier),
                 copy_error: None,
+                sent_copy_note: None,
             });
         }
         let bytes = self.deliver(account, outgoing, message_id).await?;
+        if self.smtp_files_sent(account) {
+            return Ok(filed_by_smtp(session, message_id, accepted_recipients).await);
+        }
         let (saved_to, copy_error) = match file_in_sent(session, &bytes, message_id).await {
             Ok(stored) => (Some(stored), None),
             Err(err) => {
@@ -245,6 +272,7 @@ impl Outbox {
             already_sent: false,
             saved_to,
             copy_error,
+            sent_copy_note: None,
         })
     }
 
@@ -358,26 +386,30 @@ async fn save_draft_in(
         }
         None => draft,
     };
-    let drafts = find_special_use(session, SpecialUse::Drafts)
-        .await?
-        .ok_or_else(|| {
-            MailError::InvalidInput(
-                "the account has no Drafts folder (none is marked \\Drafts or has a usual name); \
-                 create one named Drafts"
-                    .into(),
-            )
-        })?;
+    let (drafts, created) = ensure_special_use(session, SpecialUse::Drafts).await?;
     let message_id = new_message_id(&account.email);
     let message = compose::build(&author(account), &draft, &message_id, Purpose::Draft)?;
     let bytes = ending_with_crlf(message.formatted());
-    append_message(
+    let stored = append_message(
         session,
         &drafts,
         &["\\Draft", "\\Seen"],
         &bytes,
         &message_id,
     )
-    .await
+    .await?;
+    Ok(with_created_note(stored, created, "Drafts"))
+}
+
+/// Says in `stored` that its folder was created for it, when it was.
+fn with_created_note(mut stored: StoredMessage, created: bool, what: &str) -> StoredMessage {
+    if created {
+        stored.note = Some(format!(
+            "the account had no {what} folder, so \"{}\" was created for this message",
+            stored.folder
+        ));
+    }
+    stored
 }
 
 /// Opens the folder of `message` (checking its UIDVALIDITY when given) and reads the
@@ -437,21 +469,43 @@ async fn find_in_sent(
         folder,
         uid,
         uid_validity: selected.uid_validity,
+        note: None,
     }))
 }
 
-/// Stores the exact bytes that were sent in Sent, flagged \Seen.
+/// Stores the exact bytes that were sent in Sent, flagged \Seen; creates Sent (in the
+/// personal namespace, e.g. `INBOX.Sent`) when the account has none.
 async fn file_in_sent(
     session: &mut ImapSession,
     bytes: &[u8],
     message_id: &str,
 ) -> Result<StoredMessage, MailError> {
-    let folder = sent_folder(session).await?.ok_or_else(|| {
-        MailError::InvalidInput(
-            "the account has no Sent folder (none is marked \\Sent or has a usual name)".into(),
-        )
-    })?;
-    append_message(session, &folder, &["\\Seen"], bytes, message_id).await
+    let (folder, created) = ensure_special_use(session, SpecialUse::Sent).await?;
+    let stored = append_message(session, &folder, &["\\Seen"], bytes, message_id).await?;
+    Ok(with_created_note(stored, created, "Sent"))
+}
+
+/// The report of a message whose provider files the Sent copy itself: where it is, when
+/// it is there already.
+async fn filed_by_smtp(
+    session: &mut ImapSession,
+    message_id: &str,
+    accepted_recipients: Vec<String>,
+) -> SendReport {
+    let saved_to = find_in_sent(session, message_id).await.ok().flatten();
+    let sent_copy_note = saved_to.is_none().then(|| {
+        "this provider's SMTP server files the copy in Sent itself, so none was stored here; \
+         it may take a moment to appear"
+            .to_owned()
+    });
+    SendReport {
+        message_id: message_id.to_owned(),
+        accepted_recipients,
+        already_sent: false,
+        saved_to,
+        copy_error: None,
+        sent_copy_note,
+    }
 }
 
 /// The sentence that reports a sent message whose copy could not be stored.

@@ -273,3 +273,24 @@ fn client_tls_config(ca_file: &Path) -> Result<Arc<ClientConfig>, String> {
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+/// The second IMAP server of the stack ("basic"): a Dovecot without MOVE, UIDPLUS and
+/// SPECIAL-USE, with '.' as separator and every personal folder below `INBOX.`, as
+/// Courier and many hosted servers are. Same users and passwords as the first.
+impl Stack {
+    /// The basic server's IMAPS port (`BASIC_IMAPS_PORT` in the env file).
+    pub fn basic_imaps_port(&self) -> u16 {
+        self.vars
+            .get("BASIC_IMAPS_PORT")
+            .and_then(|port| port.parse().ok())
+            .expect("the stack env file has BASIC_IMAPS_PORT: restart the stack")
+    }
+
+    /// The account of `user` on the basic server: its IMAPS, the stack's submission.
+    pub fn basic_mail_account(&self, user: &TestUser) -> MailAccount {
+        let mut account = self.mail_account(user);
+        account.imap.endpoint =
+            Endpoint::new(self.host.clone(), self.basic_imaps_port(), Security::Tls);
+        account
+    }
+}

@@ -25,10 +25,15 @@ pub struct StoredMessage {
     pub uid: u32,
     /// The folder's UIDVALIDITY; the UID is meaningful only with it.
     pub uid_validity: u32,
+    /// Anything the caller should know, e.g. that the folder was created for this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Appends `message` to `folder` with `flags` (e.g. `["\\Seen"]`) and says where it is:
 /// from the server's APPENDUID, else by searching the folder for `message_id` (`<id>`).
+/// APPENDUID belongs to UIDPLUS: from a server that does not announce UIDPLUS it is not
+/// relied on, and the message is found by its Message-ID.
 pub async fn append_message(
     session: &mut ImapSession,
     folder: &str,
@@ -40,11 +45,16 @@ pub async fn append_message(
     let appended_uid = session
         .command("storing a message", |s| run_append(s, command, message))
         .await?;
+    let appended_uid = match session.has_capability("UIDPLUS").await? {
+        true => appended_uid,
+        false => None,
+    };
     if let Some((uid_validity, uid)) = appended_uid {
         return Ok(StoredMessage {
             folder: folder.to_owned(),
             uid,
             uid_validity,
+            note: None,
         });
     }
     let selected = session.examine(folder).await?;
@@ -53,6 +63,7 @@ pub async fn append_message(
             folder: folder.to_owned(),
             uid,
             uid_validity: selected.uid_validity,
+            note: None,
         }),
         None => Err(MailError::Protocol(format!(
             "the message was stored in \"{folder}\" but the server did not say under which UID, \

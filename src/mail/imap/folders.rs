@@ -7,7 +7,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::mailboxes::{MailboxInfo, SpecialUse, list_mailboxes};
+use super::mailboxes::{
+    MailboxInfo, PersonalNamespace, SpecialUse, list_mailboxes, pick_special_use,
+};
 use super::names::{from_wire, to_wire};
 use super::session::ImapSession;
 use crate::mail::error::MailError;
@@ -59,31 +61,75 @@ pub struct DeletedMailbox {
     pub messages_deleted: u32,
 }
 
-/// Creates folder `name` (levels separated by the server's delimiter, e.g. `Projects/2026`).
+/// Creates folder `name` in the personal namespace: levels written with `/` or the
+/// server's delimiter (`Projects/2026` becomes `INBOX.Projects.2026` on a server whose
+/// folders live below `INBOX.`).
 pub async fn create_mailbox(
     session: &mut ImapSession,
     name: &str,
 ) -> Result<CreatedMailbox, MailError> {
     check_name(name)?;
     let mailboxes = list_mailboxes(session, false).await?;
-    let delimiter = server_delimiter(&mailboxes);
-    check_levels(name, delimiter.as_deref())?;
-    let wire = to_wire(name);
+    let namespace = PersonalNamespace::of(&mailboxes);
+    let delimiter = namespace.delimiter.clone();
+    let leveled = name.replace('/', delimiter.as_deref().unwrap_or("/"));
+    check_levels(&leveled, delimiter.as_deref())?;
+    let wire = namespace.place(name);
     if let Some(existing) = find(&mailboxes, &wire).filter(|m| m.is_selectable()) {
         return Err(invalid(&format!(
             "a folder named \"{}\" already exists",
             from_wire(&existing.name)
         )));
     }
-    session
-        .command("creating a folder", |s| s.create(&wire))
-        .await?;
+    let wire = create_placed(session, &namespace, name, wire).await?;
     subscribe(session, &wire, true).await;
     Ok(CreatedMailbox {
-        display_name: from_wire(&wire),
+        display_name: namespace.display_name(&wire),
         name: wire,
         delimiter,
     })
+}
+
+/// The folder for `special_use`, created in the personal namespace under its usual name
+/// (`Sent`, `INBOX.Sent`, ...) when the account has none. The flag says it was created.
+pub async fn ensure_special_use(
+    session: &mut ImapSession,
+    special_use: SpecialUse,
+) -> Result<(String, bool), MailError> {
+    let mailboxes = list_mailboxes(session, false).await?;
+    if let Some(found) = pick_special_use(&mailboxes, special_use) {
+        return Ok((found.to_owned(), false));
+    }
+    let namespace = PersonalNamespace::of(&mailboxes);
+    let name = special_use.default_name();
+    let wire = create_placed(session, &namespace, name, namespace.place(name)).await?;
+    subscribe(session, &wire, true).await;
+    tracing::info!(folder = %wire, %special_use, "created a missing special folder");
+    Ok((wire, true))
+}
+
+/// Runs CREATE for `wire`; where the folder list could not tell the namespace and the
+/// server refuses the top level (no namespace there), creates it below INBOX instead.
+async fn create_placed(
+    session: &mut ImapSession,
+    namespace: &PersonalNamespace,
+    name: &str,
+    wire: String,
+) -> Result<String, MailError> {
+    let created = session
+        .command("creating a folder", |s| s.create(&wire))
+        .await;
+    match (created, namespace.prefix_to_try()) {
+        (Ok(()), _) => Ok(wire),
+        (Err(MailError::ServerSaid { .. }), Some(prefix)) => {
+            let below_inbox = super::names::place(name, namespace.delimiter.as_deref(), &prefix);
+            session
+                .command("creating a folder", |s| s.create(&below_inbox))
+                .await?;
+            Ok(below_inbox)
+        }
+        (Err(err), _) => Err(err),
+    }
 }
 
 /// Renames folder `name` to `new_name`; its subfolders move along.
@@ -99,7 +145,7 @@ pub async fn rename_mailbox(
     check_levels(new_name, delimiter.as_deref())?;
     let source = existing_folder(&mailboxes, name)?;
     refuse_protected(&source, &mailboxes, delimiter.as_deref(), "renamed")?;
-    let target = to_wire(new_name);
+    let target = PersonalNamespace::of(&mailboxes).place(new_name);
     check_rename_target(&source.name, &target, &mailboxes, delimiter.as_deref())?;
     session
         .command("renaming a folder", |s| s.rename(&source.name, &target))
@@ -115,7 +161,7 @@ pub async fn rename_mailbox(
         .collect();
     Ok(RenamedMailbox {
         name: source.name,
-        display_name: from_wire(&target),
+        display_name: PersonalNamespace::of(&mailboxes).display_name(&target),
         new_name: target,
         renamed_subfolders,
     })
@@ -221,7 +267,9 @@ fn find<'a>(mailboxes: &'a [MailboxInfo], wire: &str) -> Option<&'a MailboxInfo>
 
 /// The folder a caller named, or `UnknownFolder` listing the folders that exist.
 fn existing_folder(mailboxes: &[MailboxInfo], name: &str) -> Result<MailboxInfo, MailError> {
+    let placed = || find(mailboxes, &PersonalNamespace::of(mailboxes).place(name));
     find(mailboxes, &to_wire(name))
+        .or_else(placed)
         .cloned()
         .ok_or_else(|| MailError::UnknownFolder {
             name: name.to_owned(),
@@ -268,9 +316,7 @@ fn role_of(folder: &MailboxInfo, mailboxes: &[MailboxInfo]) -> Option<String> {
         .into_iter()
         .filter(|use_| !mailboxes.iter().any(|m| m.special_use == Some(*use_)))
         .find(|use_| {
-            use_.fallback_names()
-                .iter()
-                .any(|usual| usual.eq_ignore_ascii_case(&folder.name))
+            use_.has_usual_name(&PersonalNamespace::of(mailboxes).local_name(&folder.name))
         })
         .map(|use_| format!("the account's {use_} folder (by its name)"))
 }
@@ -476,10 +522,12 @@ mod tests {
             folder("Sent Items", None),
             folder("sent", None),
             folder("Papierkorb", None),
+            folder("Projekte", None),
         ];
         assert!(protection(&unmarked[1], &unmarked, Some("/")).is_some());
         assert!(protection(&unmarked[2], &unmarked, Some("/")).is_some());
-        assert!(protection(&unmarked[3], &unmarked, Some("/")).is_none());
+        assert!(protection(&unmarked[3], &unmarked, Some("/")).is_some());
+        assert!(protection(&unmarked[4], &unmarked, Some("/")).is_none());
         let marked = [
             folder("Gesendet", Some(SpecialUse::Sent)),
             folder("Sent", None),

@@ -65,7 +65,11 @@ impl SpecialUse {
         }
     }
 
-    /// Folder names servers commonly use for this purpose when they do not mark it.
+    /// Folder names servers and mail clients commonly use for this purpose when the server
+    /// marks none: English names of the big providers, Gmail's, and the localized names of
+    /// common languages (German, French, Spanish, Italian, Dutch, Portuguese, Swedish,
+    /// Danish/Norwegian, Polish, Russian). Compared without regard to case, inside the
+    /// personal namespace (so "Sent Items" also finds "INBOX.Sent Items").
     pub fn fallback_names(self) -> &'static [&'static str] {
         match self {
             SpecialUse::Sent => &[
@@ -73,31 +77,133 @@ impl SpecialUse {
                 "Sent Items",
                 "Sent Messages",
                 "Sent Mail",
-                "INBOX.Sent",
                 "[Gmail]/Sent Mail",
+                "[Google Mail]/Sent Mail",
+                "Gesendet",
+                "Gesendete Objekte",
+                "Gesendete Elemente",
+                "Envoyés",
+                "Éléments envoyés",
+                "Messages envoyés",
+                "Enviados",
+                "Elementos enviados",
+                "Itens enviados",
+                "Inviati",
+                "Posta inviata",
+                "Verzonden",
+                "Verzonden items",
+                "Skickat",
+                "Skickade objekt",
+                "Sendt",
+                "Sendte elementer",
+                "Wysłane",
+                "Отправленные",
             ],
-            SpecialUse::Drafts => &["Drafts", "INBOX.Drafts", "[Gmail]/Drafts"],
+            SpecialUse::Drafts => &[
+                "Drafts",
+                "[Gmail]/Drafts",
+                "[Google Mail]/Drafts",
+                "Entwürfe",
+                "Brouillons",
+                "Borradores",
+                "Rascunhos",
+                "Bozze",
+                "Concepten",
+                "Utkast",
+                "Kladder",
+                "Kopie robocze",
+                "Черновики",
+            ],
             SpecialUse::Trash => &[
                 "Trash",
                 "Deleted Items",
                 "Deleted Messages",
-                "INBOX.Trash",
+                "Bin",
                 "[Gmail]/Trash",
                 "[Gmail]/Bin",
+                "[Google Mail]/Trash",
+                "Papierkorb",
+                "Gelöschte Objekte",
+                "Gelöschte Elemente",
+                "Corbeille",
+                "Éléments supprimés",
+                "Papelera",
+                "Elementos eliminados",
+                "Lixeira",
+                "Itens excluídos",
+                "Cestino",
+                "Posta eliminata",
+                "Prullenbak",
+                "Verwijderde items",
+                "Papperskorgen",
+                "Borttagna objekt",
+                "Papirkurv",
+                "Slettede elementer",
+                "Kosz",
+                "Корзина",
             ],
             SpecialUse::Junk => &[
                 "Junk",
-                "Spam",
                 "Junk E-mail",
                 "Junk Email",
-                "INBOX.Junk",
-                "INBOX.Spam",
+                "Spam",
+                "Bulk Mail",
                 "[Gmail]/Spam",
+                "[Google Mail]/Spam",
+                "Junk-E-Mail",
+                "Courrier indésirable",
+                "Indésirables",
+                "Correo no deseado",
+                "Lixo eletrônico",
+                "Posta indesiderata",
+                "Ongewenste e-mail",
+                "Skräppost",
+                "Uønsket e-post",
+                "Wiadomości-śmieci",
+                "Спам",
             ],
-            SpecialUse::Archive => &["Archive", "Archives", "INBOX.Archive"],
-            SpecialUse::All => &["[Gmail]/All Mail", "All Mail"],
-            SpecialUse::Flagged => &["[Gmail]/Starred", "Flagged", "Starred"],
+            SpecialUse::Archive => &[
+                "Archive",
+                "Archives",
+                "Archiv",
+                "Archivo",
+                "Arquivo",
+                "Archivio",
+                "Archief",
+                "Arkiv",
+                "Archiwum",
+                "Архив",
+            ],
+            SpecialUse::All => &["[Gmail]/All Mail", "[Google Mail]/All Mail", "All Mail"],
+            SpecialUse::Flagged => &[
+                "[Gmail]/Starred",
+                "[Google Mail]/Starred",
+                "Flagged",
+                "Starred",
+            ],
         }
+    }
+
+    /// The name a folder for this use gets when the account has none and one is created.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            SpecialUse::All => "All Mail",
+            SpecialUse::Archive => "Archive",
+            SpecialUse::Drafts => "Drafts",
+            SpecialUse::Flagged => "Flagged",
+            SpecialUse::Junk => "Junk",
+            SpecialUse::Sent => "Sent",
+            SpecialUse::Trash => "Trash",
+        }
+    }
+
+    /// Whether `name` (a folder's name inside the personal namespace, as a person reads
+    /// it) is one of the usual names for this use, compared without regard to case.
+    pub fn has_usual_name(self, name: &str) -> bool {
+        let name = name.to_lowercase();
+        self.fallback_names()
+            .iter()
+            .any(|usual| usual.to_lowercase() == name)
     }
 }
 
@@ -211,21 +317,118 @@ pub async fn find_special_use(
     Ok(pick_special_use(&mailboxes, special_use).map(str::to_owned))
 }
 
-/// The folder marked with `special_use`, else the first selectable folder whose name is one
-/// of [`SpecialUse::fallback_names`] (compared without regard to case).
+/// The folder marked with `special_use`, else the first selectable folder of the personal
+/// namespace whose name is one of [`SpecialUse::fallback_names`] (compared without regard
+/// to case, after the namespace prefix such as `INBOX.`; earlier names win).
 pub fn pick_special_use(mailboxes: &[MailboxInfo], special_use: SpecialUse) -> Option<&str> {
     let marked = mailboxes
         .iter()
         .find(|m| m.special_use == Some(special_use));
+    let namespace = PersonalNamespace::of(mailboxes);
     let by_name = || {
         special_use.fallback_names().iter().find_map(|wanted| {
-            mailboxes
-                .iter()
-                .filter(|m| m.is_selectable())
-                .find(|m| m.name.eq_ignore_ascii_case(wanted))
+            let wanted = wanted.to_lowercase();
+            mailboxes.iter().filter(|m| m.is_selectable()).find(|m| {
+                namespace.local_name(&m.name).to_lowercase() == wanted
+                    || below_inbox_name(&m.name, &namespace).is_some_and(|n| n == wanted)
+            })
         })
     };
     marked.or_else(by_name).map(|m| m.name.as_str())
+}
+
+/// `INBOX.Sent` as `sent` where the list mixes folders below INBOX with others (so the
+/// prefix is not `INBOX.`): a special folder below INBOX is still found by its name.
+fn below_inbox_name(wire: &str, namespace: &PersonalNamespace) -> Option<String> {
+    let prefix = format!("INBOX{}", namespace.delimiter.as_deref()?);
+    (namespace.prefix.is_empty() && super::names::has_prefix(wire, &prefix))
+        .then(|| super::names::from_wire(&wire[prefix.len()..]).to_lowercase())
+}
+
+/// The personal namespace (RFC 2342) as the folder list shows it: its prefix (`""` on
+/// most servers, `"INBOX."` on Courier, Cyrus and many hosted servers, where every folder
+/// lives below INBOX) and the hierarchy delimiter. async-imap does not parse NAMESPACE
+/// answers, so the prefix is read off the folders: `INBOX<delimiter>` when there are
+/// folders besides INBOX and all of them lie below it. With no folder besides INBOX it is
+/// unknown (`prefix_known` false); creating a folder then tries the top level first and
+/// below INBOX when the server refuses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonalNamespace {
+    /// The prefix every personal folder's name starts with, e.g. `"INBOX."`, or `""`.
+    pub prefix: String,
+    /// The server's hierarchy delimiter, e.g. `"."` or `"/"`.
+    pub delimiter: Option<String>,
+    /// Whether the prefix was seen in the folder list (false: only INBOX exists).
+    pub prefix_known: bool,
+}
+
+impl PersonalNamespace {
+    /// The namespace the listed folders show.
+    pub fn of(mailboxes: &[MailboxInfo]) -> Self {
+        let inbox = mailboxes
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case("INBOX"));
+        let delimiter = inbox
+            .and_then(|m| m.delimiter.clone())
+            .or_else(|| mailboxes.iter().find_map(|m| m.delimiter.clone()))
+            .filter(|d| !d.is_empty());
+        let others: Vec<&MailboxInfo> = mailboxes
+            .iter()
+            .filter(|m| !m.name.eq_ignore_ascii_case("INBOX"))
+            .collect();
+        let below_inbox = delimiter.as_ref().map(|d| format!("INBOX{d}"));
+        let all_below = |prefix: &str| {
+            others
+                .iter()
+                .all(|m| super::names::has_prefix(&m.name, prefix))
+        };
+        let prefix = match &below_inbox {
+            Some(prefix) if !others.is_empty() && all_below(prefix) => prefix.clone(),
+            _ => String::new(),
+        };
+        PersonalNamespace {
+            prefix,
+            delimiter,
+            prefix_known: !others.is_empty(),
+        }
+    }
+
+    /// `wire` without the namespace prefix, as a person reads it (`INBOX.Sent Items` →
+    /// `Sent Items`).
+    pub fn local_name(&self, wire: &str) -> String {
+        let local = match super::names::has_prefix(wire, &self.prefix) {
+            true => &wire[self.prefix.len()..],
+            false => wire,
+        };
+        super::names::from_wire(local)
+    }
+
+    /// The name as a person reads and writes it: decoded, without the prefix, levels
+    /// separated by `/` (`INBOX.Projects.2026` → `Projects/2026`); INBOX stays INBOX.
+    pub fn display_name(&self, wire: &str) -> String {
+        if wire.eq_ignore_ascii_case("INBOX") {
+            return wire.to_owned();
+        }
+        let local = self.local_name(wire);
+        match &self.delimiter {
+            Some(d) if d != "/" => local.replace(d.as_str(), "/"),
+            _ => local,
+        }
+    }
+
+    /// Where a name a person gave goes on this server: see [`super::names::place`].
+    pub fn place(&self, name: &str) -> String {
+        super::names::place(name, self.delimiter.as_deref(), &self.prefix)
+    }
+
+    /// The prefix to try when the server refused a folder at the top level and the
+    /// folder list could not tell: `INBOX<delimiter>`.
+    pub fn prefix_to_try(&self) -> Option<String> {
+        match (&self.delimiter, self.prefix_known, self.prefix.is_empty()) {
+            (Some(d), false, true) => Some(format!("INBOX{d}")),
+            _ => None,
+        }
+    }
 }
 
 /// `Some(UnknownFolder)` when `name` is not a folder of the account, `None` when it is.
@@ -252,12 +455,18 @@ fn unknown_folder_error(name: &str, mailboxes: &[MailboxInfo]) -> MailError {
 }
 
 /// The folder called `name`; INBOX is matched without regard to case, as IMAP demands.
+/// A name without the personal namespace's prefix (`Archive` or `Projects/2026` where the
+/// server has `INBOX.Archive`, `INBOX.Projects.2026`) finds the folder too.
 fn matching_folder<'a>(mailboxes: &'a [MailboxInfo], name: &str) -> Option<&'a MailboxInfo> {
     let is_inbox = name.eq_ignore_ascii_case("INBOX");
-    mailboxes
-        .iter()
-        .filter(|m| m.is_selectable())
-        .find(|m| m.name == name || (is_inbox && m.name.eq_ignore_ascii_case("INBOX")))
+    let selectable = || mailboxes.iter().filter(|m| m.is_selectable());
+    let exact =
+        selectable().find(|m| m.name == name || (is_inbox && m.name.eq_ignore_ascii_case("INBOX")));
+    let placed = || {
+        let placed = PersonalNamespace::of(mailboxes).place(name);
+        selectable().find(|m| m.name == placed)
+    };
+    exact.or_else(placed)
 }
 
 /// One LIST of every folder. Asks for special-use attributes where the server needs
@@ -288,7 +497,19 @@ async fn list_all(
         .await?;
     let mut mailboxes = with_statuses(names, statuses);
     mailboxes.sort_by_cached_key(|m| sort_key(&m.name));
+    add_display_names(&mut mailboxes);
     Ok(mailboxes)
+}
+
+/// Each folder's name as a person reads it, where that differs from the server's:
+/// decoded, and without the personal namespace's prefix (`INBOX.Sent Items` is shown as
+/// `Sent Items`).
+fn add_display_names(mailboxes: &mut [MailboxInfo]) {
+    let namespace = PersonalNamespace::of(mailboxes);
+    for mailbox in mailboxes.iter_mut() {
+        let shown = namespace.display_name(&mailbox.name);
+        mailbox.display_name = (shown != mailbox.name).then_some(shown);
+    }
 }
 
 /// INBOX first, then by name without regard to case.
@@ -377,8 +598,11 @@ async fn add_missing_counts(
     Ok(())
 }
 
+/// The special use an attribute names; an attribute the parser did not recognise (e.g.
+/// `\sent` in another case) is compared without regard to case.
 fn special_use_of(attribute: &NameAttribute<'_>) -> Option<SpecialUse> {
     Some(match attribute {
+        NameAttribute::Extension(text) if text.starts_with('\\') => return text.parse().ok(),
         NameAttribute::All => SpecialUse::All,
         NameAttribute::Archive => SpecialUse::Archive,
         NameAttribute::Drafts => SpecialUse::Drafts,
@@ -423,16 +647,11 @@ mod tests {
 
     #[test]
     fn common_names_are_the_fallback() {
-        let cases: [(&[&str], SpecialUse, Option<&str>); 6] = [
+        let cases: [(&[&str], SpecialUse, Option<&str>); 5] = [
             (
                 &["INBOX", "Sent Items"],
                 SpecialUse::Sent,
                 Some("Sent Items"),
-            ),
-            (
-                &["INBOX", "INBOX.Sent"],
-                SpecialUse::Sent,
-                Some("INBOX.Sent"),
             ),
             (
                 &["INBOX", "[Gmail]/Sent Mail"],
@@ -455,6 +674,92 @@ mod tests {
             let boxes: Vec<_> = names.iter().map(|n| folder(n, None)).collect();
             assert_eq!(pick_special_use(&boxes, wanted), found, "{names:?}");
         }
+    }
+
+    /// Folders of a server that keeps them below `INBOX.` with `.` as delimiter.
+    fn below_inbox(names: &[&str]) -> Vec<MailboxInfo> {
+        names
+            .iter()
+            .map(|name| MailboxInfo {
+                delimiter: Some(".".into()),
+                ..folder(name, None)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn usual_names_are_found_inside_the_personal_namespace_in_any_case() {
+        let boxes = below_inbox(&[
+            "INBOX",
+            "INBOX.Sent Items",
+            "INBOX.deleted items",
+            "INBOX.Drafts",
+            "INBOX.Junk E-mail",
+            "INBOX.Work.Archive",
+        ]);
+        let cases = [
+            (SpecialUse::Sent, Some("INBOX.Sent Items")),
+            (SpecialUse::Trash, Some("INBOX.deleted items")),
+            (SpecialUse::Drafts, Some("INBOX.Drafts")),
+            (SpecialUse::Junk, Some("INBOX.Junk E-mail")),
+            (SpecialUse::Archive, None),
+        ];
+        for (wanted, found) in cases {
+            assert_eq!(pick_special_use(&boxes, wanted), found, "{wanted}");
+        }
+        let german = below_inbox(&["INBOX", "INBOX.Gesendete Objekte", "INBOX.Entw&APw-rfe"]);
+        assert_eq!(
+            pick_special_use(&german, SpecialUse::Sent),
+            Some("INBOX.Gesendete Objekte")
+        );
+        assert_eq!(
+            pick_special_use(&german, SpecialUse::Drafts),
+            Some("INBOX.Entw&APw-rfe")
+        );
+    }
+
+    #[test]
+    fn the_personal_namespace_is_read_off_the_folders() {
+        let courier = PersonalNamespace::of(&below_inbox(&["INBOX", "INBOX.Sent Items"]));
+        assert_eq!(courier.prefix, "INBOX.");
+        assert_eq!(courier.delimiter.as_deref(), Some("."));
+        assert_eq!(courier.place("Projects/2026"), "INBOX.Projects.2026");
+        assert_eq!(courier.display_name("INBOX.Projects.2026"), "Projects/2026");
+        assert_eq!(courier.prefix_to_try(), None);
+        let dovecot = PersonalNamespace::of(&[folder("INBOX", None), folder("Sent", None)]);
+        assert_eq!(dovecot.prefix, "");
+        assert_eq!(dovecot.place("Projects/2026"), "Projects/2026");
+        let mixed = below_inbox(&["INBOX", "INBOX.Sent", "Shared"]);
+        assert_eq!(PersonalNamespace::of(&mixed).prefix, "");
+        assert_eq!(
+            pick_special_use(&mixed, SpecialUse::Sent),
+            Some("INBOX.Sent")
+        );
+        let fresh = PersonalNamespace::of(&below_inbox(&["INBOX"]));
+        assert_eq!((fresh.prefix.as_str(), fresh.prefix_known), ("", false));
+        assert_eq!(fresh.prefix_to_try().as_deref(), Some("INBOX."));
+    }
+
+    #[test]
+    fn names_without_the_prefix_find_the_folder() {
+        let boxes = below_inbox(&["INBOX", "INBOX.Archive", "INBOX.Projects.2026"]);
+        assert_eq!(
+            matching_folder(&boxes, "Archive").unwrap().name,
+            "INBOX.Archive"
+        );
+        assert_eq!(
+            matching_folder(&boxes, "Projects/2026").unwrap().name,
+            "INBOX.Projects.2026"
+        );
+        assert!(matching_folder(&boxes, "archive").is_none());
+    }
+
+    #[test]
+    fn special_use_attributes_are_compared_without_regard_to_case() {
+        let lower = NameAttribute::Extension("\\sent".into());
+        assert_eq!(special_use_of(&lower), Some(SpecialUse::Sent));
+        let other = NameAttribute::Extension("\\HasNoChildren".into());
+        assert_eq!(special_use_of(&other), None);
     }
 
     #[test]

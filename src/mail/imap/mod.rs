@@ -26,10 +26,12 @@ use tracing::Instrument;
 pub use append::{StoredMessage, append_message, find_by_message_id};
 pub use connect::{BoxedStream, ImapStream, RawSession};
 pub use folders::{
-    CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox, rename_mailbox,
+    CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox,
+    ensure_special_use, rename_mailbox,
 };
 pub use mailboxes::{
-    MailboxInfo, SpecialUse, find_special_use, list_mailboxes, pick_special_use, resolve_folder,
+    MailboxInfo, PersonalNamespace, SpecialUse, find_special_use, list_mailboxes, pick_special_use,
+    resolve_folder,
 };
 pub use organise::{
     DeleteOutcome, FlagsOutcome, MessageSelection, MoveMethod, MoveOutcome, delete_messages,

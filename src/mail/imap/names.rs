@@ -64,6 +64,35 @@ pub fn decode(wire: &str) -> Option<String> {
     Some(out)
 }
 
+/// The server spelling of a name a person gave, placed in the personal namespace: levels
+/// written with `/` take the server's `delimiter` (`Projects/2026` is `Projects.2026` where
+/// the delimiter is `.`), and the namespace `prefix` (`INBOX.`) goes in front unless the
+/// name already starts with it or is INBOX itself. Then encoded as [`to_wire`] does.
+pub fn place(name: &str, delimiter: Option<&str>, prefix: &str) -> String {
+    let leveled = match delimiter {
+        Some(d) if d != "/" && !d.is_empty() => name.replace('/', d),
+        _ => name.to_owned(),
+    };
+    match leveled.eq_ignore_ascii_case("INBOX") || has_prefix(&leveled, prefix) {
+        true => to_wire(&leveled),
+        false => format!("{prefix}{}", to_wire(&leveled)),
+    }
+}
+
+/// Whether `name` starts with the namespace `prefix` (always true for `""`), its `INBOX`
+/// part compared without regard to case as IMAP demands.
+pub fn has_prefix(name: &str, prefix: &str) -> bool {
+    let Some(head) = name.get(..prefix.len()) else {
+        return false;
+    };
+    match prefix.get(..5) {
+        Some(inbox) if inbox.eq_ignore_ascii_case("INBOX") => {
+            head[..5].eq_ignore_ascii_case("INBOX") && head[5..] == prefix[5..]
+        }
+        _ => head == prefix,
+    }
+}
+
 /// `name` as an IMAP quoted string. Only for names already free of CR, LF and NUL (every
 /// `to_wire` result is printable ASCII).
 pub fn quoted(name: &str) -> String {
@@ -165,6 +194,25 @@ mod tests {
         }
         assert_eq!(from_wire("&AMQ-rger"), "Ärger");
         assert_eq!(from_wire("R&D"), "R&D");
+    }
+
+    #[test]
+    fn names_go_into_the_personal_namespace_with_the_servers_delimiter() {
+        let cases = [
+            ("Projects/2026", Some("."), "INBOX.", "INBOX.Projects.2026"),
+            ("Projects/2026", Some("/"), "", "Projects/2026"),
+            ("Projects/2026", Some("."), "", "Projects.2026"),
+            ("Sent", Some("."), "INBOX.", "INBOX.Sent"),
+            ("INBOX.Sent", Some("."), "INBOX.", "INBOX.Sent"),
+            ("inbox.Sent", Some("."), "INBOX.", "inbox.Sent"),
+            ("INBOX", Some("."), "INBOX.", "INBOX"),
+            ("INBOXES", Some("."), "INBOX.", "INBOX.INBOXES"),
+            ("Ärger/2026", Some("."), "INBOX.", "INBOX.&AMQ-rger.2026"),
+            ("Work", None, "", "Work"),
+        ];
+        for (name, delimiter, prefix, want) in cases {
+            assert_eq!(place(name, delimiter, prefix), want, "{name} {prefix}");
+        }
     }
 
     #[test]

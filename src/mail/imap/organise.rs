@@ -14,7 +14,8 @@ use futures::TryStreamExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::mailboxes::{SpecialUse, find_special_use, resolve_folder};
+use super::folders::ensure_special_use;
+use super::mailboxes::{SpecialUse, resolve_folder};
 use super::names::{quoted, to_wire};
 use super::session::{ImapSession, SelectedFolder};
 use super::uidset::{copy_uid_pairs, uid_set};
@@ -83,7 +84,8 @@ impl MessageSelection {
 pub enum MoveMethod {
     /// One UID MOVE (RFC 6851).
     Move,
-    /// UID COPY, then \Deleted and UID EXPUNGE of exactly those UIDs (needs UIDPLUS).
+    /// UID COPY, then \Deleted on exactly those UIDs and UID EXPUNGE of them (UIDPLUS), or,
+    /// without UIDPLUS, a plain EXPUNGE only when no other message is flagged \Deleted.
     CopyExpunge,
 }
 
@@ -186,8 +188,7 @@ pub async fn move_messages(
 }
 
 /// [`move_messages`] with the method forced (the copy fallback can then be exercised
-/// against a server that has MOVE). `CopyExpunge` is refused without UIDPLUS, before
-/// anything is copied.
+/// against a server that has MOVE).
 pub async fn move_messages_by(
     session: &mut ImapSession,
     selection: &MessageSelection,
@@ -203,9 +204,6 @@ pub async fn move_messages_by(
         return Err(invalid(&format!(
             "the messages are already in \"{destination}\": name another destination"
         )));
-    }
-    if method == MoveMethod::CopyExpunge && !session.has_capability("UIDPLUS").await? {
-        return Err(no_uid_expunge("move the messages"));
     }
     let source = session
         .select_checked(&source_name, selection.uid_validity)
@@ -238,9 +236,7 @@ pub async fn delete_messages(
     if permanent {
         return expunge_messages(session, selection, None).await;
     }
-    let trash = find_special_use(session, SpecialUse::Trash)
-        .await?
-        .ok_or_else(no_trash)?;
+    let (trash, created) = ensure_special_use(session, SpecialUse::Trash).await?;
     if same_folder(&to_wire(&selection.folder), &trash) {
         let note = format!(
             "the messages were already in the Trash folder \"{trash}\", so deleting them there \
@@ -249,6 +245,9 @@ pub async fn delete_messages(
         return expunge_messages(session, selection, Some(note)).await;
     }
     let moved = move_messages(session, selection, &trash).await?;
+    let created_note = created.then(|| {
+        format!("the account had no Trash folder, so \"{trash}\" was created for this delete")
+    });
     Ok(DeleteOutcome {
         folder: moved.folder,
         uid_validity: moved.uid_validity,
@@ -258,7 +257,7 @@ pub async fn delete_messages(
         trash: Some(moved.destination),
         trash_uid_validity: moved.destination_uid_validity,
         moved_to_trash: moved.moved,
-        note: moved.note,
+        note: join_notes(created_note, moved.note),
     })
 }
 
@@ -385,6 +384,7 @@ async fn transfer(
     let uids: Vec<u32> = originals.iter().map(|(uid, _)| *uid).collect();
     let set = uid_set(&uids);
     let target = quoted(destination);
+    let mut left_flagged = None;
     let copy_uid = match method {
         MoveMethod::Move => {
             let command = format!("UID MOVE {set} {target}");
@@ -393,32 +393,44 @@ async fn transfer(
         MoveMethod::CopyExpunge => {
             let command = format!("UID COPY {set} {target}");
             let copy_uid = copying_command(session, "copying messages", command).await?;
-            remove_copied(session, &set, destination).await?;
+            left_flagged = remove_copied(session, &uids, destination).await?;
             copy_uid
         }
     };
-    Ok(match copy_uid {
+    // COPYUID belongs to UIDPLUS: from a server that does not announce it, the new UIDs
+    // are looked up by Message-ID instead of trusting a code it need not keep right.
+    let copy_uid = match session.has_capability("UIDPLUS").await? {
+        true => copy_uid,
+        false => None,
+    };
+    let mut moved = match copy_uid {
         Some(copy_uid) => from_copy_uid(&uids, copy_uid),
         None => after_search(session, destination, originals).await,
-    })
+    };
+    moved.note = join_notes(left_flagged, moved.note);
+    Ok(moved)
 }
 
-/// The second half of a copy-based move: \Deleted and UID EXPUNGE of the copied UIDs.
-/// A failure here leaves the messages in both folders, and says so.
+/// The second half of a copy-based move: \Deleted on the copied UIDs, then UID EXPUNGE of
+/// them (UIDPLUS) or a plain EXPUNGE when no other message is flagged \Deleted. When
+/// another is, the originals stay flagged \Deleted and the returned note says so. A
+/// failure here leaves the messages in both folders, and says so.
 async fn remove_copied(
     session: &mut ImapSession,
-    set: &str,
+    uids: &[u32],
     destination: &str,
-) -> Result<(), MailError> {
+) -> Result<Option<String>, MailError> {
+    let set = uid_set(uids);
     let removed = async {
+        let plan = expunge_plan(session, uids).await?;
         store(
             session,
-            set,
+            &set,
             "+FLAGS.SILENT (\\Deleted)",
             "flagging messages",
         )
         .await?;
-        uid_expunge(session, set).await
+        run_expunge(session, &set, plan).await
     }
     .await;
     removed.map_err(|err| {
@@ -498,10 +510,7 @@ async fn expunge_messages(
     let found = existing_messages(session, &folder, &selection.uids, false).await?;
     let uids: Vec<u32> = found.iter().map(|m| m.uid).collect();
     let set = uid_set(&uids);
-    let plan = match session.has_capability("UIDPLUS").await? {
-        true => ExpungePlan::ByUid,
-        false => plan_without_uidplus(&uids, &deleted_in_folder(session).await?)?,
-    };
+    let plan = expunge_plan(session, &uids).await?;
     store(
         session,
         &set,
@@ -509,10 +518,7 @@ async fn expunge_messages(
         "flagging messages",
     )
     .await?;
-    match plan {
-        ExpungePlan::ByUid => uid_expunge(session, &set).await?,
-        ExpungePlan::Plain => plain_expunge(session).await?,
-    }
+    let left_flagged = run_expunge(session, &set, plan).await?;
     Ok(DeleteOutcome {
         not_found: missing(&selection.uids, &found),
         folder: folder.name,
@@ -522,7 +528,7 @@ async fn expunge_messages(
         trash: None,
         trash_uid_validity: None,
         moved_to_trash: Vec::new(),
-        note,
+        note: join_notes(note, left_flagged),
     })
 }
 
@@ -533,23 +539,67 @@ enum ExpungePlan {
     ByUid,
     /// A plain EXPUNGE, safe only because no other message is flagged \Deleted.
     Plain,
+    /// No expunge: `others` other messages are flagged \Deleted (by another client) and a
+    /// plain EXPUNGE would remove them too; the named ones stay flagged \Deleted.
+    LeaveFlagged { others: usize },
+}
+
+/// How to expunge `named` in the selected folder: by UID where the server has UIDPLUS,
+/// else as [`plan_without_uidplus`] decides from the messages flagged \Deleted now.
+async fn expunge_plan(session: &mut ImapSession, named: &[u32]) -> Result<ExpungePlan, MailError> {
+    match session.has_capability("UIDPLUS").await? {
+        true => Ok(ExpungePlan::ByUid),
+        false => Ok(plan_without_uidplus(
+            named,
+            &deleted_in_folder(session).await?,
+        )),
+    }
 }
 
 /// Without UIDPLUS a plain EXPUNGE removes every \Deleted message: allowed only when the
 /// named messages are the only ones flagged.
-fn plan_without_uidplus(named: &[u32], flagged_deleted: &[u32]) -> Result<ExpungePlan, MailError> {
+/// (A client that flags a message between our SEARCH and EXPUNGE could still lose it; IMAP
+/// without UIDPLUS offers no way to close that window, which lasts one round trip.)
+fn plan_without_uidplus(named: &[u32], flagged_deleted: &[u32]) -> ExpungePlan {
     let others = flagged_deleted
         .iter()
         .filter(|uid| !named.contains(uid))
         .count();
     match others {
-        0 => Ok(ExpungePlan::Plain),
-        n => Err(MailError::InvalidInput(format!(
-            "refused: this server cannot expunge single messages (no UIDPLUS), and {n} other \
-             message(s) in the folder are flagged \\Deleted by someone else; a plain EXPUNGE \
-             would remove them too. Nothing was changed. Move the messages to Trash instead \
-             (permanent=false), or clear \\Deleted on the others first"
-        ))),
+        0 => ExpungePlan::Plain,
+        others => ExpungePlan::LeaveFlagged { others },
+    }
+}
+
+/// Carries out `plan` for the UIDs in `set` (already flagged \Deleted); the note says when
+/// they were left flagged instead of expunged.
+async fn run_expunge(
+    session: &mut ImapSession,
+    set: &str,
+    plan: ExpungePlan,
+) -> Result<Option<String>, MailError> {
+    match plan {
+        ExpungePlan::ByUid => uid_expunge(session, set).await.map(|()| None),
+        ExpungePlan::Plain => plain_expunge(session).await.map(|()| None),
+        ExpungePlan::LeaveFlagged { others } => Ok(Some(left_flagged_note(set, others))),
+    }
+}
+
+fn left_flagged_note(set: &str, others: usize) -> String {
+    format!(
+        "this server cannot expunge single messages (no UIDPLUS) and {others} other message(s) \
+         in the folder are flagged \\Deleted by someone else, which an EXPUNGE would remove \
+         too; so the message(s) {set} were not expunged but left flagged \\Deleted in the \
+         source folder (list_mail_messages and most mail clients hide them; they go at the \
+         next expunge)"
+    )
+}
+
+/// Two optional notes as one.
+fn join_notes(first: Option<String>, second: Option<String>) -> Option<String> {
+    match (first, second) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
     }
 }
 
@@ -758,22 +808,6 @@ fn nothing_found(folder: &str, uids: &[u32]) -> MailError {
     }
 }
 
-fn no_uid_expunge(action: &str) -> MailError {
-    invalid(&format!(
-        "refused to {action}: this server has neither MOVE nor UIDPLUS (UID EXPUNGE), so the \
-         only way would be a plain EXPUNGE, which also removes any other message flagged \
-         \\Deleted in the folder. Nothing was changed"
-    ))
-}
-
-fn no_trash() -> MailError {
-    invalid(
-        "this account has no Trash folder (none is marked \\Trash and none has a usual name \
-         such as Trash or Deleted Items): create one with create_mailbox, or delete with \
-         permanent=true",
-    )
-}
-
 fn invalid(message: &str) -> MailError {
     MailError::InvalidInput(message.to_owned())
 }
@@ -816,17 +850,14 @@ mod tests {
 
     #[test]
     fn plain_expunge_only_when_no_one_else_flagged_deleted() {
+        assert_eq!(plan_without_uidplus(&[3], &[]), ExpungePlan::Plain);
+        assert_eq!(plan_without_uidplus(&[3, 4], &[3]), ExpungePlan::Plain);
         assert_eq!(
-            plan_without_uidplus(&[3], &[]).ok(),
-            Some(ExpungePlan::Plain)
+            plan_without_uidplus(&[3], &[3, 8, 9]),
+            ExpungePlan::LeaveFlagged { others: 2 }
         );
-        assert_eq!(
-            plan_without_uidplus(&[3, 4], &[3]).ok(),
-            Some(ExpungePlan::Plain)
-        );
-        let err = plan_without_uidplus(&[3], &[3, 8, 9]).unwrap_err();
-        assert!(err.to_string().contains("2 other message(s)"), "{err}");
-        assert!(err.to_string().contains("Nothing was changed"), "{err}");
+        let note = left_flagged_note("3", 2);
+        assert!(note.contains("2 other message(s)") && note.contains("left flagged"));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! [`WHOLE_MESSAGE_LIMIT`] gets the rest in a second FETCH. Of a larger one, the second
 //! FETCH brings only the header, the MIME headers, the text parts and small parts
 //! ([`super::sections`]): its attachments are described, not downloaded. Messages are
-//! parsed on a blocking thread.
+//! parsed on a blocking thread. On a server without UIDPLUS, where a move or delete may
+//! leave messages flagged \Deleted rather than expunge another client's, a page lists only
+//! the messages not flagged \Deleted (found by `UID SEARCH UNDELETED`).
 
 use std::ops::{Range, RangeInclusive};
 
@@ -17,7 +19,7 @@ use serde::Serialize;
 
 use super::sections::{Plan, Skeleton};
 use super::session::{ImapSession, SelectedFolder};
-use super::summary::{MessageSummary, fetch_by_sequence, flag_names};
+use super::summary::{MessageSummary, fetch_by_sequence, fetch_by_uid, flag_names};
 use crate::mail::error::MailError;
 use crate::mail::message::{MessageContent, ReadOptions, read_message};
 
@@ -137,6 +139,9 @@ pub async fn list_messages(
     page: PageRequest,
 ) -> Result<MessagePage, MailError> {
     let selected = session.examine(folder).await?;
+    if !session.has_capability("UIDPLUS").await? {
+        return list_undeleted(session, &selected, page).await;
+    }
     let messages = match page.sequence_range(selected.exists) {
         Some(range) => fetch_by_sequence(session, range).await?,
         None => Vec::new(),
@@ -148,6 +153,24 @@ pub async fn list_messages(
         page,
         summaries,
     ))
+}
+
+/// A page of the messages of the examined folder not flagged \Deleted, newest first.
+async fn list_undeleted(
+    session: &mut ImapSession,
+    selected: &SelectedFolder,
+    page: PageRequest,
+) -> Result<MessagePage, MailError> {
+    let found = session
+        .read_command("listing messages", |s| s.uid_search("UNDELETED"))
+        .await?;
+    let mut uids: Vec<u32> = found.into_iter().collect();
+    uids.sort_unstable_by(|a, b| b.cmp(a));
+    let wanted = &uids[page.index_range(uids.len())];
+    let messages = fetch_by_uid(session, wanted).await?;
+    let total = u32::try_from(uids.len()).unwrap_or(u32::MAX);
+    let summaries = messages.into_iter().map(|m| m.summary).collect();
+    Ok(MessagePage::new(selected, total, page, summaries))
 }
 
 /// How to read a message.

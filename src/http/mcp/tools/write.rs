@@ -314,6 +314,7 @@ impl MailServer {
     fn outbox(&self) -> Outbox {
         Outbox::new(self.state.imap.clone(), self.state.smtp.clone())
             .with_attachment_limit(self.attachment_limit())
+            .with_smtp_saving_sent(self.state.config.providers.smtp_saves_sent_hosts())
     }
 }
 
