@@ -272,7 +272,7 @@ async fn deleting_moves_to_deleted_items() {
 
 /// Another client's message flagged \Deleted in the source folder is never expunged: the
 /// move copies, leaves the moved original flagged \Deleted (no EXPUNGE is safe) and says
-/// so; the other client's message is still there. Our listing hides both.
+/// so; the other client's message is still there. Our listing and search hide both.
 #[tokio::test]
 async fn another_clients_deleted_message_is_not_expunged() {
     let account = Account::open("basic-others", &["INBOX.Archive"], &["mine", "theirs"]).await;
@@ -296,6 +296,13 @@ async fn another_clients_deleted_message_is_not_expunged() {
         .call_ok("list_mail_messages", json!({"folder": "INBOX"}))
         .await;
     assert_eq!(listed["messages"], json!([]), "{listed}");
+    let searched = account
+        .call_ok(
+            "search_mail_messages",
+            json!({"folder": "INBOX", "query": "ALL"}),
+        )
+        .await;
+    assert_eq!(searched["messages"], json!([]), "{searched}");
     let permanent = account
         .call_ok(
             "delete_mail_message",

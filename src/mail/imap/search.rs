@@ -1,6 +1,9 @@
 //! Searching a folder: `UID SEARCH` with a [`SearchProgram`] built and checked by
 //! [`crate::mail::search`], newest (highest UID) first, one page of summaries fetched by
-//! UID. Non-ASCII strings go as `LITERAL+` literals when the server offers them.
+//! UID. Non-ASCII strings go as `LITERAL+` literals when the server offers them. On a
+//! server without UIDPLUS, where a move may leave messages flagged \Deleted rather than
+//! expunge another client's, the results leave out messages flagged \Deleted, as the
+//! listing does.
 
 use super::read::{MessagePage, PageRequest};
 use super::session::ImapSession;
@@ -16,7 +19,13 @@ pub async fn search_messages(
     page: PageRequest,
 ) -> Result<MessagePage, MailError> {
     let selected = session.examine(folder).await?;
-    let uids = uid_search(session, program).await?;
+    let mut uids = uid_search(session, program).await?;
+    if !session.has_capability("UIDPLUS").await? {
+        let undeleted = session
+            .read_command("searching", |s| s.uid_search("UNDELETED"))
+            .await?;
+        uids.retain(|uid| undeleted.contains(uid));
+    }
     let wanted = &uids[page.index_range(uids.len())];
     let messages = fetch_by_uid(session, wanted).await?;
     let total = u32::try_from(uids.len()).unwrap_or(u32::MAX);
