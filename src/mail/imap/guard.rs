@@ -36,14 +36,18 @@ pub(crate) struct ResponseLimits {
 }
 
 impl ResponseLimits {
-    /// 32 levels, 4 MiB lines (a UID SEARCH answer for 500 000 messages fits), 256 MiB
-    /// literals (more than any mail server accepts as one message). Unoptimised, the
-    /// parser takes about 35 KB of stack per level: 60 levels already overflow a 2 MiB
-    /// thread stack (tokio's default) in a debug build, 32 leave room for the rest.
+    /// 32 levels, 2 MiB lines, 128 MiB literals (more than most mail servers accept as
+    /// one message).
+    /// - Depth: unoptimised, the parser takes about 35 KB of stack per level; 60 levels
+    ///   already overflow a 2 MiB thread stack (tokio's default) in a debug build.
+    /// - Lines: a UID SEARCH answer for some 250 000 messages fits. async-imap parses a
+    ///   line again from its start each time 4 KiB more of it arrive, so the work for one
+    ///   line grows with its square: at 2 MiB that is a fraction of a second (a few
+    ///   seconds unoptimised), and a server cannot make it more.
     pub const DEFAULT: ResponseLimits = ResponseLimits {
         max_depth: 32,
-        max_line_bytes: 4 * 1024 * 1024,
-        max_literal_bytes: 256 * 1024 * 1024,
+        max_line_bytes: 2 * 1024 * 1024,
+        max_literal_bytes: 128 * 1024 * 1024,
     };
 }
 
