@@ -150,3 +150,17 @@ async fn a_huge_literal_is_refused_before_anything_is_reserved() {
         "refused at once"
     );
 }
+
+/// The deep BODYSTRUCTURE hidden behind an unknown FETCH item whose `({n}` looks like a
+/// literal spanning it: imap-proto reads that item up to its first `)` and parses the
+/// BODYSTRUCTURE after it, so the guard reads a literal's bytes both ways and refuses.
+#[tokio::test]
+async fn a_deep_bodystructure_behind_a_fake_literal_is_refused() {
+    let args = json!({"folder": "INBOX", "uid": 1});
+    let answer = Answer::NestedBehindLiteral(DEEP);
+    let text = attacked_call(Trigger::Fetch, answer, "get_mail_message", args).await;
+    assert!(
+        text.contains("nested deeper than 32 levels"),
+        "a clear reason: {text}"
+    );
+}

@@ -38,6 +38,10 @@ pub enum Answer {
     EndlessLine,
     /// A FETCH response announcing a literal of this many bytes, and then nothing.
     HugeLiteral(u64),
+    /// For FETCH: the deep BODYSTRUCTURE of [`Answer::Nested`] behind an unknown item whose
+    /// `({n}` looks like a literal spanning it; imap-proto reads that item up to its `)`
+    /// and then parses the BODYSTRUCTURE.
+    NestedBehindLiteral(usize),
 }
 
 /// The running server; it stops when dropped.
@@ -167,6 +171,16 @@ impl Script {
                     send(write, &chunk).await?;
                 }
                 Ok(())
+            }
+            Answer::NestedBehindLiteral(levels) => {
+                let line = nested_response(Trigger::Fetch, levels);
+                let body = line.strip_prefix(b"* 1 FETCH (").expect("a FETCH response");
+                let hidden = &body[..body.len() - 3]; // up to the closing ")\r\n"
+                let mut response =
+                    format!("* 1 FETCH (X-NEW ({{{}}}\r\n) ", hidden.len() + 2).into_bytes();
+                response.extend_from_slice(hidden);
+                response.extend_from_slice(format!(")\r\n{tag} OK done\r\n").as_bytes());
+                send(write, &response).await
             }
             Answer::HugeLiteral(size) => {
                 let header = format!("* 1 FETCH (UID 1 BODY[] {{{size}}}\r\n");

@@ -9,11 +9,13 @@
 //! the parser would recurse on: parenthesis depth outside quoted strings and literals
 //! (`{n}\r\n`, `{n+}\r\n`, `~{n}\r\n` followed by n raw bytes), line length outside
 //! literals, and the size a literal announces (refused before async-imap reserves room
-//! for it). Where it cannot be sure a `{n}` is a literal it scans the bytes that follow as
-//! ordinary lines, which can only make it stricter, never let deep nesting through:
+//! for it). Wherever the parser might not take a `{n}` for a literal, the scanner reads
+//! the bytes after it as the rest of the response too, which can only make it stricter:
 //! - on status lines (`* OK|NO|BAD|BYE|PREAUTH`, tagged replies, `+` continuations) the
 //!   parser reads the text as text, so no literal is recognised there;
-//! - a `{` counts only after a space, `(` or `~`, where the grammar allows a literal.
+//! - a `{` counts only after a space, `(` or `~`, where the grammar allows a literal;
+//! - a literal's bytes are read both as data and as more of the response (an unknown
+//!   FETCH item's `(...)` is read raw, up to its first `)`, by imap-proto).
 //!
 //! Writes pass through untouched. This module knows nothing of sessions or tools.
 
@@ -60,6 +62,8 @@ pub(crate) enum Refusal {
     LineTooLong(usize),
     #[error("the mail server announced a literal larger than {0} bytes; refusing it")]
     LiteralTooLarge(u64),
+    #[error("the mail server sent literals nested more than {0} deep; refusing it")]
+    NestedLiterals(usize),
 }
 
 impl Refusal {
@@ -84,8 +88,6 @@ enum State {
     LiteralClose { size: u64 },
     /// After `{n}\r`: expecting LF.
     LiteralCr { size: u64 },
-    /// Inside a literal's data: bytes left.
-    Literal { left: u64 },
 }
 
 /// What the start of the current line says about literals on it.
@@ -102,9 +104,84 @@ enum LineKind {
 /// The longest status word (`PREAUTH`) plus the byte that ends it.
 const WORD: usize = 8;
 
+/// How many literals may lie within one another (each read both ways, see
+/// [`ResponseScanner`]); real responses have no literal inside another.
+const MAX_NESTED_LITERALS: usize = 4;
+
 /// Scans the server's bytes as they arrive and refuses what exceeds [`ResponseLimits`].
+///
+/// A literal's bytes are read twice over, as data (skipped) and as if `{n}` were no
+/// literal header: imap-proto reads an unknown FETCH item's `(...)` up to the first `)`
+/// without looking for literals, so the bytes after a `{n}` there are parsed as the rest
+/// of the response, and nesting hidden in them must count too. The price: a literal
+/// (a message's text) with a line holding more unclosed parentheses than the depth limit
+/// is refused.
 #[derive(Clone, Debug)]
 pub(crate) struct ResponseScanner {
+    /// The reading of the bytes now arriving.
+    reading: Reading,
+    /// Literals being read, innermost last, each with the reading that resumes after it.
+    literals: Vec<OpenLiteral>,
+    /// Bytes scanned so far.
+    position: u64,
+}
+
+#[derive(Clone, Debug)]
+struct OpenLiteral {
+    /// The position just after the literal's last byte.
+    end: u64,
+    /// The reading in which these bytes were a literal.
+    after: Reading,
+}
+
+impl ResponseScanner {
+    pub(crate) fn new(limits: ResponseLimits) -> Self {
+        ResponseScanner {
+            reading: Reading::new(limits),
+            literals: Vec::new(),
+            position: 0,
+        }
+    }
+
+    /// Scans the next bytes of the stream; an error means the stream must not be used on.
+    pub(crate) fn scan(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        for &byte in bytes {
+            self.position += 1;
+            let in_literal = !self.literals.is_empty();
+            if let Some(size) = self.reading.byte(byte, in_literal)? {
+                self.open_literal(size)?;
+            }
+            while self.literals.last().is_some_and(|l| l.end == self.position) {
+                let literal = self.literals.pop().expect("checked by the loop");
+                self.reading = literal.after;
+            }
+        }
+        Ok(())
+    }
+
+    /// A literal header just ended: the reading that took it as one resumes after its
+    /// bytes; meanwhile those bytes are read on as if it were none.
+    fn open_literal(&mut self, size: u64) -> Result<(), Refusal> {
+        if size == 0 {
+            return Ok(());
+        }
+        if self.literals.len() == MAX_NESTED_LITERALS {
+            return Err(Refusal::NestedLiterals(MAX_NESTED_LITERALS));
+        }
+        let outer_end = self.literals.last().map_or(u64::MAX, |l| l.end);
+        let mut after = self.reading.clone();
+        after.previous = 0;
+        self.literals.push(OpenLiteral {
+            end: (self.position + size).min(outer_end),
+            after,
+        });
+        Ok(())
+    }
+}
+
+/// One reading of the stream: where it is within the IMAP syntax.
+#[derive(Clone, Debug)]
+struct Reading {
     limits: ResponseLimits,
     state: State,
     depth: u32,
@@ -115,9 +192,9 @@ pub(crate) struct ResponseScanner {
     previous: u8,
 }
 
-impl ResponseScanner {
-    pub(crate) fn new(limits: ResponseLimits) -> Self {
-        ResponseScanner {
+impl Reading {
+    fn new(limits: ResponseLimits) -> Self {
+        Reading {
             limits,
             state: State::Line,
             depth: 0,
@@ -129,47 +206,29 @@ impl ResponseScanner {
         }
     }
 
-    /// Scans the next bytes of the stream; an error means the stream must not be used on.
-    pub(crate) fn scan(&mut self, mut bytes: &[u8]) -> Result<(), Refusal> {
-        while let Some((&byte, rest)) = bytes.split_first() {
-            if let State::Literal { left } = self.state {
-                let taken = usize::try_from(left).map_or(bytes.len(), |l| l.min(bytes.len()));
-                self.after_literal_data(left - taken as u64);
-                bytes = &bytes[taken..];
-                continue;
-            }
-            self.line_byte(byte)?;
-            bytes = rest;
-        }
-        Ok(())
-    }
-
-    fn after_literal_data(&mut self, left: u64) {
-        self.state = match left {
-            0 => State::Line,
-            left => State::Literal { left },
-        };
-        self.previous = 0;
-    }
-
-    /// One byte outside literal data.
-    fn line_byte(&mut self, byte: u8) -> Result<(), Refusal> {
+    /// One byte; `Some(n)` when it ended the header of an n-byte literal. Lines within a
+    /// literal's bytes are bounded by the literal's size, not by the line limit.
+    fn byte(&mut self, byte: u8, in_literal: bool) -> Result<Option<u64>, Refusal> {
         self.line_bytes += 1;
-        if self.line_bytes > self.limits.max_line_bytes {
+        if !in_literal && self.line_bytes > self.limits.max_line_bytes {
             return Err(Refusal::LineTooLong(self.limits.max_line_bytes));
         }
         self.classify(byte);
+        let mut opened = None;
         self.state = match self.state {
             State::Line => self.in_line(byte)?,
             State::Quoted { escaped } => self.in_quoted(byte, escaped),
+            State::LiteralCr { size } if byte == b'\n' => {
+                opened = Some(size);
+                State::Line
+            }
             State::LiteralSize { .. }
             | State::LiteralPlus { .. }
             | State::LiteralClose { .. }
             | State::LiteralCr { .. } => self.in_literal_header(byte)?,
-            State::Literal { .. } => unreachable!("literal data is skipped in scan"),
         };
         self.previous = byte;
-        Ok(())
+        Ok(opened)
     }
 
     fn in_line(&mut self, byte: u8) -> Result<State, Refusal> {
@@ -228,10 +287,6 @@ impl ResponseScanner {
             }
             (State::LiteralPlus { size }, b'}') => Some(State::LiteralClose { size }),
             (State::LiteralClose { size }, b'\r') => Some(State::LiteralCr { size }),
-            (State::LiteralCr { size }, b'\n') => Some(match size {
-                0 => State::Line,
-                left => State::Literal { left },
-            }),
             _ => None,
         };
         match next {
@@ -390,131 +445,46 @@ mod tests {
 
     #[test]
     fn nesting_lines_and_literals_are_bounded() {
+        let deep = Err(Refusal::TooDeep(3));
         let long_literal = format!("* 1 FETCH (BODY[] {{90}}\r\n{}\r\n)\r\n", "x".repeat(88));
-        let cases: Vec<(&str, Vec<u8>, Result<(), Refusal>)> = vec![
-            (
-                "depth exactly at the limit passes",
-                b"* 1 FETCH (((x)))\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "one level deeper is refused",
-                b"* 1 FETCH ((((x))))\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "depth is counted per line",
-                b"* 1 FETCH (((x)))\r\n* 2 FETCH (((x)))\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "an unclosed list ends with its line",
-                b"* 1 FETCH (((x\r\n* 2 FETCH (((x)))\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "parens in a quoted string do not count",
-                b"* 1 FETCH (\"((((((\" x)\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "an escaped quote does not end the string",
-                b"* 1 FETCH (\"a\\\"((((((\" x)\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "an escaped backslash does",
-                b"* 1 FETCH (\"a\\\\\" ((((x))))\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "parens, quotes and CRLF in a literal do not count",
-                b"* 1 FETCH (BODY[] {12}\r\n((((\"\r\n((((\r\n)\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "a non-synchronising literal",
-                b"* 1 FETCH (BODY[] {6+}\r\n((((((\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "a literal8",
-                b"* 1 FETCH (BINARY[1] ~{6}\r\n((((((\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "an empty literal",
-                b"* 1 FETCH (BODY[] {0}\r\n ((((x))))\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "lists after a literal still count",
-                b"* 1 FETCH (BODY[] {2}\r\n() (((x))))\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "a literal at the size limit passes",
-                format!("* 1 FETCH (BODY[] {{100}}\r\n{})\r\n", "(".repeat(100)).into_bytes(),
-                Ok(()),
-            ),
-            (
-                "a larger literal is refused",
-                b"* 1 FETCH (BODY[] {101}\r\n".to_vec(),
-                Err(Refusal::LiteralTooLarge(100)),
-            ),
-            (
-                "a huge literal size is refused, not overflowed",
-                b"* 1 FETCH (BODY[] {99999999999999999999999}\r\n".to_vec(),
-                Err(Refusal::LiteralTooLarge(100)),
-            ),
-            (
-                "literal bytes do not count toward the line",
-                long_literal.into_bytes(),
-                Ok(()),
-            ),
-            (
-                "a line over the limit is refused",
-                format!("* OK {}\r\n", "x".repeat(60)).into_bytes(),
-                Err(Refusal::LineTooLong(64)),
-            ),
-            (
-                "a line without an end is refused",
-                "x".repeat(65).into_bytes(),
-                Err(Refusal::LineTooLong(64)),
-            ),
-            (
-                "status text is text: no literal hides the next line",
-                b"* OK see {6}\r\n((((((\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "nor in a tagged reply",
-                b"A1 OK done {30}\r\n* 1 FETCH ((((x))))\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "nor in a continuation",
-                b"+ go {30}\r\n* 1 FETCH ((((x))))\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "a brace inside an atom opens no literal",
-                b"* 1 FETCH (X a{30}\r\n* 1 FETCH ((((x))))\r\n".to_vec(),
-                Err(Refusal::TooDeep(3)),
-            ),
-            (
-                "a brace that is no literal header is a plain byte",
-                b"* 1 FETCH ({x} ({1}) (y))\r\n".to_vec(),
-                Ok(()),
-            ),
-            (
-                "status words are matched whole",
-                b"* OKAY {3}\r\n(((\r\n".to_vec(),
-                Ok(()),
-            ),
+        let full_literal = format!("* 1 FETCH (BODY[] {{100}}\r\n{})\r\n", "x".repeat(100));
+        let long_line = format!("* OK {}\r\n", "x".repeat(60));
+        let nested_literals =
+            b"* 1 A B {99}\r\n* 1 A B {90}\r\n* 1 A B {80}\r\n* 1 A B {70}\r\n* 1 A B {60}\r\n";
+        #[rustfmt::skip]
+        let cases: Vec<(&str, &[u8], Result<(), Refusal>)> = vec![
+            ("depth exactly at the limit passes", b"* 1 FETCH (((x)))\r\n", Ok(())),
+            ("one level deeper is refused", b"* 1 FETCH ((((x))))\r\n", deep),
+            ("depth is counted per line", b"* 1 FETCH (((x)))\r\n* 2 FETCH (((x)))\r\n", Ok(())),
+            ("an unclosed list ends with its line", b"* 1 FETCH (((x\r\n* 2 FETCH (((x)))\r\n", Ok(())),
+            ("parens in a quoted string do not count", b"* 1 FETCH (\"((((((\" x)\r\n", Ok(())),
+            ("an escaped quote does not end the string", b"* 1 FETCH (\"a\\\"((((((\" x)\r\n", Ok(())),
+            ("an escaped backslash does", b"* 1 FETCH (\"a\\\\\" ((((x))))\r\n", deep),
+            ("a literal's quotes and lines do not carry over", b"* 1 FETCH (BODY[] {14}\r\n((\"\r\n((\r\n* OK \"x)\r\n", Ok(())),
+            ("nesting in a literal's first line counts", b"* 1 FETCH (BODY[] {6}\r\n((((\r\n)\r\n", deep),
+            ("an unknown item cannot hide nesting in a literal", b"* 1 FETCH (X-NEW ({24}\r\n) BODYSTRUCTURE (((x)))))\r\n", deep),
+            ("after an inner literal its skipping reading resumes", b"* 1 FETCH (A {23}\r\n* 1 FETCH (B {3}\r\n)))((\r\n", deep),
+            ("an inner literal ends with its outer one", b"* 1 FETCH (A {15}\r\n* 1 X (B {9}\r\n)\r\n* 2 FETCH ((x))\r\n", Ok(())),
+            ("literals nest at most four deep", nested_literals, Err(Refusal::NestedLiterals(4))),
+            ("a non-synchronising literal", b"* 1 FETCH (BODY[] {6+}\r\n\"((((\")\r\n", Ok(())),
+            ("a literal8", b"* 1 FETCH (BINARY[1] ~{6}\r\n\"((((\")\r\n", Ok(())),
+            ("an empty literal", b"* 1 FETCH (BODY[] {0}\r\n ((((x))))\r\n", deep),
+            ("lists after a literal still count", b"* 1 FETCH (BODY[] {2}\r\n() (((x))))\r\n", deep),
+            ("a literal at the size limit passes", full_literal.as_bytes(), Ok(())),
+            ("a larger literal is refused", b"* 1 FETCH (BODY[] {101}\r\n", Err(Refusal::LiteralTooLarge(100))),
+            ("a huge size is refused, not overflowed", b"* 1 FETCH (BODY[] {99999999999999999999999}\r\n", Err(Refusal::LiteralTooLarge(100))),
+            ("literal bytes do not count toward the line", long_literal.as_bytes(), Ok(())),
+            ("a line over the limit is refused", long_line.as_bytes(), Err(Refusal::LineTooLong(64))),
+            ("a line without an end is refused", &[b'x'; 65], Err(Refusal::LineTooLong(64))),
+            ("status text is text: no literal hides the next line", b"* OK see {6}\r\n((((((\r\n", deep),
+            ("nor in a tagged reply", b"A1 OK done {30}\r\n* 1 FETCH ((((x))))\r\n", deep),
+            ("nor in a continuation", b"+ go {30}\r\n* 1 FETCH ((((x))))\r\n", deep),
+            ("a brace inside an atom opens no literal", b"* 1 FETCH (X a{30}\r\n* 1 FETCH ((((x))))\r\n", deep),
+            ("a brace that is no literal header is a plain byte", b"* 1 FETCH ({x} ({1}) (y))\r\n", Ok(())),
+            ("status words are matched whole", b"* OKAY {3}\r\n(()\r\n", Ok(())),
         ];
         for (name, input, expected) in cases {
-            assert_eq!(scan(&input), expected, "{name}");
+            assert_eq!(scan(input), expected, "{name}");
         }
     }
 
