@@ -182,7 +182,8 @@ pub struct ServerArgs {
     pub attachment_url_ttl: Duration,
 
     /// Largest total size of the attachments of one sent message: bytes, or with a
-    /// binary suffix K, M or G (25M = 26214400).
+    /// binary suffix K, M or G (25M = 26214400). A /mcp request may be 4/3 of it (inline
+    /// attachments are base64) plus 4 MiB.
     #[arg(long, env = "MAX_ATTACHMENT_BYTES", default_value = "25M", value_parser = parse_byte_size)]
     pub max_attachment_bytes: u64,
 

@@ -19,8 +19,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 
-/// Largest request body accepted anywhere (MCP calls carry inline attachments).
-const MAX_BODY_BYTES: usize = 40 * 1024 * 1024;
+/// Largest request body outside `/mcp` (forms and registration documents); `/mcp`, whose
+/// calls carry inline attachments, sets its own limit from MAX_ATTACHMENT_BYTES.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole application router.
 pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
@@ -28,8 +29,8 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/health", get(health::health))
         .route("/attachments/{token}", get(attachments::download))
         .merge(oauth::routes())
-        .merge(mcp::routes(&state, shutdown))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(mcp::routes(&state, shutdown))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

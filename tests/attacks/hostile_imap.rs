@@ -1,1 +1,166 @@
-//! Attacks: hostile_imap (see main.rs).
+//! Attacks: a mail server that answers to crash or starve the process. A tenant's IMAP
+//! server (a scripted one on loopback, reached with a token for an account on it) sends
+//! responses nested 100000 levels deep or a line that never ends; the tool call must fail
+//! with a clear `isError`, and the process must keep serving: `/health` answers and another
+//! tenant's call on the real stack still works. A stack overflow in the parser would kill
+//! this test binary, so a passing test also proves the process did not crash.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::app::TestServer;
+use crate::common::hostile_imap::{Answer, HostileImap, Trigger};
+use crate::common::stack;
+
+/// Levels of nesting the hostile server sends: far beyond any stack.
+const DEEP: usize = 100_000;
+
+/// The text of a tool result that must be an error.
+fn error_text(result: &Value) -> String {
+    assert_eq!(
+        result["isError"],
+        json!(true),
+        "expected a tool error: {result}"
+    );
+    result["content"][0]["text"].as_str().unwrap().to_owned()
+}
+
+/// After an attack: the process still answers `/health` and serves a tenant on a real
+/// mail server.
+async fn still_serving(server: &TestServer) {
+    let health = server
+        .http
+        .get(server.direct("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "/health answers after the attack");
+    let stack = stack();
+    let user = stack.new_user("bystander");
+    let token = server.access_token_for(stack.mail_account(&user));
+    let folders = server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+    assert!(
+        folders.to_string().contains("INBOX"),
+        "another tenant is still served: {folders}"
+    );
+}
+
+/// Runs `tool` with `arguments` for an account on a server answering `trigger` with
+/// `answer`; returns the error text, after checking the attack was delivered and the
+/// process survived it.
+async fn attacked_call(trigger: Trigger, answer: Answer, tool: &str, arguments: Value) -> String {
+    let hostile = HostileImap::start(trigger, answer).await;
+    let server = TestServer::start(stack(), &[]).await;
+    let token = server.access_token_for(hostile.account());
+    let result = server.call_tool(&token, tool, arguments).await;
+    assert!(hostile.answers_sent() > 0, "the hostile answer was sent");
+    let text = error_text(&result);
+    still_serving(&server).await;
+    text
+}
+
+/// A BODYSTRUCTURE nested 100000 levels deep, fetched by get_mail_message, is refused
+/// before it reaches the parser (which would overflow the stack and abort the process).
+#[tokio::test]
+async fn a_deep_bodystructure_does_not_crash_get_mail_message() {
+    let args = json!({"folder": "INBOX", "uid": 1});
+    let text = attacked_call(
+        Trigger::Fetch,
+        Answer::Nested(DEEP),
+        "get_mail_message",
+        args,
+    )
+    .await;
+    assert!(
+        text.contains("nested deeper than 32 levels"),
+        "a clear reason: {text}"
+    );
+}
+
+/// The same answer to the FETCH of list_mail_messages.
+#[tokio::test]
+async fn a_deep_bodystructure_does_not_crash_list_mail_messages() {
+    let args = json!({"folder": "INBOX"});
+    let text = attacked_call(
+        Trigger::Fetch,
+        Answer::Nested(DEEP),
+        "list_mail_messages",
+        args,
+    )
+    .await;
+    assert!(
+        text.contains("nested deeper than 32 levels"),
+        "a clear reason: {text}"
+    );
+}
+
+/// Deeply nested lists in LIST, STATUS and CAPABILITY answers get the same clear refusal
+/// (not a parser error quoting 100000 parentheses back).
+#[tokio::test]
+async fn deep_lists_in_list_status_and_capability_are_refused() {
+    for trigger in [Trigger::List, Trigger::Status, Trigger::Capability] {
+        let args = json!({"with_counts": true});
+        let text = attacked_call(trigger, Answer::Nested(DEEP), "list_mailboxes", args).await;
+        assert!(
+            text.contains("nested deeper than 32 levels") && text.len() < 300,
+            "{trigger:?}: a short, clear reason: {text}"
+        );
+    }
+}
+
+/// A response line that never ends is refused at the line limit, quickly, instead of
+/// growing a buffer toward 512 MiB until the command times out.
+#[tokio::test]
+async fn an_endless_line_is_refused_at_the_line_limit() {
+    let started = Instant::now();
+    let args = json!({"folder": "INBOX", "uid": 1});
+    let text = attacked_call(
+        Trigger::Fetch,
+        Answer::EndlessLine,
+        "get_mail_message",
+        args,
+    )
+    .await;
+    assert!(text.contains("line longer than"), "a clear reason: {text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "refused before the 30 s command limit ({:?})",
+        started.elapsed()
+    );
+}
+
+/// A literal announced at 400 MiB is refused when its size arrives: without the guard
+/// async-imap reserves 400 MiB for it at once (on every connection the server opens) and
+/// waits for its bytes until the command times out.
+#[tokio::test]
+async fn a_huge_literal_is_refused_before_anything_is_reserved() {
+    let started = Instant::now();
+    let args = json!({"folder": "INBOX", "uid": 1});
+    let answer = Answer::HugeLiteral(400 << 20);
+    let text = attacked_call(Trigger::Fetch, answer, "get_mail_message", args).await;
+    assert!(
+        text.contains("literal larger than 134217728 bytes"),
+        "a clear reason: {text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "refused at once"
+    );
+}
+
+/// The deep BODYSTRUCTURE hidden behind an unknown FETCH item whose `({n}` looks like a
+/// literal spanning it: imap-proto reads that item up to its first `)` and parses the
+/// BODYSTRUCTURE after it, so the guard reads a literal's bytes both ways and refuses.
+#[tokio::test]
+async fn a_deep_bodystructure_behind_a_fake_literal_is_refused() {
+    let args = json!({"folder": "INBOX", "uid": 1});
+    let answer = Answer::NestedBehindLiteral(DEEP);
+    let text = attacked_call(Trigger::Fetch, answer, "get_mail_message", args).await;
+    assert!(
+        text.contains("nested deeper than 32 levels"),
+        "a clear reason: {text}"
+    );
+}

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod hostile_imap;
 mod imap;
 mod smtp;
 pub mod stack;

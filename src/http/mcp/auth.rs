@@ -15,13 +15,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::body_limit::BodyLimit;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::http::oauth::scope;
 use crate::token::{AccessClaims, Purpose};
-
-/// The largest MCP request body read when a token's scope must be checked per tool.
-const MAX_INSPECTED_BODY: usize = 40 * 1024 * 1024;
 
 /// The authenticated caller of one MCP request.
 #[derive(Clone)]
@@ -155,9 +153,10 @@ async fn check_tool_scopes(
         return Ok(request);
     }
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_INSPECTED_BODY)
+    let limit = BodyLimit::new(guard.state.config.attachments.max_bytes);
+    let bytes = axum::body::to_bytes(body, limit.max_request_bytes)
         .await
-        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
+        .map_err(|_| limit.too_large())?;
     let missing = called_tools(&bytes)
         .filter_map(|name| guard.tool_scopes.get(&name).copied())
         .find(|needed| !caller.has_scope(needed));

@@ -1,9 +1,10 @@
 //! The MCP endpoint: rmcp's Streamable HTTP service in stateless mode (JSON responses),
 //! mounted at `/mcp` (and `/mcp/`) behind the guard layer (Host, Origin, bearer token,
 //! scope). The service factory runs per request; the caller's account reaches tools
-//! through request extensions.
+//! through request extensions. Request bodies are bounded by [`body_limit`].
 
 pub mod auth;
+pub mod body_limit;
 pub mod server;
 pub mod tools;
 
@@ -28,11 +29,13 @@ pub fn routes(state: &AppState, shutdown: CancellationToken) -> Router<AppState>
         .iter()
         .map(|tool| (tool.name.to_string(), tools::required_scope(tool)))
         .collect();
+    let limit = body_limit::BodyLimit::new(state.config.attachments.max_bytes);
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_allowed_hosts(auth::allowed_hosts(&state.config))
+        .with_max_request_body_bytes(limit.max_request_bytes)
         .with_cancellation_token(shutdown.child_token());
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
@@ -47,4 +50,8 @@ pub fn routes(state: &AppState, shutdown: CancellationToken) -> Router<AppState>
         .route_service("/mcp", service.clone())
         .route_service("/mcp/", service)
         .layer(middleware::from_fn_with_state(guard, auth::guard))
+        .layer(middleware::from_fn_with_state(
+            limit,
+            body_limit::refuse_oversized,
+        ))
 }

@@ -1,7 +1,9 @@
 //! Opening a logged-in IMAP connection for a `ServerLogin`: TCP, then implicit TLS,
 //! STARTTLS or nothing as the endpoint's `Security` says, the greeting, then LOGIN. Every
 //! step has a time limit and every failure becomes a precise `MailError` (unknown host,
-//! refused, timeout, TLS, credentials). Only [`super::Imap`] calls this.
+//! refused, timeout, TLS, credentials). Only [`super::Imap`] calls this. Every stream
+//! handed to async-imap is a [`GuardedStream`]: the server's bytes pass its limits before
+//! the parser sees them.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -16,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::errors::{command_error, login_error, server_text};
+use super::guard::{GuardedStream, ResponseLimits};
 use crate::mail::account::{Endpoint, Security, ServerLogin};
 use crate::mail::error::{
     MailError, Protocol, describe_io_error, describe_tls_error, find_tls_error,
@@ -37,6 +40,11 @@ pub type RawSession = Session<BoxedStream>;
 pub(crate) struct LoggedIn {
     pub session: RawSession,
     pub capabilities: Option<Capabilities>,
+}
+
+/// `stream` behind the response limits, as every session's stream.
+fn guarded(stream: impl ImapStream + 'static) -> BoxedStream {
+    Box::new(GuardedStream::new(stream, ResponseLimits::DEFAULT))
 }
 
 /// Connects and logs in as `login` says.
@@ -80,13 +88,16 @@ impl Steps {
     async fn implicit_tls(&self) -> Result<Client<BoxedStream>, MailError> {
         let tcp = self.tcp().await?;
         let tls = self.tls(tcp).await?;
-        let mut client = Client::new(Box::new(tls) as BoxedStream);
+        let mut client = Client::new(guarded(tls));
         self.greeting(&mut client).await?;
         Ok(client)
     }
 
     async fn starttls(&self) -> Result<Client<BoxedStream>, MailError> {
-        let mut client = Client::new(self.tcp().await?);
+        let mut client = Client::new(GuardedStream::new(
+            self.tcp().await?,
+            ResponseLimits::DEFAULT,
+        ));
         self.greeting(&mut client).await?;
         self.within(self.command_timeout, "starting TLS (STARTTLS)", async {
             client
@@ -95,14 +106,14 @@ impl Steps {
                 .map_err(|e| self.starttls_refused(e))
         })
         .await?;
-        let tls = self.tls(client.into_inner()).await?;
+        let tls = self.tls(client.into_inner().into_inner()).await?;
         // The server sends no second greeting after STARTTLS.
-        Ok(Client::new(Box::new(tls) as BoxedStream))
+        Ok(Client::new(guarded(tls)))
     }
 
     async fn plain(&self) -> Result<Client<BoxedStream>, MailError> {
         let tcp = self.tcp().await?;
-        let mut client = Client::new(Box::new(tcp) as BoxedStream);
+        let mut client = Client::new(guarded(tcp));
         self.greeting(&mut client).await?;
         Ok(client)
     }

@@ -4,6 +4,7 @@
 
 use async_imap::error::Error as ImapError;
 
+use super::guard::Refusal;
 use crate::mail::error::{MailError, Protocol, describe_io_error, one_line, redact};
 
 /// Response codes on a NO to LOGIN that do not mean the credentials are wrong.
@@ -21,10 +22,13 @@ pub(crate) fn command_error(server: &str, err: ImapError) -> MailError {
         ImapError::No(text) | ImapError::Bad(text) => {
             MailError::server_said(Protocol::Imap, &server_text(&text))
         }
-        ImapError::Io(io) => MailError::Protocol(format!(
-            "the connection to the IMAP server {server} failed: {}",
-            describe_io_error(&io)
-        )),
+        ImapError::Io(io) => match Refusal::of(&io) {
+            Some(refusal) => MailError::Protocol(format!("{refusal} (IMAP server {server})")),
+            None => MailError::Protocol(format!(
+                "the connection to the IMAP server {server} failed: {}",
+                describe_io_error(&io)
+            )),
+        },
         ImapError::ConnectionLost => {
             MailError::Protocol(format!("the IMAP server {server} closed the connection"))
         }

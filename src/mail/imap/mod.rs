@@ -7,6 +7,7 @@ pub mod append;
 mod connect;
 mod errors;
 pub mod folders;
+mod guard;
 pub mod mailboxes;
 pub mod names;
 pub mod organise;
