@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::app::{AuthRequest, TestServer};
-use crate::common::hostile_imap::{Answer, HostileImap, Trigger};
+use crate::common::hostile_imap::{Answer, HostileImap, JUNK_END, JUNK_START, Trigger};
 use crate::common::stack;
 
 /// Levels of nesting the hostile server sends: far beyond any stack.
@@ -165,6 +165,38 @@ async fn a_deep_bodystructure_behind_a_fake_literal_is_refused() {
     assert!(
         text.contains("nested deeper than 32 levels"),
         "a clear reason: {text}"
+    );
+}
+
+/// A response line of about 1 MiB that is not IMAP (terminal control characters, then
+/// filler, then a marker) gets a short error naming the problem: it quotes at most the
+/// start of the line, with its control characters escaped, and none of the rest (before,
+/// the text was a nom error listing the bytes as numbers, cut at 200 characters).
+#[tokio::test]
+async fn a_response_that_is_not_imap_is_quoted_short_and_escaped() {
+    let args = json!({"folder": "INBOX", "uid": 1});
+    let answer = Answer::Junk(1 << 20);
+    let text = attacked_call(Trigger::Fetch, answer, "get_mail_message", args).await;
+    assert!(
+        text.contains("sent a response that is not valid IMAP"),
+        "a clear reason: {text}"
+    );
+    assert!(text.len() < 300, "short: {} bytes: {text}", text.len());
+    assert!(
+        !text.chars().any(char::is_control),
+        "no control character of the server's reaches the result: {text:?}"
+    );
+    assert!(
+        text.contains(r"* 1 FETCH \u{1b}[2J\u{7}"),
+        "the start is quoted, escaped: {text}"
+    );
+    assert!(
+        !text.contains(JUNK_END) && !text.contains(&"x".repeat(100)),
+        "none of the rest of the junk: {text}"
+    );
+    assert!(
+        JUNK_START.contains('\u{1b}'),
+        "the junk has control characters"
     );
 }
 
