@@ -258,9 +258,10 @@ async fn log_in_with_custom_imap(
 }
 
 /// Custom server path, attacked during the login check: a typed IMAP server (over TLS,
-/// with a certificate the app trusts) answers LOGIN with a CAPABILITY nested 100000
-/// levels deep. The login page comes back with a clear line for the IMAP side, no code
-/// is issued, and the process keeps serving.
+/// with a certificate the app trusts) answers LOGIN with an unsolicited FETCH whose
+/// BODYSTRUCTURE is nested 100000 levels deep (without the guard the parser overflows the
+/// stack and aborts the process). The login page comes back with a clear line for the
+/// IMAP side, no code is issued, and the process keeps serving.
 #[tokio::test]
 async fn a_typed_server_nesting_deep_at_login_gets_a_login_page_error() {
     let stack = stack();

@@ -33,8 +33,9 @@ pub enum Trigger {
     Status,
     /// CAPABILITY: the answer is a CAPABILITY response.
     Capability,
-    /// LOGIN: the answer is an untagged CAPABILITY response before the tagged OK, as
-    /// servers send their capabilities after login.
+    /// LOGIN: the answer is an untagged response before the tagged OK (a server may send
+    /// untagged data at any time): for [`Answer::Nested`], an unsolicited FETCH response
+    /// with the deep BODYSTRUCTURE.
     Login,
 }
 
@@ -273,14 +274,14 @@ fn nested_response(trigger: Trigger, levels: usize) -> Vec<u8> {
     let open = "(".repeat(levels);
     let close = ")".repeat(levels);
     let text = match trigger {
-        Trigger::Fetch => {
+        Trigger::Fetch | Trigger::Login => {
             let leaf = r#"("text" "plain" NIL NIL NIL "7bit" 1 1)"#;
             let parts = r#" "mixed")"#.repeat(levels);
             format!("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 1 BODYSTRUCTURE {open}{leaf}{parts})")
         }
         Trigger::List => format!("* LIST ({open}{close}) \"/\" INBOX"),
         Trigger::Status => format!("* STATUS INBOX (MESSAGES {open}1{close})"),
-        Trigger::Capability | Trigger::Login => format!("* CAPABILITY IMAP4rev1 {open}{close}"),
+        Trigger::Capability => format!("* CAPABILITY IMAP4rev1 {open}{close}"),
     };
     format!("{text}\r\n").into_bytes()
 }
