@@ -7,7 +7,8 @@
 //! One module per hole closed:
 //! - [`tenancy`]: one tenant reading or sending another tenant's attachments.
 //! - [`client_documents`]: client ID metadata documents and redirect URIs.
-//! - [`hostile_imap`]: a mail server that answers to crash or starve the process.
+//! - [`hostile_imap`]: a mail server (a token's, or one typed on the login page) that answers
+//!   to crash or starve the process, or to fill error messages with its bytes.
 //! - [`replay_store`]: filling the replay store, replaying codes and refresh tokens,
 //!   flooding the token endpoint, refresh tokens without `offline_access`.
 //! - [`login_limits`]: racing and sidestepping the login limits, exhausting login slots.

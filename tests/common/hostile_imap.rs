@@ -1,18 +1,26 @@
-//! A scripted, hostile IMAP server on loopback (plain TCP): it greets, accepts any LOGIN,
-//! answers SELECT/EXAMINE, LIST, STATUS, SEARCH and the rest like a tiny real server with
-//! one message (UID 1) in INBOX, and answers one chosen command ([`Trigger`]) with a
-//! malicious response ([`Answer`]). A real server cannot be made to send these.
+//! A scripted, hostile IMAP server on loopback, over plain TCP ([`HostileImap::start`]) or
+//! implicit TLS with the stack's server certificate ([`HostileImap::start_tls`], as a
+//! server typed on the login page must be): it greets, accepts any LOGIN, answers
+//! SELECT/EXAMINE, LIST, STATUS, SEARCH and the rest like a tiny real server with one
+//! message (UID 1) in INBOX, and answers one chosen command ([`Trigger`]) with a malicious
+//! response ([`Answer`]). A real server cannot be made to send these.
 //!
-//! [`HostileImap::account`] is an account on it, for `TestServer::access_token_for`.
+//! [`HostileImap::account`] is an account on the plain server, for
+//! `TestServer::access_token_for`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mail_mcp::mail::{Endpoint, MailAccount, Security, ServerLogin};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::stack::Stack;
 
 /// Which command gets the malicious answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +33,10 @@ pub enum Trigger {
     Status,
     /// CAPABILITY: the answer is a CAPABILITY response.
     Capability,
+    /// LOGIN: the answer is an untagged response before the tagged OK (a server may send
+    /// untagged data at any time): for [`Answer::Nested`], an unsolicited FETCH response
+    /// with the deep BODYSTRUCTURE.
+    Login,
 }
 
 /// What the malicious answer is.
@@ -42,7 +54,15 @@ pub enum Answer {
     /// `({n}` looks like a literal spanning it; imap-proto reads that item up to its `)`
     /// and then parses the BODYSTRUCTURE.
     NestedBehindLiteral(usize),
+    /// For FETCH: a response line that is not IMAP: [`JUNK_START`] (terminal control
+    /// characters), this many `x`, then [`JUNK_END`], then the tagged OK.
+    Junk(usize),
 }
+
+/// How an [`Answer::Junk`] line starts.
+pub const JUNK_START: &str = "* 1 FETCH \x1b[2J\x07";
+/// How an [`Answer::Junk`] line ends (before its CRLF).
+pub const JUNK_END: &str = "END-OF-THE-HOSTILE-JUNK";
 
 /// The running server; it stops when dropped.
 pub struct HostileImap {
@@ -58,8 +78,23 @@ impl Drop for HostileImap {
 }
 
 impl HostileImap {
-    /// Listens on 127.0.0.1, port 0, and serves every connection with the same script.
+    /// Listens on 127.0.0.1, port 0, and serves every connection with the same script,
+    /// over plain TCP.
     pub async fn start(trigger: Trigger, answer: Answer) -> HostileImap {
+        Self::listen(trigger, answer, None).await
+    }
+
+    /// Like [`start`](Self::start), over implicit TLS with the stack's server certificate
+    /// (valid for 127.0.0.1, signed by the CA the app under test trusts).
+    pub async fn start_tls(trigger: Trigger, answer: Answer, stack: &Stack) -> HostileImap {
+        let tls_dir = stack
+            .ca_file
+            .parent()
+            .expect("the CA file is in a directory");
+        Self::listen(trigger, answer, Some(tls_acceptor(tls_dir))).await
+    }
+
+    async fn listen(trigger: Trigger, answer: Answer, tls: Option<TlsAcceptor>) -> HostileImap {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let answers = Arc::new(AtomicUsize::new(0));
@@ -71,7 +106,17 @@ impl HostileImap {
                     answer,
                     answers: Arc::clone(&counter),
                 };
-                tokio::spawn(script.serve(tcp));
+                match &tls {
+                    None => drop(tokio::spawn(script.serve(tcp))),
+                    Some(acceptor) => {
+                        let accepting = acceptor.accept(tcp);
+                        tokio::spawn(async move {
+                            if let Ok(stream) = accepting.await {
+                                script.serve(stream).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         HostileImap {
@@ -103,6 +148,23 @@ impl HostileImap {
     }
 }
 
+/// A TLS acceptor with the stack's `server.crt` and `server.key` from `tls_dir`.
+fn tls_acceptor(tls_dir: &Path) -> TlsAcceptor {
+    let certs = CertificateDer::pem_file_iter(tls_dir.join("server.crt"))
+        .expect("the stack's server certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("PEM certificates");
+    let key = PrivateKeyDer::from_pem_file(tls_dir.join("server.key")).expect("its key");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("a valid certificate and key");
+    TlsAcceptor::from(Arc::new(config))
+}
+
 struct Script {
     trigger: Trigger,
     answer: Answer,
@@ -110,8 +172,8 @@ struct Script {
 }
 
 impl Script {
-    async fn serve(self, tcp: TcpStream) {
-        let (read, mut write) = tcp.into_split();
+    async fn serve(self, stream: impl AsyncRead + AsyncWrite + Send) {
+        let (read, mut write) = tokio::io::split(stream);
         let mut lines = BufReader::new(read).lines();
         if send(&mut write, b"* OK hostile IMAP ready\r\n")
             .await
@@ -146,12 +208,17 @@ impl Script {
             "LIST" => Trigger::List,
             "STATUS" => Trigger::Status,
             "CAPABILITY" => Trigger::Capability,
+            "LOGIN" => Trigger::Login,
             _ => return false,
         };
         trigger == self.trigger
     }
 
-    async fn attack(&self, write: &mut OwnedWriteHalf, tag: &str) -> std::io::Result<()> {
+    async fn attack(
+        &self,
+        write: &mut (impl AsyncWrite + Unpin),
+        tag: &str,
+    ) -> std::io::Result<()> {
         match self.answer {
             Answer::Nested(levels) => {
                 let mut response = nested_response(self.trigger, levels);
@@ -163,7 +230,7 @@ impl Script {
                     Trigger::Fetch => "* 1 FETCH (UID 1 BODY[] \"",
                     Trigger::List => "* LIST () \"/\" \"",
                     Trigger::Status => "* STATUS \"",
-                    Trigger::Capability => "* CAPABILITY IMAP4rev1 X",
+                    Trigger::Capability | Trigger::Login => "* CAPABILITY IMAP4rev1 X",
                 };
                 send(write, start.as_bytes()).await?;
                 let chunk = vec![b'x'; 64 * 1024];
@@ -182,6 +249,13 @@ impl Script {
                 response.extend_from_slice(format!(")\r\n{tag} OK done\r\n").as_bytes());
                 send(write, &response).await
             }
+            Answer::Junk(filler) => {
+                let junk = format!(
+                    "{JUNK_START}{}{JUNK_END}\r\n{tag} OK done\r\n",
+                    "x".repeat(filler)
+                );
+                send(write, junk.as_bytes()).await
+            }
             Answer::HugeLiteral(size) => {
                 let header = format!("* 1 FETCH (UID 1 BODY[] {{{size}}}\r\n");
                 send(write, header.as_bytes()).await
@@ -190,7 +264,7 @@ impl Script {
     }
 }
 
-async fn send(write: &mut OwnedWriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+async fn send(write: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> std::io::Result<()> {
     write.write_all(bytes).await?;
     write.flush().await
 }
@@ -200,7 +274,7 @@ fn nested_response(trigger: Trigger, levels: usize) -> Vec<u8> {
     let open = "(".repeat(levels);
     let close = ")".repeat(levels);
     let text = match trigger {
-        Trigger::Fetch => {
+        Trigger::Fetch | Trigger::Login => {
             let leaf = r#"("text" "plain" NIL NIL NIL "7bit" 1 1)"#;
             let parts = r#" "mixed")"#.repeat(levels);
             format!("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 1 BODYSTRUCTURE {open}{leaf}{parts})")
