@@ -51,6 +51,7 @@ impl AppState {
         let clients = Arc::new(ClientRegistry::new(
             tokens.clone(),
             config.allow_private_network,
+            config.client_metadata_documents,
         ));
         let settings = config
             .mail

@@ -102,6 +102,11 @@ pub struct ServerArgs {
     )]
     pub redirect_uri_allowlist: Vec<String>,
 
+    /// Accept client ID metadata documents: an https URL as client_id, fetched to learn
+    /// the client's name and redirect URIs (https on the document's host, or loopback).
+    #[arg(long, env = "CLIENT_METADATA_DOCUMENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub client_metadata_documents: bool,
+
     /// TOML file of the mail providers offered to clients without mail servers of their
     /// own (see providers.sample.toml).
     #[arg(long, env = "PROVIDERS_FILE")]
@@ -302,6 +307,8 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub redirect_policy: RedirectPolicy,
+    /// CLIENT_METADATA_DOCUMENTS: a URL client_id is fetched as a metadata document.
+    pub client_metadata_documents: bool,
     pub providers: Providers,
     pub allow_custom_mail_servers: bool,
     pub allow_private_network: bool,
@@ -349,6 +356,7 @@ impl Config {
             redirect_policy: RedirectPolicy {
                 https_allowlist: args.redirect_uri_allowlist,
             },
+            client_metadata_documents: args.client_metadata_documents,
             providers,
             allow_custom_mail_servers: args.allow_custom_mail_servers,
             allow_private_network: args.allow_private_network,

@@ -1,7 +1,10 @@
 //! Client ID Metadata Documents (MCP 2025-11-25): a client_id that is an https URL names a
 //! JSON document describing the client. It is fetched here with strict limits (https only,
 //! public addresses only, pinned to the address that was checked, no redirects, a few KB,
-//! a few seconds) and cached briefly. Its `client_id` must equal the URL.
+//! a few seconds) and cached briefly. Its `client_id` must equal the URL, its redirect URIs
+//! must be https on the document's own host (or loopback http, for native apps), and its
+//! `client_name` passes the checks registration applies: anyone can publish a document,
+//! so it must not be able to send codes, or a misleading name, anywhere else.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +14,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use url::Url;
 
+use super::is_loopback_http;
+use super::registration::{checked_client_name, plain_redirect_uri};
 use crate::net_guard;
 use crate::token::{AuthMethod, ClientClaims};
 
@@ -18,6 +23,7 @@ const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX_ENTRIES: usize = 1000;
+const MAX_REDIRECT_URIS: usize = 10;
 
 #[derive(Deserialize)]
 struct Document {
@@ -150,9 +156,9 @@ pub fn parse_document(client_id: &str, body: &[u8]) -> Result<ClientClaims, Stri
     if document.client_id != client_id {
         return Err("the client metadata document's client_id is not its own URL".into());
     }
-    if document.redirect_uris.is_empty() {
-        return Err("the client metadata document lists no redirect_uris".into());
-    }
+    check_redirect_uris(client_id, &document.redirect_uris)?;
+    let name = checked_client_name(document.client_name.as_deref())
+        .map_err(|why| format!("the client metadata document's {why}"))?;
     match document.token_endpoint_auth_method.as_deref() {
         None | Some("none") => {}
         Some(other) => {
@@ -162,12 +168,42 @@ pub fn parse_document(client_id: &str, body: &[u8]) -> Result<ClientClaims, Stri
         }
     }
     Ok(ClientClaims {
-        name: document.client_name.filter(|n| !n.trim().is_empty()),
+        name,
         redirect_uris: document.redirect_uris,
         secret_hash: None,
         mail: None,
         auth_method: AuthMethod::None,
     })
+}
+
+/// Every redirect URI must be https on the client_id URL's host (exactly), or loopback
+/// http on any port; none may hide its target (see [`plain_redirect_uri`]).
+fn check_redirect_uris(client_id: &str, uris: &[String]) -> Result<(), String> {
+    if uris.is_empty() {
+        return Err("the client metadata document lists no redirect_uris".into());
+    }
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(format!(
+            "the client metadata document lists more than {MAX_REDIRECT_URIS} redirect_uris"
+        ));
+    }
+    let own_host = Url::parse(client_id)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()));
+    let allowed = |uri: &str| {
+        plain_redirect_uri(uri).is_some_and(|url| {
+            is_loopback_http(&url)
+                || (url.scheme() == "https" && url.host().map(|h| h.to_owned()) == own_host)
+        })
+    };
+    match uris.iter().find(|uri| !allowed(uri)) {
+        None => Ok(()),
+        Some(_) => Err(
+            "the client metadata document names a redirect_uri that is neither https on the \
+             document's own host nor a loopback http callback"
+                .into(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +238,53 @@ mod tests {
         );
         assert!(parse_document(URL, jwt.as_bytes()).is_err());
         assert!(parse_document(URL, b"not json").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_must_be_on_the_documents_host_or_loopback() {
+        let cases = [
+            ("https://app.example/cb", true),
+            ("https://APP.example/oauth/cb?x=1", true),
+            ("https://app.example:8443/cb", true),
+            ("http://localhost:6274/callback", true),
+            ("http://127.0.0.1/callback", true),
+            ("https://evil.example/cb", false),
+            ("https://app.example.evil.com/cb", false),
+            ("https://sub.app.example/cb", false),
+            ("https://app.example@evil.com/cb", false),
+            ("http://app.example/cb", false),
+            ("https://app.example/cb#f", false),
+            ("https://app.example/a/../cb", false),
+            ("cursor://callback", false),
+        ];
+        for (uri, allowed) in cases {
+            let body = format!(r#"{{"client_id":"{URL}","redirect_uris":["{uri}"]}}"#);
+            assert_eq!(
+                parse_document(URL, body.as_bytes()).is_ok(),
+                allowed,
+                "{uri}"
+            );
+        }
+        let many: Vec<String> = (0..11)
+            .map(|i| format!("https://app.example/{i}"))
+            .collect();
+        let body = serde_json::json!({"client_id": URL, "redirect_uris": many}).to_string();
+        assert!(parse_document(URL, body.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_documents_client_name_is_checked_like_registration() {
+        for (name, ok) in [
+            ("App", true),
+            ("mail_mcp", false),
+            ("Bad\u{202e}Name", false),
+            ("Line\nbreak", false),
+        ] {
+            let body = serde_json::json!({"client_id": URL, "client_name": name,
+                "redirect_uris": ["http://localhost/cb"]})
+            .to_string();
+            assert_eq!(parse_document(URL, body.as_bytes()).is_ok(), ok, "{name:?}");
+        }
     }
 
     #[tokio::test]

@@ -130,21 +130,29 @@ pub fn secret_matches(
 /// Finds the client a client_id names: a sealed client, or a metadata document URL.
 pub struct ClientRegistry {
     codec: Arc<TokenCodec>,
-    documents: MetadataDocuments,
+    /// `None` when metadata documents are turned off (CLIENT_METADATA_DOCUMENTS=false).
+    documents: Option<MetadataDocuments>,
 }
 
 impl ClientRegistry {
-    pub fn new(codec: Arc<TokenCodec>, allow_private_network: bool) -> Self {
+    pub fn new(codec: Arc<TokenCodec>, allow_private_network: bool, documents: bool) -> Self {
         ClientRegistry {
             codec,
-            documents: MetadataDocuments::new(allow_private_network),
+            documents: documents.then(|| MetadataDocuments::new(allow_private_network)),
         }
     }
 
     /// The client's claims, or a short reason it is unknown.
     pub async fn resolve(&self, client_id: &str) -> Result<ClientClaims, String> {
         if metadata_document::is_document_url(client_id) {
-            return self.documents.resolve(client_id).await;
+            let Some(documents) = &self.documents else {
+                return Err(
+                    "this server does not accept client metadata documents (a URL as client_id); \
+                     the app must register itself or use a client_id from the operator"
+                        .into(),
+                );
+            };
+            return documents.resolve(client_id).await;
         }
         self.codec
             .open(Purpose::Client, client_id)

@@ -56,12 +56,9 @@ pub struct RedirectPolicy {
 
 impl RedirectPolicy {
     pub fn allows(&self, uri: &str) -> bool {
-        let Ok(url) = Url::parse(uri) else {
+        let Some(url) = plain_redirect_uri(uri) else {
             return false;
         };
-        if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-            return false;
-        }
         if is_loopback_http(&url) {
             return true;
         }
@@ -69,15 +66,110 @@ impl RedirectPolicy {
             && self
                 .https_allowlist
                 .iter()
-                .any(|entry| allowlist_match(entry, uri))
+                .any(|entry| allowlist_match(entry, &url))
     }
 }
 
-fn allowlist_match(entry: &str, uri: &str) -> bool {
-    match entry.strip_suffix('*') {
-        Some(prefix) => uri.starts_with(prefix),
-        None => entry == uri,
+/// Parses `raw` as a redirect URI, or `None` when it hides what it points at: userinfo, a
+/// fragment, backslashes, whitespace or control characters (the URL parser drops tabs and
+/// newlines), `.` or `..` path segments, or percent-encoded dots, slashes or backslashes.
+pub fn plain_redirect_uri(raw: &str) -> Option<Url> {
+    let lowered = raw.to_ascii_lowercase();
+    if raw
+        .chars()
+        .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+        || ["%2e", "%2f", "%5c"].iter().any(|e| lowered.contains(e))
+        || has_dot_segment(raw)
+    {
+        return None;
     }
+    let url = Url::parse(raw).ok()?;
+    let plain = url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.host_str().is_some();
+    plain.then_some(url)
+}
+
+/// True when the path of `raw` (before any `?` or `#`) has a `.` or `..` segment.
+fn has_dot_segment(raw: &str) -> bool {
+    let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+    let end = after_scheme.find(['?', '#']).unwrap_or(after_scheme.len());
+    let Some(path_start) = after_scheme[..end].find('/') else {
+        return false;
+    };
+    after_scheme[path_start..end]
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+}
+
+/// Whether the parsed redirect URI `url` is allowed by one allowlist entry: the same
+/// scheme, host (case-insensitive) and port, and the same path and query, or (for an
+/// entry ending in `*`) a path that starts with the entry's on a segment boundary.
+fn allowlist_match(entry: &str, url: &Url) -> bool {
+    let (pattern, is_prefix) = match entry.strip_suffix('*') {
+        Some(prefix) => (prefix, true),
+        None => (entry, false),
+    };
+    let Some(allowed) = plain_redirect_uri(pattern) else {
+        return false;
+    };
+    let same_origin = allowed.scheme() == url.scheme()
+        && allowed.host() == url.host()
+        && allowed.port_or_known_default() == url.port_or_known_default();
+    if !same_origin {
+        return false;
+    }
+    if !is_prefix {
+        return allowed.path() == url.path() && allowed.query() == url.query();
+    }
+    path_has_prefix(url.path(), allowed.path())
+}
+
+/// `path` equals `prefix` or continues it after a `/` (so `/cb` covers `/cb/x`, not `/cbx`).
+fn path_has_prefix(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// Checks a client's self-chosen name (registration and metadata documents alike): at most
+/// 100 characters, none of them control or invisible formatting characters (bidi
+/// overrides, zero-width), and not this server's own name. Blank means no name.
+pub fn checked_client_name(name: Option<&str>) -> Result<Option<String>, &'static str> {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_NAME_CHARS
+        || name
+            .chars()
+            .any(|c| c.is_control() || is_invisible_format(c))
+    {
+        return Err("client_name must be at most 100 printable characters");
+    }
+    if impersonates_this_server(name) {
+        return Err("client_name must not be this server's name (mail_mcp)");
+    }
+    Ok(Some(name.to_string()))
+}
+
+/// Unicode format characters that reorder or hide text: bidi controls, zero-width
+/// characters, the word joiner family, the BOM and the soft hyphen.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
+}
+
+/// True when the words of `name` include "mail mcp" / "mail_mcp" / "mailmcp" (any case).
+fn impersonates_this_server(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.contains(&"mailmcp") || words.windows(2).any(|pair| pair == ["mail", "mcp"])
 }
 
 const MAX_REDIRECT_URIS: usize = 10;
@@ -147,16 +239,9 @@ fn checked_claims(
     {
         return Err(meta("response_types may hold only code"));
     }
-    let name = request
-        .client_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)) {
-        return Err(meta("client_name must be at most 100 printable characters"));
-    }
+    let name = checked_client_name(request.client_name.as_deref()).map_err(meta)?;
     Ok(ClientClaims {
-        name: name.map(str::to_string),
+        name,
         redirect_uris: request.redirect_uris.clone(),
         secret_hash: None,
         mail: None,
@@ -218,6 +303,152 @@ mod tests {
         ];
         for (uri, allowed) in cases {
             assert_eq!(policy().allows(uri), allowed, "{uri}");
+        }
+    }
+
+    #[test]
+    fn allowlist_entries_match_parsed_urls_on_segment_boundaries() {
+        let cases = [
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/one",
+                true,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://APP.example/cb/one",
+                true,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example:443/cb/one",
+                true,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/one?x=1",
+                true,
+            ),
+            ("https://app.example/cb*", "https://app.example/cb", true),
+            ("https://app.example/cb*", "https://app.example/cb/x", true),
+            ("https://app.example/cb*", "https://app.example/cbx", false),
+            ("https://app.example*", "https://app.example/anything", true),
+            (
+                "https://app.example*",
+                "https://app.example.evil.com/x",
+                false,
+            ),
+            ("https://app.example*", "https://app.example:8443/x", false),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/../evil",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/./x",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/%2e%2e/evil",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/%2E./evil",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/..%2Fevil",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/%5cevil",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/\\evil.com",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example\\@evil.com/cb/x",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/.\t./x",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/ x",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example@evil.com/cb/x",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://u:p@app.example/cb/x",
+                false,
+            ),
+            (
+                "https://app.example/cb/*",
+                "https://app.example/cb/x#f",
+                false,
+            ),
+            ("https://app.example/cb/*", "http://app.example/cb/x", false),
+            ("https://app.example/cb", "https://app.example/cb", true),
+            ("https://app.example/cb", "https://App.Example/cb", true),
+            ("https://app.example/cb", "https://app.example/cb/", false),
+            ("https://app.example/cb", "https://app.example/cb?x", false),
+            (
+                "https://app.example/cb",
+                "https://app.example/x/../cb",
+                false,
+            ),
+            ("not a url*", "https://app.example/cb", false),
+        ];
+        for (entry, uri, allowed) in cases {
+            let policy = RedirectPolicy {
+                https_allowlist: vec![entry.to_string()],
+            };
+            assert_eq!(policy.allows(uri), allowed, "{entry} / {uri}");
+        }
+    }
+
+    #[test]
+    fn client_names_are_short_printable_and_not_this_servers() {
+        let long = "x".repeat(101);
+        assert_eq!(checked_client_name(None), Ok(None));
+        let accepted = [
+            ("   ", None),
+            (" Claude Code ", Some("Claude Code")),
+            ("<b>Bank</b>", Some("<b>Bank</b>")),
+            ("Gmail MCP Bridge", Some("Gmail MCP Bridge")),
+        ];
+        for (name, expected) in accepted {
+            let got = checked_client_name(Some(name));
+            assert_eq!(got, Ok(expected.map(str::to_string)), "{name:?}");
+        }
+        let refused = [
+            long.as_str(),
+            "Nice\nApp",
+            "App\u{202e}exe",
+            "A\u{200b}pp",
+            "mail_mcp",
+            "Official Mail-MCP",
+            "MAILMCP",
+        ];
+        for name in refused {
+            assert!(checked_client_name(Some(name)).is_err(), "{name:?}");
         }
     }
 

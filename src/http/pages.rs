@@ -73,6 +73,8 @@ pub struct LoginPage {
     pub css_url: String,
     pub action_url: String,
     pub client_name: String,
+    /// The host of a metadata-document client_id (who vouches for the name); else empty.
+    pub client_host: String,
     pub redirect_host: String,
     /// The client fixes the servers (shown); otherwise the person chooses a provider.
     pub fixed_servers: bool,

@@ -216,6 +216,15 @@ pub fn error_page(state: &AppState, heading: &str, message: &str) -> Response {
     )
 }
 
+/// The host of a client_id that is a metadata document URL: the site that names the
+/// client, shown on the page so a borrowed name cannot hide who is asking.
+fn document_host(client_id: &str) -> Option<String> {
+    if !clients::metadata_document::is_document_url(client_id) {
+        return None;
+    }
+    Url::parse(client_id).ok()?.host_str().map(str::to_string)
+}
+
 /// Renders the login page for `form`; used for the first view and after a failed login.
 pub fn login_page(
     state: &AppState,
@@ -254,6 +263,7 @@ pub fn login_page(
             .name
             .clone()
             .unwrap_or_else(|| "An MCP client".to_string()),
+        client_host: document_host(&form.client_id).unwrap_or_default(),
         redirect_host,
         fixed_servers: mail.is_some(),
         imap_server: mail.map(|m| m.imap.to_string()).unwrap_or_default(),

@@ -35,7 +35,7 @@ pub async fn authorization_server(State(state): State<AppState>) -> Json<Value> 
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
-        "client_id_metadata_document_supported": true,
+        "client_id_metadata_document_supported": config.client_metadata_documents,
         "scopes_supported": scope::SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
     }))
