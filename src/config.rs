@@ -154,6 +154,24 @@ pub struct ServerArgs {
     /// The window in which failed logins are counted; it starts with the first failure.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_window)]
     pub login_failure_window: Duration,
+
+    /// Sign-ins of one mail account being checked at once (more are refused at once).
+    #[arg(long, env = "LOGIN_MAX_IN_FLIGHT_PER_ACCOUNT", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub login_max_in_flight_per_account: u64,
+
+    /// Sign-ins from one client IP being checked at once (more are refused at once).
+    #[arg(long, env = "LOGIN_MAX_IN_FLIGHT_PER_IP", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub login_max_in_flight_per_ip: u64,
+
+    /// Sign-ins being checked at once over all accounts: their own connection budget,
+    /// apart from the IMAP pool that tool calls use (more are refused at once).
+    #[arg(long, env = "LOGIN_CHECK_MAX", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub login_check_max: u64,
+
+    /// SMTP connects (TCP, TLS, greeting, AUTH) in progress at once over all accounts;
+    /// more wait up to MAIL_CONNECT_TIMEOUT.
+    #[arg(long, env = "SMTP_MAX_CONNECTING", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub smtp_max_connecting: u64,
     /// Where attachments are kept: `local` (files under DATA_DIR/attachments, links served
     /// by this server) or `s3` (a bucket, presigned URLs; needs S3_BUCKET).
     #[arg(long, env = "ATTACHMENT_STORE", value_enum, default_value_t = AttachmentStoreKind::Local)]
@@ -297,6 +315,10 @@ pub struct Config {
     pub attachments: AttachmentSettings,
     /// Bounds of the warm IMAP/SMTP connections (IMAP_POOL_*).
     pub mail_pool: PoolSettings,
+    /// LOGIN_CHECK_MAX: login checks at once over all accounts.
+    pub login_check_max: usize,
+    /// SMTP_MAX_CONNECTING: SMTP connects in progress at once.
+    pub smtp_max_connecting: usize,
 }
 
 impl Config {
@@ -338,7 +360,11 @@ impl Config {
                 per_ip: args.login_max_failures_per_ip,
                 per_account: args.login_max_failures_per_account,
                 window: args.login_failure_window,
+                in_flight_per_account: args.login_max_in_flight_per_account as usize,
+                in_flight_per_ip: args.login_max_in_flight_per_ip as usize,
             },
+            login_check_max: args.login_check_max as usize,
+            smtp_max_connecting: args.smtp_max_connecting as usize,
             attachments,
             mail_pool: PoolSettings {
                 idle: args.imap_pool_idle,

@@ -8,7 +8,7 @@
 //!
 //! - [`memory`]: `Mutex` + `HashMap` with lazy expiry and a size bound.
 //! - [`redis`]: the `redis` crate over a reconnecting `ConnectionManager`, keys prefixed.
-//! - [`limiter`]: [`LoginLimiter`], failed logins per client IP and per mail account.
+//! - [`limiter`]: [`LoginLimiter`], sign-in attempts per client IP and per mail account.
 
 pub mod limiter;
 pub mod memory;
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use limiter::{LimitError, LoginLimiter, LoginLimits};
+pub use limiter::{Accounts, Attempt, LimitError, LoginLimiter, LoginLimits, Outcome};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
@@ -86,6 +86,11 @@ pub trait SharedStore: Send + Sync + 'static {
 
     /// The counter of `key` without counting, or `None` when no window is running.
     async fn peek(&self, key: &str) -> Result<Option<Window>, StoreError>;
+
+    /// Takes back one hit of `key` (an attempt that did not happen, or succeeded): the count
+    /// goes down by one, never below zero, and the window keeps its end. Nothing happens
+    /// when no window is running.
+    async fn unhit(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// The prefix of every Redis key this server writes.
