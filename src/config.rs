@@ -151,7 +151,7 @@ pub struct ServerArgs {
     #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_max_failures_per_account: u64,
 
-    /// The window in which failed logins are counted; it starts with the first failure.
+    /// The window in which failed logins are counted; it starts with the first attempt.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_window)]
     pub login_failure_window: Duration,
 
@@ -802,6 +802,10 @@ mod tests {
         let config =
             Config::from_args(args(&["--data-dir", temp_dir().to_str().unwrap()])).unwrap();
         assert_eq!(config.login_limits, LoginLimits::default());
+        assert_eq!(config.login_limits.in_flight_per_account, 2);
+        assert_eq!(config.login_limits.in_flight_per_ip, 4);
+        assert_eq!(config.login_check_max, 32);
+        assert_eq!(config.smtp_max_connecting, 100);
         assert_eq!(config.redis_url, None);
         let wrapper = Wrapper::try_parse_from(["mail_mcp", "--login-failure-window", "0s"]);
         assert!(wrapper.is_err());

@@ -15,7 +15,9 @@
 //! `per_account` sends (and so connections) of one account at once, none older than
 //! [`MAX_SESSION_AGE`]; each is checked with NOOP before reuse. A connection that broke
 //! or timed out is dropped; a refused login closes the account's idle connections.
-//! Login checks always connect anew.
+//! Login checks always connect anew. Connects in progress (TCP, TLS, greeting, AUTH) are
+//! capped over all accounts ([`Smtp::with_max_connecting`]), so a flood of connects to a
+//! server that never greets cannot open sockets without bound.
 
 use std::collections::HashMap;
 use std::error::Error as _;
