@@ -162,12 +162,12 @@ async fn the_login_limiter_blocks_and_says_when_to_retry(store: Arc<dyn SharedSt
         smtp_ok: None,
     };
     let (host, user) = (id(), id());
-    let accounts = |user: &str| Accounts {
-        imap: (host.as_str(), user),
-        smtp: (host.as_str(), user),
-    };
     let fail = async |from: IpAddr, user: &str| {
-        let attempt = limiter.begin(from, accounts(user)).await;
+        let accounts = Accounts {
+            imap: (host.as_str(), user),
+            smtp: (host.as_str(), user),
+        };
+        let attempt = limiter.begin(from, accounts).await;
         match attempt {
             Ok(attempt) => attempt.finish(failed).await.map(Err).unwrap_or(Ok(())),
             Err(refused) => Err(refused),
