@@ -9,9 +9,11 @@
 //!
 //! Like careful providers, an attacker's failures do not lock the owner out for good: an
 //! address that signed in to an account successfully is remembered for [`KNOWN_FOR`]
-//! (a hashed marker), and from there the account's failures are counted per (account,
-//! address) instead of for the whole account, so strangers' failures do not block it; and
-//! every count ends with its window.
+//! (a hashed marker), and from there the account's failures (IMAP and SMTP) are counted per
+//! (account, address) instead of for the whole account, so strangers' failures do not
+//! block it; and every count ends with its window. A new device of the owner is still
+//! blocked while strangers keep the account's count full: that is the price of bounding
+//! guesses from everywhere else.
 //!
 //! Sign-ins in flight are capped too, per account and per IP, in this process
 //! ([`InFlight`]): a burst of posts of one form waits for nothing and reaches nothing.
@@ -148,14 +150,14 @@ impl LoginLimiter {
             ])
             .ok_or(LimitError::Busy)?;
         let known = known_key(&imap_key, &ip_key);
-        let imap_counter = match self.store.peek(&known).await? {
-            Some(_) => pair_key(&imap_key, &ip_key),
-            None => imap_key,
+        let (imap, smtp) = match self.store.peek(&known).await? {
+            Some(_) => (pair_key(&imap_key, &ip_key), pair_key(&smtp_key, &ip_key)),
+            None => (imap_key, smtp_key),
         };
         let keys = AttemptKeys {
             ip: ip_key,
-            imap: imap_counter,
-            smtp: smtp_key,
+            imap,
+            smtp,
             known,
         };
         let last_allowed = self.count(&keys).await?;
