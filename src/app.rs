@@ -12,8 +12,8 @@ use crate::attachments::{
 };
 use crate::clients::ClientRegistry;
 use crate::config::{AttachmentBackend, Config};
-use crate::mail::{Imap, Smtp};
-use crate::store::SharedStore;
+use crate::mail::{Imap, LoginBudget, Smtp};
+use crate::store::{LoginLimiter, SharedStore};
 use crate::token::TokenCodec;
 
 /// Everything a request handler needs; cheap to clone.
@@ -28,6 +28,10 @@ pub struct AppState {
     pub store: Arc<dyn SharedStore>,
     /// Where attachments are uploaded and read back (local files or S3).
     pub attachments: Arc<dyn AttachmentStore>,
+    /// Sign-in attempts counted in `store`, and those in flight in this process.
+    pub login_limiter: LoginLimiter,
+    /// The connection budget of login checks, apart from the IMAP pool.
+    pub login_budget: LoginBudget,
 }
 
 /// Why the server could not start.
@@ -65,7 +69,10 @@ impl AppState {
             tokens,
             clients,
             imap: Imap::with_pool(settings.clone(), config.mail_pool),
-            smtp: Smtp::with_pool(settings, config.mail_pool),
+            smtp: Smtp::with_pool(settings, config.mail_pool)
+                .with_max_connecting(config.smtp_max_connecting),
+            login_limiter: LoginLimiter::new(store.clone(), config.login_limits),
+            login_budget: LoginBudget::new(config.login_check_max),
             store,
             attachments,
             config: Arc::new(config),
@@ -121,8 +128,10 @@ pub async fn run(
     let state = AppState::new(config, &shutdown).await?;
     let (imap, smtp) = (state.imap.clone(), state.smtp.clone());
     let base_url = state.config.base_url.clone();
+    let trust_forwarded_for = state.config.trust_forwarded_for;
     let router = crate::http::router(state, shutdown.clone());
     tracing::info!(address = %listener.local_addr()?, %base_url, "mail_mcp listening");
+    crate::http::forwarded::warn_if_proxied(&base_url, trust_forwarded_for, listener.local_addr()?);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

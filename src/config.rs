@@ -174,9 +174,27 @@ pub struct ServerArgs {
     #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_max_failures_per_account: u64,
 
-    /// The window in which failed logins are counted; it starts with the first failure.
+    /// The window in which failed logins are counted; it starts with the first attempt.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_window)]
     pub login_failure_window: Duration,
+
+    /// Sign-ins of one mail account being checked at once (more are refused at once).
+    #[arg(long, env = "LOGIN_MAX_IN_FLIGHT_PER_ACCOUNT", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub login_max_in_flight_per_account: u64,
+
+    /// Sign-ins from one client IP being checked at once (more are refused at once).
+    #[arg(long, env = "LOGIN_MAX_IN_FLIGHT_PER_IP", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub login_max_in_flight_per_ip: u64,
+
+    /// Sign-ins being checked at once over all accounts: their own connection budget,
+    /// apart from the IMAP pool that tool calls use (more are refused at once).
+    #[arg(long, env = "LOGIN_CHECK_MAX", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub login_check_max: u64,
+
+    /// SMTP connects (TCP, TLS, greeting, AUTH) in progress at once over all accounts;
+    /// more wait up to MAIL_CONNECT_TIMEOUT.
+    #[arg(long, env = "SMTP_MAX_CONNECTING", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub smtp_max_connecting: u64,
     /// Where attachments are kept: `local` (files under DATA_DIR/attachments, links served
     /// by this server) or `s3` (a bucket, presigned URLs; needs S3_BUCKET).
     #[arg(long, env = "ATTACHMENT_STORE", value_enum, default_value_t = AttachmentStoreKind::Local)]
@@ -327,6 +345,10 @@ pub struct Config {
     pub attachments: AttachmentSettings,
     /// Bounds of the warm IMAP/SMTP connections (IMAP_POOL_*).
     pub mail_pool: PoolSettings,
+    /// LOGIN_CHECK_MAX: login checks at once over all accounts.
+    pub login_check_max: usize,
+    /// SMTP_MAX_CONNECTING: SMTP connects in progress at once.
+    pub smtp_max_connecting: usize,
 }
 
 impl Config {
@@ -375,7 +397,11 @@ impl Config {
                 per_ip: args.login_max_failures_per_ip,
                 per_account: args.login_max_failures_per_account,
                 window: args.login_failure_window,
+                in_flight_per_account: args.login_max_in_flight_per_account as usize,
+                in_flight_per_ip: args.login_max_in_flight_per_ip as usize,
             },
+            login_check_max: args.login_check_max as usize,
+            smtp_max_connecting: args.smtp_max_connecting as usize,
             attachments,
             mail_pool: PoolSettings {
                 idle: args.imap_pool_idle,
@@ -815,6 +841,10 @@ mod tests {
         assert_eq!(config.login_limits, LoginLimits::default());
         assert_eq!(config.token_limits, RequestLimits::default());
         assert_eq!(config.memory_store, Capacities::default());
+        assert_eq!(config.login_limits.in_flight_per_account, 2);
+        assert_eq!(config.login_limits.in_flight_per_ip, 4);
+        assert_eq!(config.login_check_max, 32);
+        assert_eq!(config.smtp_max_connecting, 100);
         assert_eq!(config.redis_url, None);
         let wrapper = Wrapper::try_parse_from(["mail_mcp", "--login-failure-window", "0s"]);
         assert!(wrapper.is_err());

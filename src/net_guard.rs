@@ -1,8 +1,10 @@
 //! Outbound connections to hosts a stranger named (a client metadata document URL, a
 //! custom mail server typed on the login page) must not reach this server's own network:
 //! names are resolved here and every address is checked before anything connects.
-//! Loopback, private, link-local, shared, documentation and multicast ranges are refused
-//! unless the operator allows private networks (tests, private deployments).
+//! Loopback, private, link-local, site-local, shared, documentation and multicast ranges,
+//! and IPv6 forms that embed an IPv4 address (IPv4-compatible `::/96`, 6to4 `2002::/16`,
+//! NAT64), are refused unless the operator allows private networks (tests, private
+//! deployments).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -40,8 +42,17 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside some sites)
+        || first == 0x2002 // 6to4 embeds an IPv4 address, possibly a private one
+        || is_ipv4_compatible(ip) // ::/96 (deprecated) embeds an IPv4 address
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
         || first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64 maps into IPv4 space
+}
+
+/// True for `::/96`, the deprecated IPv4-compatible form `::a.b.c.d` (`::` and `::1` are
+/// refused on their own account).
+fn is_ipv4_compatible(ip: Ipv6Addr) -> bool {
+    ip.segments()[..6].iter().all(|s| *s == 0)
 }
 
 /// Resolves `host:port` and returns its addresses when every one may be reached;
@@ -88,6 +99,14 @@ mod tests {
             ("::ffff:127.0.0.1", false),
             ("::ffff:169.254.169.254", false),
             ("64:ff9b::a9fe:a9fe", false),
+            ("::127.0.0.1", false),
+            ("::a9fe:a9fe", false),
+            ("::8.8.8.8", false),
+            ("2002:7f00:1::1", false),
+            ("2002:0808:0808::1", false),
+            ("fec0::1", false),
+            ("feff::1", false),
+            ("2001:4860:4860::8888", true),
         ];
         for (ip, public) in cases {
             assert_eq!(is_public(ip.parse().unwrap()), public, "{ip}");

@@ -98,6 +98,14 @@ async fn verify_login_checks_both_servers() {
     account.smtp.password = "stale".into();
     let check = verify_login(&imap, &smtp(), &account).await;
     assert!(check.imap.is_ok());
-    assert!(check.smtp.as_ref().unwrap_err().is_auth_failure());
+    assert!(
+        check
+            .smtp
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap_err()
+            .is_auth_failure()
+    );
     assert_eq!(check.errors().count(), 1);
 }

@@ -14,8 +14,8 @@ use clap::Parser;
 use mail_mcp::cli::{Cli, Command};
 use mail_mcp::config::Config;
 use mail_mcp::store::{
-    LimitError, LoginLimiter, LoginLimits, MemoryStore, RedisStore, RefreshVerdict, SharedStore,
-    StoreError,
+    Accounts, LimitError, LoginLimiter, LoginLimits, MemoryStore, Outcome, RedisStore,
+    RefreshVerdict, SharedStore, StoreError,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -145,6 +145,25 @@ async fn a_window_counts_then_expires(store: &dyn SharedStore) {
     assert_eq!(store.hit(&key, SHORT).await.unwrap().count, 1);
 }
 
+async fn an_unhit_takes_one_back_never_below_zero(store: &dyn SharedStore) {
+    let key = id();
+    store.unhit(&key).await.unwrap();
+    assert_eq!(
+        store.peek(&key).await.unwrap(),
+        None,
+        "no window is started"
+    );
+    store.hit(&key, MINUTE).await.unwrap();
+    store.hit(&key, MINUTE).await.unwrap();
+    store.unhit(&key).await.unwrap();
+    let after = store.peek(&key).await.unwrap().unwrap();
+    assert_eq!(after.count, 1);
+    assert!(!after.resets_in.is_zero(), "the window keeps its end");
+    store.unhit(&key).await.unwrap();
+    store.unhit(&key).await.unwrap();
+    assert_eq!(store.peek(&key).await.unwrap().unwrap().count, 0);
+}
+
 async fn used_ids_and_families_are_forgotten_after_their_ttl(store: &dyn SharedStore) {
     let (code, family, jti) = (id(), id(), id());
     assert!(store.consume_once(&code, SHORT).await.unwrap());
@@ -164,34 +183,47 @@ async fn the_login_limiter_blocks_and_says_when_to_retry(store: Arc<dyn SharedSt
         per_ip: 3,
         per_account: 2,
         window: MINUTE,
+        ..LoginLimits::default()
     };
     let limiter = LoginLimiter::new(store, limits);
     let ip: IpAddr = "192.0.2.10".parse().unwrap();
+    let failed = Outcome {
+        imap_ok: false,
+        smtp_ok: None,
+    };
     let (host, user) = (id(), id());
-    limiter.check(ip, &host, &user).await.unwrap();
-    limiter.record_failure(ip, &host, &user).await.unwrap();
-    let second = limiter.record_failure(ip, &host, &user).await;
+    let fail = async |from: IpAddr, user: &str| {
+        let accounts = Accounts {
+            imap: (host.as_str(), user),
+            smtp: (host.as_str(), user),
+        };
+        let attempt = limiter.begin(from, accounts).await;
+        match attempt {
+            Ok(attempt) => attempt.finish(failed).await.map(Err).unwrap_or(Ok(())),
+            Err(refused) => Err(refused),
+        }
+    };
+    fail(ip, &user).await.unwrap();
+    let second = fail(ip, &user).await;
     assert!(
         matches!(second, Err(LimitError::RetryAfter(w)) if w <= MINUTE),
         "{second:?}"
     );
-    let check = limiter.check(ip, &host, &user).await;
+    let third = fail(ip, &user).await;
     assert!(
-        matches!(check, Err(LimitError::RetryAfter(w)) if !w.is_zero()),
-        "{check:?}"
+        matches!(third, Err(LimitError::RetryAfter(w)) if !w.is_zero()),
+        "{third:?}"
     );
     // Another account from the same IP has one failure left before the IP is blocked.
-    let other = id();
-    limiter.check(ip, &host, &other).await.unwrap();
-    let third = limiter.record_failure(ip, &host, &other).await;
-    assert!(matches!(third, Err(LimitError::RetryAfter(_))), "{third:?}");
-    let ip_blocked = limiter.check(ip, &host, &id()).await;
+    let other = fail(ip, &id()).await;
+    assert!(matches!(other, Err(LimitError::RetryAfter(_))), "{other:?}");
+    let ip_blocked = fail(ip, &id()).await;
     assert!(
         matches!(ip_blocked, Err(LimitError::RetryAfter(_))),
         "{ip_blocked:?}"
     );
     let elsewhere: IpAddr = "192.0.2.11".parse().unwrap();
-    limiter.check(elsewhere, &host, &id()).await.unwrap();
+    fail(elsewhere, &id()).await.unwrap();
 }
 
 /// Every behaviour above, against one store.
@@ -203,6 +235,7 @@ async fn suite(store: Arc<dyn SharedStore>) {
     concurrent_hits_are_all_counted(store.clone()).await;
     a_window_counts_then_expires(store.as_ref()).await;
     used_ids_and_families_are_forgotten_after_their_ttl(store.as_ref()).await;
+    an_unhit_takes_one_back_never_below_zero(store.as_ref()).await;
     the_login_limiter_blocks_and_says_when_to_retry(store).await;
 }
 

@@ -126,9 +126,10 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
     );
     let check = verify_login(&Imap::new(settings.clone()), &Smtp::new(settings), &account).await;
     if !check.is_ok() {
-        let lines: Vec<String> = [("IMAP", &check.imap), ("SMTP", &check.smtp)]
+        let smtp = check.smtp.as_ref().and_then(|s| s.as_ref().err());
+        let lines: Vec<String> = [("IMAP", check.imap.as_ref().err()), ("SMTP", smtp)]
             .into_iter()
-            .filter_map(|(side, result)| result.as_ref().err().map(|e| format!("  {side}: {e}")))
+            .filter_map(|(side, error)| error.map(|e| format!("  {side}: {e}")))
             .collect();
         return Err(format!(
             "the login check failed; no token was made:\n{}",

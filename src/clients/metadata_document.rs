@@ -113,6 +113,7 @@ impl MetadataDocuments {
             .await
             .ok_or_else(refused)?;
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_TIMEOUT)
             .resolve_to_addrs(&host, &addrs)

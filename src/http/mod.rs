@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attachments;
+pub mod forwarded;
 pub mod health;
 pub mod mcp;
 pub mod oauth;

@@ -10,7 +10,7 @@
 //! - [`smtp`]: [`Smtp`] builds lettre transports and checks logins.
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
-//! - [`check`]: [`verify_login`], both servers at once, for the login form.
+//! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.
 
 pub mod account;
 pub mod check;
@@ -27,7 +27,7 @@ pub mod smtp;
 pub mod tls;
 
 pub use account::{Endpoint, MailAccount, Security, ServerLogin};
-pub use check::{LoginCheck, verify_login};
+pub use check::{BudgetSpent, LoginBudget, LoginCheck, verify_login};
 pub use error::{MailError, Protocol};
 pub use imap::{Imap, ImapSession, MailboxInfo, SelectedFolder, SpecialUse, StoredMessage};
 pub use outbox::Outbox;

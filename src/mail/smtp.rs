@@ -15,7 +15,9 @@
 //! `per_account` sends (and so connections) of one account at once, none older than
 //! [`MAX_SESSION_AGE`]; each is checked with NOOP before reuse. A connection that broke
 //! or timed out is dropped; a refused login closes the account's idle connections.
-//! Login checks always connect anew.
+//! Login checks always connect anew. Connects in progress (TCP, TLS, greeting, AUTH) are
+//! capped over all accounts ([`Smtp::with_max_connecting`]), so a flood of connects to a
+//! server that never greets cannot open sockets without bound.
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -57,7 +59,12 @@ const MECHANISMS: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
 pub struct Smtp {
     settings: MailSettings,
     pool: Arc<SmtpPool>,
+    /// Connects (TCP, TLS, greeting, AUTH) in progress at once, over all accounts.
+    connecting: Arc<Semaphore>,
 }
+
+/// SMTP connects in progress at once unless [`Smtp::with_max_connecting`] says otherwise.
+pub const DEFAULT_MAX_CONNECTING: usize = 100;
 
 /// Idle connections kept per account.
 struct SmtpPool {
@@ -268,7 +275,15 @@ impl Smtp {
                 shutdown: CancellationToken::new(),
                 reaper_started: AtomicBool::new(false),
             }),
+            connecting: Arc::new(Semaphore::new(DEFAULT_MAX_CONNECTING)),
         }
+    }
+
+    /// At most `max` SMTP connects in progress at once over all accounts; more wait (at
+    /// most the connect time limit) for one to finish.
+    pub fn with_max_connecting(mut self, max: usize) -> Self {
+        self.connecting = Arc::new(Semaphore::new(max.max(1)));
+        self
     }
 
     pub fn settings(&self) -> &MailSettings {
@@ -320,6 +335,20 @@ impl Smtp {
     async fn connect(&self, login: &ServerLogin) -> Result<AsyncSmtpConnection, MailError> {
         let endpoint = &login.endpoint;
         let server = server_name(endpoint);
+        let wait = self.settings.connect_timeout;
+        let _connecting = match tokio::time::timeout(wait, self.connecting.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(MailError::Protocol("the server is shutting down".into())),
+            Err(_) => {
+                return Err(MailError::timeout(
+                    Protocol::Smtp,
+                    &server,
+                    wait,
+                    "waiting for a free connection (this server's limit of SMTP connects \
+                     at once is reached)",
+                ));
+            }
+        };
         let limit = self.settings.connect_timeout + self.settings.command_timeout;
         match tokio::time::timeout(limit, self.connect_unbounded(login, &server)).await {
             Ok(result) => result,

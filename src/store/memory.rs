@@ -322,6 +322,12 @@ impl Records {
             .live(&keys::hits(key), now)
             .map(|e| window_of(e, now))
     }
+
+    fn unhit(&mut self, key: &str, now: Instant) {
+        if let Some(e) = self.counters.live(&keys::hits(key), now) {
+            e.value = e.value.saturating_sub(1);
+        }
+    }
 }
 
 fn entry<V>(value: V, now: Instant, ttl: Duration) -> Entry<V> {
@@ -377,6 +383,11 @@ impl SharedStore for MemoryStore {
 
     async fn peek(&self, key: &str) -> Result<Option<Window>, StoreError> {
         Ok(self.with(|r, now| r.peek(key, now)))
+    }
+
+    async fn unhit(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|e, now| e.unhit(key, now));
+        Ok(())
     }
 }
 
@@ -493,6 +504,25 @@ mod tests {
         assert_eq!(store.peek("k").await.unwrap(), Some(second));
         tokio::time::advance(Duration::from_secs(40)).await;
         assert_eq!(store.peek("k").await.unwrap(), None);
+        assert_eq!(store.hit("k", MINUTE).await.unwrap().count, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unhit_takes_one_back_never_below_zero_and_keeps_the_window_end() {
+        tokio::time::pause();
+        let store = MemoryStore::new();
+        store.unhit("k").await.unwrap();
+        assert_eq!(store.peek("k").await.unwrap(), None);
+        store.hit("k", MINUTE).await.unwrap();
+        store.hit("k", MINUTE).await.unwrap();
+        tokio::time::advance(Duration::from_secs(20)).await;
+        store.unhit("k").await.unwrap();
+        let after = store.peek("k").await.unwrap().unwrap();
+        assert_eq!(after.count, 1);
+        assert_eq!(after.resets_in, Duration::from_secs(40));
+        store.unhit("k").await.unwrap();
+        store.unhit("k").await.unwrap();
+        assert_eq!(store.peek("k").await.unwrap().unwrap().count, 0);
         assert_eq!(store.hit("k", MINUTE).await.unwrap().count, 1);
     }
 

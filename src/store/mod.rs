@@ -11,7 +11,7 @@
 //!
 //! - [`memory`]: `Mutex` + `HashMap`s with lazy expiry and a size bound per kind of record.
 //! - [`redis`]: the `redis` crate over a reconnecting `ConnectionManager`, keys prefixed.
-//! - [`limiter`]: [`LoginLimiter`], failed logins per client IP and per mail account.
+//! - [`limiter`]: [`LoginLimiter`], sign-in attempts per client IP and per mail account.
 //! - [`request_limits`]: [`RequestLimiter`], token requests per client IP and per client.
 
 pub mod limiter;
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use limiter::{LimitError, LoginLimiter, LoginLimits};
+pub use limiter::{Accounts, Attempt, LimitError, LoginLimiter, LoginLimits, Outcome};
 pub use memory::{Capacities, MemoryStore};
 pub use redis::RedisStore;
 pub use request_limits::{RequestLimiter, RequestLimits};
@@ -113,6 +113,11 @@ pub trait SharedStore: Send + Sync + 'static {
 
     /// The counter of `key` without counting, or `None` when no window is running.
     async fn peek(&self, key: &str) -> Result<Option<Window>, StoreError>;
+
+    /// Takes back one hit of `key` (an attempt that did not happen, or succeeded): the count
+    /// goes down by one, never below zero, and the window keeps its end. Nothing happens
+    /// when no window is running.
+    async fn unhit(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// The prefix of every Redis key this server writes.

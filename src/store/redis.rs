@@ -48,6 +48,15 @@ end
 return {count, ttl}
 ";
 
+/// `KEYS[1]` counter. Takes one hit back, never below zero, keeping the expiry (DECRBY
+/// keeps a key's TTL); a missing key stays missing. Returns the count after it.
+const UNHIT_SCRIPT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]))
+if count == nil then return 0 end
+if count <= 0 then return 0 end
+return redis.call('DECRBY', KEYS[1], 1)
+";
+
 /// The Redis-backed store.
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -56,6 +65,7 @@ pub struct RedisStore {
     addr: String,
     rotate: Script,
     hit: Script,
+    unhit: Script,
 }
 
 /// `SET key value NX PX ttl`: true when the key did not exist and is now set.
@@ -104,6 +114,7 @@ impl RedisStore {
             addr,
             rotate: Script::new(ROTATE_SCRIPT),
             hit: Script::new(HIT_SCRIPT),
+            unhit: Script::new(UNHIT_SCRIPT),
         };
         store.ping().await?;
         Ok(store)
@@ -238,5 +249,13 @@ impl SharedStore for RedisStore {
             }),
             _ => None,
         })
+    }
+
+    async fn unhit(&self, key: &str) -> Result<(), StoreError> {
+        let key = self.key(keys::hits(key));
+        let _: i64 = self
+            .run(|mut c| async move { self.unhit.key(key).invoke_async(&mut c).await })
+            .await?;
+        Ok(())
     }
 }

@@ -368,3 +368,14 @@ pub fn hidden_field(html: &str, name: &str) -> String {
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
 }
+
+impl TestServer {
+    /// A client provisioned as `mail_mcp generate` would, for the given mail servers.
+    pub fn provision_client_for(&self, mail: MailEndpoints) -> ProvisionedClient {
+        let uris = clients::DEFAULT_REDIRECT_URIS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
+    }
+}

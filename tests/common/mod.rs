@@ -27,3 +27,4 @@ pub use imap::{
 pub use smtp::{deliver, submission_transport, try_deliver, try_submit};
 #[allow(unused_imports)]
 pub use stack::{Stack, TestUser, stack};
+pub mod silent;

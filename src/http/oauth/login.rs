@@ -1,10 +1,15 @@
 //! `POST /oauth/authorize`: the login form. Checks the form is this browser's own and
-//! unexpired, checks the IMAP and SMTP logins live (in parallel, with timeouts), and on
-//! success redirects to the client with a sealed authorization code. A failed login shows
-//! the page again with the fields kept (never the password) and one line per failing side.
+//! unexpired, counts the attempt against the sign-in limits *before* connecting (the
+//! count decides; in-flight sign-ins are capped per account and per IP), checks the IMAP
+//! login live and then, only if IMAP accepted, the SMTP login (each with timeouts, within
+//! the login checks' own connection budget), and on success redirects to the client with
+//! a sealed authorization code. A failed login shows the page again with the fields kept
+//! (never the password) and one line per failing side; a refused IMAP login never tries
+//! SMTP, so the page cannot tell whether the SMTP password was right.
 
 use axum::Form;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,12 +19,16 @@ use serde::Deserialize;
 use super::authorize::{error_page, login_page, redirect_with};
 use super::{form_guard, mail_choice, scope};
 use crate::app::AppState;
+use crate::http::forwarded;
 use crate::http::pages::{CustomServerValues, LoginValues};
-use crate::mail::{LoginCheck, MailAccount, ServerLogin, verify_login};
-use crate::store::{LimitError, LoginLimiter};
+use crate::mail::{LoginCheck, MailAccount, ServerLogin};
+use crate::store::{Accounts, LimitError, Outcome};
 use crate::token::{
     ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,
 };
+
+/// The Retry-After of a sign-in refused because too many are in flight.
+const BUSY_RETRY: Duration = Duration::from_secs(5);
 
 /// The fields of the login form.
 #[derive(Deserialize, Default)]
@@ -103,7 +112,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let ip = client_ip(&state, peer, &headers);
+    let ip = forwarded::client_ip(state.config.trust_forwarded_for, peer, &headers);
     let (form_claims, client) = match open_form(&state, &headers, &form).await {
         Ok(opened) => opened,
         Err(response) => return response,
@@ -131,25 +140,35 @@ pub async fn login(
         Ok(account) => account,
         Err(message) => return retry(vec![message]),
     };
-    let limiter = LoginLimiter::new(state.store.clone(), state.config.login_limits);
-    let (host, username) = (&account.imap.endpoint.host, &account.imap.username);
-    if let Err(limited) = limiter.check(ip, host, username).await {
-        return too_many(retry, limited);
-    }
-    let check = verify_login(&state.imap, &state.smtp, &account).await;
-    let mut errors = login_errors(&check);
-    if !errors.is_empty() {
-        tracing::info!(
-            imap_ok = check.imap.is_ok(),
-            smtp_ok = check.smtp.is_ok(),
-            "mail login refused"
-        );
-        let refused = [&check.imap, &check.smtp]
-            .iter()
-            .any(|side| side.as_ref().is_err_and(|e| e.is_auth_failure()));
-        if refused && let Err(limited) = limiter.record_failure(ip, host, username).await {
-            errors.push(limit_message(&limited));
+    let accounts = Accounts {
+        imap: (&account.imap.endpoint.host, &account.imap.username),
+        smtp: (&account.smtp.endpoint.host, &account.smtp.username),
+    };
+    let attempt = match state.login_limiter.begin(ip, accounts).await {
+        Ok(attempt) => attempt,
+        Err(limited) => return too_many(retry, limited),
+    };
+    let check = match state
+        .login_budget
+        .verify(&state.imap, &state.smtp, &account)
+        .await
+    {
+        Ok(check) => check,
+        Err(busy) => {
+            tracing::warn!(%busy, "login check budget spent");
+            attempt.untried().await;
+            return too_many(retry, LimitError::Busy);
         }
+    };
+    let outcome = Outcome {
+        imap_ok: check.imap.is_ok(),
+        smtp_ok: check.smtp.as_ref().map(Result::is_ok),
+    };
+    let limited = attempt.finish(outcome).await;
+    if !check.is_ok() {
+        tracing::info!(imap_ok = outcome.imap_ok, smtp_ok = ?outcome.smtp_ok, "mail login refused");
+        let mut errors = login_errors(&check);
+        errors.extend(limited.as_ref().map(limit_message));
         return retry(errors);
     }
     let scope = form.granted_scope(&form_claims.scope);
@@ -191,19 +210,6 @@ async fn open_form(
     Ok((claims, client))
 }
 
-/// The address sign-in attempts are counted against.
-fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    if !state.config.trust_forwarded_for {
-        return peer.ip();
-    }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
-        .unwrap_or(peer.ip())
-}
-
 /// What the page says when the limit is reached.
 fn limit_message(limited: &LimitError) -> String {
     match limited {
@@ -213,6 +219,10 @@ fn limit_message(limited: &LimitError) -> String {
                 "Too many failed sign-ins. For your account's safety, try again in {minutes} minute(s)."
             )
         }
+        LimitError::Busy => "Another sign-in for this account or from your address is still \
+            being checked, or this server is checking many sign-ins right now. Wait a moment \
+            and try again."
+            .to_string(),
         LimitError::Store(_) => {
             "Sign-in is unavailable for a moment; try again shortly.".to_string()
         }
@@ -225,10 +235,15 @@ fn too_many(retry: impl FnOnce(Vec<String>) -> Response, limited: LimitError) ->
     }
     let mut response = retry(vec![limit_message(&limited)]);
     *response.status_mut() = match limited {
-        LimitError::RetryAfter(_) => StatusCode::TOO_MANY_REQUESTS,
+        LimitError::RetryAfter(_) | LimitError::Busy => StatusCode::TOO_MANY_REQUESTS,
         LimitError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    if let LimitError::RetryAfter(wait) = limited
+    let wait = match limited {
+        LimitError::RetryAfter(wait) => Some(wait),
+        LimitError::Busy => Some(BUSY_RETRY),
+        LimitError::Store(_) => None,
+    };
+    if let Some(wait) = wait
         && let Ok(value) = wait.as_secs().max(1).to_string().parse()
     {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -299,13 +314,14 @@ fn is_plausible_email(email: &str) -> bool {
     }
 }
 
-/// One readable line per failing side.
+/// One readable line per failing side (SMTP is not tried when IMAP failed, so the page
+/// says nothing about the SMTP password then).
 fn login_errors(check: &LoginCheck) -> Vec<String> {
     let mut errors = Vec::new();
     if let Err(error) = &check.imap {
         errors.push(format!("IMAP: {error}"));
     }
-    if let Err(error) = &check.smtp {
+    if let Some(Err(error)) = &check.smtp {
         errors.push(format!("SMTP: {error}"));
     }
     errors

@@ -77,6 +77,8 @@ impl IntoResponse for Refusal {
                 error.into_response()
             }
             Refusal::Limited(LimitError::RetryAfter(wait)) => slow_down(wait),
+            // The request limiter counts no sign-ins in flight; should it ever, ask for a retry.
+            Refusal::Limited(LimitError::Busy) => slow_down(Duration::from_secs(1)),
             Refusal::Limited(LimitError::Store(error)) => store_unavailable(error).into_response(),
         }
     }

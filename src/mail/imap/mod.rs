@@ -21,6 +21,8 @@ pub mod summary;
 pub mod thread;
 pub mod uidset;
 
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
@@ -163,12 +165,35 @@ impl Imap {
         result
     }
 
-    /// Logs in anew (never a warm session: this proves the password works now) and gives
-    /// the session to the pool, so that the account's first call finds it warm. A refused
-    /// login closes the account's warm sessions.
+    /// Logs in anew (never a warm session: this proves the password works now) without
+    /// holding any of the pool's connections or call slots while it waits (login checks
+    /// have their own budget, [`crate::mail::LoginBudget`]). A session that logged in goes
+    /// to the pool when it has room at once, so that the account's first call finds it
+    /// warm, and is logged out otherwise. A refused login closes the account's warm sessions.
     pub async fn check_login(&self, login: &ServerLogin) -> Result<(), MailError> {
         let server = format!("{}:{}", login.endpoint.host, login.endpoint.port);
-        self.log_in(login, server).await?.logout().await;
+        let key = self.pool.key(login);
+        let span = tracing::debug_span!("imap_login_check", %server);
+        let logged_in = match connect::open(&self.settings, login).instrument(span).await {
+            Ok(logged_in) => logged_in,
+            Err(err) => {
+                if err.is_auth_failure() {
+                    self.pool.auth_failed(key);
+                }
+                return Err(err);
+            }
+        };
+        let lease = match self.pool.call_slot(key, Duration::ZERO, &server).await {
+            Ok(slot) => match self.pool.connection_permit(Duration::ZERO, &server).await {
+                Ok(connection) => Some(self.pool.lease(slot, connection)),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        let timeout = self.settings.command_timeout;
+        ImapSession::new(logged_in, server, timeout, lease)
+            .logout()
+            .await;
         Ok(())
     }
 
