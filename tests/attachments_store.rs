@@ -14,7 +14,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use bytes::Bytes;
 use mail_mcp::attachments::{
     AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, LINK_SUBKEY_LABEL, LinkSigner,
-    LocalStore, NewAttachment, S3Settings, S3Store, StoreError, SweepReport, url_for,
+    LocalStore, NewAttachment, Owner, S3Settings, S3Store, StoreError, SweepReport, url_for,
 };
 use mail_mcp::token::Keyring;
 use sha2::{Digest, Sha256};
@@ -25,7 +25,12 @@ use common::stack;
 /// A key no other test uses (a fresh account address).
 fn fresh_key(part: &str) -> AttachmentKey {
     let account = format!("{}@example.test", uuid::Uuid::new_v4().simple());
-    AttachmentKey::derive(&[9; 32], &account, "127.0.0.1", "INBOX", 7, 42, part)
+    let owner = Owner {
+        imap_host: "127.0.0.1",
+        imap_port: 993,
+        username: &account,
+    };
+    AttachmentKey::derive(&[9; 32], &owner, "INBOX", 7, 42, part)
 }
 
 /// Bytes with every byte value, in an order that differs per `seed`.

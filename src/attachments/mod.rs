@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
-pub use key::{AttachmentKey, KEY_SUBKEY_LABEL};
+pub use key::{AttachmentKey, KEY_SUBKEY_LABEL, Owner};
 pub use link::{LINK_SUBKEY_LABEL, LinkSigner};
 pub use local::{LocalStore, SweepReport, spawn_sweeper};
 pub use s3::{S3Settings, S3Store, StaticCredentials};

@@ -83,17 +83,7 @@ pub async fn fetch_part(
     let path = parse_part_id(part)?;
     let items = format!("(UID BODYSTRUCTURE BODY.PEEK[{part}.MIME] BODY.PEEK[{part}]<0.{CHUNK}>)");
     let fetches = uid_fetch(session, uid, items).await?;
-    let missing = |missing: Missing| match missing {
-        Missing::Message => MailError::UnknownMessage {
-            folder: folder.name.clone(),
-            uid,
-        },
-        Missing::Part => MailError::InvalidInput(format!(
-            "message {uid} in \"{}\" has no part \"{part}\"; use a part_id that \
-             get_mail_message lists under attachments",
-            folder.name
-        )),
-    };
+    let missing = |missing: Missing| missing_error(missing, folder, uid, part);
     let first = first_piece(&fetches, uid, &path).map_err(missing)?;
     drop(fetches);
     let header = first.header;
@@ -129,6 +119,42 @@ pub async fn fetch_part(
         .await;
     }
     blocking(move || described(&header, decoder.finish())).await
+}
+
+/// Checks that message `uid` in `folder` (open in `session`) has a part `part`, from its
+/// BODYSTRUCTURE alone: `UnknownMessage` or `InvalidInput` as [`fetch_part`] says them.
+/// Returns the part's encoded size when the structure gives it.
+pub async fn confirm_part(
+    session: &mut ImapSession,
+    folder: &SelectedFolder,
+    uid: u32,
+    part: &str,
+) -> Result<Option<usize>, MailError> {
+    let path = parse_part_id(part)?;
+    let fetches = uid_fetch(session, uid, "(UID BODYSTRUCTURE)".into()).await?;
+    let fetch = fetches
+        .iter()
+        .find(|f| f.uid == Some(uid))
+        .ok_or_else(|| missing_error(Missing::Message, folder, uid, part))?;
+    let structure = fetch
+        .bodystructure()
+        .and_then(|s| part_in(s, &path))
+        .ok_or_else(|| missing_error(Missing::Part, folder, uid, part))?;
+    Ok(octets(structure))
+}
+
+fn missing_error(missing: Missing, folder: &SelectedFolder, uid: u32, part: &str) -> MailError {
+    match missing {
+        Missing::Message => MailError::UnknownMessage {
+            folder: folder.name.clone(),
+            uid,
+        },
+        Missing::Part => MailError::InvalidInput(format!(
+            "message {uid} in \"{}\" has no part \"{part}\"; use a part_id that \
+             get_mail_message lists under attachments",
+            folder.name
+        )),
+    }
 }
 
 async fn uid_fetch(

@@ -19,12 +19,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{caller, tool_error};
 use crate::app::AppState;
 use crate::attachments::{
-    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, StoreError, issue_url,
+    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, Owner, StoreError,
+    issue_url,
 };
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::compose::Attachment;
 use crate::mail::compose::attachment::human_size;
-use crate::mail::imap::parts::{fetch_part, parse_part_id, read_part};
+use crate::mail::imap::parts::{confirm_part, fetch_part, parse_part_id, read_part};
 use crate::mail::imap::{ImapSession, MailMessage};
 use crate::mail::message::AttachmentInfo;
 use crate::mail::{MailError, SelectedFolder};
@@ -50,8 +51,9 @@ pub struct GetMailAttachmentParams {
     pub uid: u32,
     /// The attachment's part_id, as get_mail_message lists it (e.g. "2" or "1.2").
     pub part: String,
-    /// The folder's uid_validity from the listing: refused if the folder changed since;
-    /// with it, an attachment already uploaded is found without contacting the mail server.
+    /// The folder's uid_validity from the listing: refused if the folder changed since.
+    /// The mail server is always asked whether the message and part exist; an attachment
+    /// already uploaded is not fetched again.
     #[serde(default)]
     pub uid_validity: Option<u32>,
 }
@@ -188,8 +190,10 @@ pub(crate) struct PartLinks {
     store: Arc<dyn AttachmentStore>,
     subkey: [u8; 32],
     ttl: Duration,
-    email: String,
+    /// The verified identity (IMAP host, port, login username) objects are keyed by.
     imap_host: String,
+    imap_port: u16,
+    username: String,
 }
 
 impl PartLinks {
@@ -199,26 +203,28 @@ impl PartLinks {
             store: state.attachments.clone(),
             subkey: state.config.keyring.derive_subkey(KEY_SUBKEY_LABEL),
             ttl: state.config.attachments.url_ttl,
-            email: account.email.clone(),
             imap_host: account.imap.endpoint.host.clone(),
+            imap_port: account.imap.endpoint.port,
+            username: account.imap.username.clone(),
+        }
+    }
+
+    /// The account as the mail server verified it; never the address typed at login.
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            imap_host: &self.imap_host,
+            imap_port: self.imap_port,
+            username: &self.username,
         }
     }
 
     fn key(&self, folder: &str, uid_validity: u32, uid: u32, part: &str) -> AttachmentKey {
-        AttachmentKey::derive(
-            &self.subkey,
-            &self.email,
-            &self.imap_host,
-            folder,
-            uid_validity,
-            uid,
-            part,
-        )
+        AttachmentKey::derive(&self.subkey, &self.owner(), folder, uid_validity, uid, part)
     }
 
     /// Whether `key` was made for this account.
     fn owns(&self, key: &AttachmentKey) -> bool {
-        key.belongs_to(&self.subkey, &self.email, &self.imap_host)
+        key.belongs_to(&self.subkey, &self.owner())
     }
 
     /// The link of a part already in the store, without touching the mailbox.
@@ -266,6 +272,27 @@ impl PartLinks {
         })
         .await?;
         Ok(link(issued, &folder.name, folder.uid_validity, uid, part))
+    }
+
+    /// The link of a part that the caller's own mailbox was just asked about: the message
+    /// and part must exist in `folder` (open in `session`, its uid_validity checked) before
+    /// any stored object is named, so nobody gets a URL for a part their IMAP login
+    /// cannot see.
+    async fn confirmed(
+        &self,
+        session: &mut ImapSession,
+        folder: &SelectedFolder,
+        uid: u32,
+        part: &str,
+    ) -> Result<AttachmentLink, LinkError> {
+        confirm_part(session, folder, uid, part).await?;
+        let stored = self
+            .existing(&folder.name, folder.uid_validity, uid, part)
+            .await?;
+        match stored {
+            Some(link) => Ok(link),
+            None => self.issue(session, folder, uid, part).await,
+        }
     }
 
     /// Gives every attachment of `message` its URL, or the reason it has none. The folder
@@ -373,19 +400,13 @@ impl MailServer {
             part,
             uid_validity,
         } = params;
-        if let Some(validity) = uid_validity {
-            let found = links.existing(&folder, validity, uid, &part).await;
-            if let Some(link) = found.map_err(|e| e.to_string())? {
-                return Ok(Json(link));
-            }
-        }
         let made = self
             .state
             .imap
             .with_session(&caller.0.account.imap, move |s| {
                 Box::pin(async move {
                     let selected = s.examine_checked(&folder, uid_validity).await?;
-                    Ok(links.issue(s, &selected, uid, &part).await)
+                    Ok(links.confirmed(s, &selected, uid, &part).await)
                 })
             })
             .await
