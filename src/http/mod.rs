@@ -10,6 +10,7 @@ pub mod health;
 pub mod mcp;
 pub mod oauth;
 pub mod pages;
+pub mod trace;
 
 use axum::Router;
 use axum::routing::get;
@@ -30,6 +31,6 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(oauth::routes())
         .merge(mcp::routes(&state, shutdown))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(trace::RedactedSpan))
         .with_state(state)
 }

@@ -13,8 +13,13 @@ use crate::common::{TestUser, deliver, fetch_raw, stack, wait_for_messages};
 /// The attachment's bytes, recognisable anywhere they might leak.
 const SECRET: &[u8] = b"tenant A's confidential figures: 4242-SECRET";
 
-/// A message with a text part (1) and one attachment (2).
+/// A message with a text part (1) and one attachment (2) holding [`SECRET`].
 fn message_with_attachment(from: &str, to: &str) -> Vec<u8> {
+    message_with_bytes(from, to, SECRET)
+}
+
+/// A message with a text part (1) and one attachment (2) holding `bytes`.
+fn message_with_bytes(from: &str, to: &str, bytes: &[u8]) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: Figures\r\nMessage-ID: <{}@example.test>\r\n\
          MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
@@ -23,9 +28,20 @@ fn message_with_attachment(from: &str, to: &str) -> Vec<u8> {
          Content-Disposition: attachment; filename=\"figures.bin\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
         uuid::Uuid::new_v4().simple(),
-        STANDARD.encode(SECRET)
+        base64_lines(bytes)
     )
     .into_bytes()
+}
+
+/// Base64 in lines of 76 characters, as mail clients write it.
+fn base64_lines(bytes: &[u8]) -> String {
+    let encoded = STANDARD.encode(bytes);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    lines.join("\r\n")
 }
 
 /// The S3 store on the stack's s3s-fs.
@@ -225,4 +241,61 @@ async fn stale_uid_validity_or_missing_part_gets_an_error_and_no_url() {
         );
         assert_no_leak(&result, &victim_url);
     }
+}
+
+/// The files of the local store under the server's data directory.
+fn stored_files(data_dir: &std::path::Path) -> usize {
+    walk(&data_dir.join("attachments"))
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => walk(&e.path()),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// An attachment over MAX_ATTACHMENT_READ_BYTES is refused before it is fetched, with a
+/// message naming its size and the limit; get_mail_message describes it with its size and
+/// the reason it has no URL; nothing is stored.
+#[tokio::test]
+async fn an_attachment_over_the_read_limit_is_refused_before_fetching() {
+    let stack = stack();
+    let server = TestServer::start(stack, &["--max-attachment-read-bytes", "2K"]).await;
+    let owner = stack.new_user("reader");
+    let raw = message_with_bytes(&owner.email, &owner.email, &[b'x'; 10_000]);
+    deliver(&owner.email, &[&owner.email], &raw).await;
+    let uid = wait_for_messages(&owner, "INBOX", 1).await[0].uid;
+    let token = server.access_token_for(stack.mail_account(&owner));
+
+    let result = server
+        .call_tool(
+            &token,
+            "get_mail_attachment",
+            json!({"uid": uid, "part": "2"}),
+        )
+        .await;
+    let text = error_text(&result);
+    assert!(text.contains("over the read limit of 2 KB"), "{text}");
+    assert!(text.contains("MAX_ATTACHMENT_READ_BYTES"), "{text}");
+    assert!(
+        text.contains("about 9.") || text.contains("about 10"),
+        "{text}"
+    );
+    assert!(!result.to_string().contains("/attachments/"), "{result}");
+
+    let message = server
+        .call_tool_ok(&token, "get_mail_message", json!({"uid": uid}))
+        .await;
+    let attachment = &message["attachments"][0];
+    assert!(attachment.get("url").is_none(), "{attachment}");
+    let reason = attachment["url_error"].as_str().unwrap();
+    assert!(reason.contains("read limit"), "{reason}");
+    assert_eq!(stored_files(&server.data_dir), 0, "nothing was stored");
 }

@@ -182,6 +182,13 @@ enum LinkError {
     Mail(#[from] MailError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error(
+        "the attachment is about {} by its structure, over the read limit of {} \
+         (MAX_ATTACHMENT_READ_BYTES); it was not fetched. Open it in a mail client, or ask \
+         the operator to raise the limit",
+        human_size(*size), human_size(*limit)
+    )]
+    TooLarge { size: usize, limit: usize },
 }
 
 /// Makes and checks the attachment links of one caller's account.
@@ -190,6 +197,8 @@ pub(crate) struct PartLinks {
     store: Arc<dyn AttachmentStore>,
     subkey: [u8; 32],
     ttl: Duration,
+    /// The largest part fetched from a mailbox (MAX_ATTACHMENT_READ_BYTES).
+    read_limit: usize,
     /// The verified identity (IMAP host, port, login username) objects are keyed by.
     imap_host: String,
     imap_port: u16,
@@ -203,6 +212,8 @@ impl PartLinks {
             store: state.attachments.clone(),
             subkey: state.config.keyring.derive_subkey(KEY_SUBKEY_LABEL),
             ttl: state.config.attachments.url_ttl,
+            read_limit: usize::try_from(state.config.attachments.max_read_bytes)
+                .unwrap_or(usize::MAX),
             imap_host: account.imap.endpoint.host.clone(),
             imap_port: account.imap.endpoint.port,
             username: account.imap.username.clone(),
@@ -252,8 +263,22 @@ impl PartLinks {
         Ok(Some(link(issued, folder, uid_validity, uid, part)))
     }
 
+    /// Refuses, before anything is fetched, a part whose announced size is over the limit.
+    fn check_read_limit(&self, announced: Option<u64>) -> Result<(), LinkError> {
+        let size = usize::try_from(announced.unwrap_or(0)).unwrap_or(usize::MAX);
+        if size > self.read_limit {
+            return Err(LinkError::TooLarge {
+                size,
+                limit: self.read_limit,
+            });
+        }
+        Ok(())
+    }
+
     /// The link of part `part` of message `uid` in `folder` (open in `session`),
-    /// uploading the part first when the store does not have it.
+    /// uploading the part first when the store does not have it: refused before fetching
+    /// when its structure announces more than the read limit, cut off when the server
+    /// sends more.
     async fn issue(
         &self,
         session: &mut ImapSession,
@@ -261,9 +286,12 @@ impl PartLinks {
         uid: u32,
         part: &str,
     ) -> Result<AttachmentLink, LinkError> {
+        let announced = confirm_part(session, folder, uid, part).await?;
+        self.check_read_limit(announced)?;
         let key = self.key(&folder.name, folder.uid_validity, uid, part);
+        let limit = self.read_limit;
         let issued = issue_url(self.store.as_ref(), &key, self.ttl, move || async move {
-            let fetched = fetch_part(session, folder, uid, part).await?;
+            let fetched = fetch_part(session, folder, uid, part, limit).await?;
             Ok::<_, LinkError>(NewAttachment {
                 body: fetched.bytes.into(),
                 filename: fetched.filename.unwrap_or_default(),
@@ -473,10 +501,13 @@ impl MailServer {
         files: OutgoingFiles,
         references: Vec<(usize, String, u32, String, Option<u32>)>,
     ) -> Result<OutgoingFiles, String> {
+        let read_limit = PartLinks::for_caller(&self.state, caller).read_limit;
         self.state
             .imap
             .with_session(&caller.0.account.imap, move |s| {
-                Box::pin(async move { Ok(read_all_references(s, files, references).await) })
+                Box::pin(
+                    async move { Ok(read_all_references(s, files, references, read_limit).await) },
+                )
             })
             .await
             .map_err(|e| {
@@ -489,9 +520,10 @@ async fn read_all_references(
     session: &mut ImapSession,
     mut files: OutgoingFiles,
     references: Vec<(usize, String, u32, String, Option<u32>)>,
+    read_limit: usize,
 ) -> Result<OutgoingFiles, String> {
     for (index, folder, uid, part, uid_validity) in references {
-        let (_, fetched) = read_part(session, &folder, uid, uid_validity, &part)
+        let (_, fetched) = read_part(session, &folder, uid, uid_validity, &part, read_limit)
             .await
             .map_err(|e| numbered(index, e))?;
         let file = Attachment::new(
