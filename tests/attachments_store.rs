@@ -574,3 +574,27 @@ async fn local_sweep_removes_expired_files_only() {
     assert!(!store.exists(&old).await.unwrap());
     assert!(store.exists(&fresh).await.unwrap() && store.exists(&kept_by_link).await.unwrap());
 }
+
+/// An S3 link passes the store's signature check as issued; the same link with an edited
+/// X-Amz-Expires or X-Amz-Date (which resolve_url alone would trust) is refused as altered.
+#[tokio::test]
+async fn s3_signature_check_refuses_edited_query_values() {
+    let store = s3_store().await;
+    let key = fresh_key("2");
+    let issued = store
+        .url(&key, std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    store.verify_signature(&issued.url).await.unwrap();
+    let edits = [
+        ("X-Amz-Expires=600", "X-Amz-Expires=604800"),
+        ("X-Amz-Expires=600", "X-Amz-Expires=1"),
+    ];
+    for (from, to) in edits {
+        let edited = issued.url.replace(from, to);
+        assert_ne!(edited, issued.url, "{}", issued.url);
+        assert!(store.resolve_url(&edited).is_ok(), "{edited}");
+        let refused = store.verify_signature(&edited).await;
+        assert!(matches!(refused, Err(StoreError::LinkInvalid)), "{edited}");
+    }
+}

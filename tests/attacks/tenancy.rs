@@ -299,3 +299,76 @@ async fn an_attachment_over_the_read_limit_is_refused_before_fetching() {
     assert!(reason.contains("read limit"), "{reason}");
     assert_eq!(stored_files(&server.data_dir), 0, "nothing was stored");
 }
+
+/// `url` with the value of query parameter `name` replaced by `value`.
+fn with_query(url: &str, name: &str, value: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name {
+                value.into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+/// The owner's own S3 link (issued for 1 hour) with an edited X-Amz-Expires (7 days, or
+/// 1 second) or X-Amz-Date
+/// (signed later) is refused by send as altered, and nothing is sent; the link unedited
+/// is sent, so the refusal is the edit's.
+#[tokio::test]
+async fn edited_s3_expiry_or_date_is_refused_when_sending() {
+    let mut args = s3_args();
+    args.extend(["--attachment-url-ttl".to_string(), "1h".to_string()]);
+    let tenants = Tenants::open(&args).await;
+    let recipient = stack().new_user("recipient");
+    let url = tenants.attachment["url"].as_str().unwrap().to_owned();
+    let date = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-Date")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    // The last digit of the seconds, changed: `20261202T131507Z` -> `...131508Z`.
+    let (head, last) = date.split_at(date.len() - 2);
+    let digit = if last.starts_with('9') { '8' } else { '9' };
+    let other_date = format!("{head}{digit}Z");
+    let edited = [
+        with_query(&url, "X-Amz-Expires", "604800"),
+        with_query(&url, "X-Amz-Expires", "1"),
+        with_query(&url, "X-Amz-Date", &other_date),
+    ];
+    for url in edited {
+        let result = tenants
+            .server
+            .call_tool(
+                &tenants.victim_token,
+                "send_mail_message",
+                json!({"to": recipient.email, "subject": "Edited", "text_body": "x",
+                       "attachments": [{"url": url}]}),
+            )
+            .await;
+        let text = error_text(&result);
+        assert!(text.starts_with("nothing was sent"), "{url}: {text}");
+        assert!(text.contains("altered"), "{url}: {text}");
+    }
+    assert!(fetch_raw(&recipient, "INBOX").await.is_empty());
+    assert!(fetch_raw(&tenants.victim, "Sent").await.is_empty());
+
+    tenants
+        .server
+        .call_tool_ok(
+            &tenants.victim_token,
+            "send_mail_message",
+            json!({"to": recipient.email, "subject": "Intact", "text_body": "x",
+                   "attachments": [{"url": url}]}),
+        )
+        .await;
+    wait_for_messages(&recipient, "INBOX", 1).await;
+}

@@ -548,6 +548,10 @@ impl PartLinks {
         if !self.owns(&key) {
             return Err(LinkRefusal::OtherAccount);
         }
+        self.store
+            .verify_issued(url)
+            .await
+            .map_err(LinkRefusal::Store)?;
         let (info, bytes) = self
             .store
             .read_all(&key, room as u64)
