@@ -210,6 +210,12 @@ pub struct ServerArgs {
     #[arg(long, env = "MAX_ATTACHMENT_BYTES", default_value = "25M", value_parser = parse_byte_size)]
     pub max_attachment_bytes: u64,
 
+    /// Largest attachment read from a mailbox (get_mail_attachment, the links of
+    /// get_mail_message, attachments sent on by reference): larger ones are refused before
+    /// they are fetched. Bytes, or with a binary suffix K, M or G.
+    #[arg(long, env = "MAX_ATTACHMENT_READ_BYTES", default_value = "25M", value_parser = parse_byte_size)]
+    pub max_attachment_read_bytes: u64,
+
     /// How often the local store removes expired attachments.
     #[arg(long, env = "ATTACHMENT_SWEEP_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub attachment_sweep_interval: Duration,
@@ -278,6 +284,8 @@ pub struct AttachmentSettings {
     pub url_ttl: Duration,
     /// Largest total size of the attachments of one sent message.
     pub max_bytes: u64,
+    /// Largest single attachment read from a mailbox.
+    pub max_read_bytes: u64,
     /// Period of the local store's expiry sweep.
     pub sweep_interval: Duration,
 }
@@ -504,6 +512,7 @@ fn attachment_settings(args: &ServerArgs) -> Result<AttachmentSettings, ConfigEr
         backend,
         url_ttl: ttl,
         max_bytes: args.max_attachment_bytes,
+        max_read_bytes: args.max_attachment_read_bytes,
         sweep_interval: args.attachment_sweep_interval,
     })
 }
@@ -716,6 +725,7 @@ mod tests {
             backend: AttachmentBackend::Local,
             url_ttl: Duration::from_secs(7 * 24 * 3600),
             max_bytes: 25 * 1024 * 1024,
+            max_read_bytes: 25 * 1024 * 1024,
             sweep_interval: Duration::from_secs(3600),
         };
         assert_eq!(config.attachments, expected);

@@ -14,7 +14,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use bytes::Bytes;
 use mail_mcp::attachments::{
     AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, LINK_SUBKEY_LABEL, LinkSigner,
-    LocalStore, NewAttachment, S3Settings, S3Store, StoreError, SweepReport, url_for,
+    LocalStore, NewAttachment, Owner, S3Settings, S3Store, StoreError, SweepReport, url_for,
 };
 use mail_mcp::token::Keyring;
 use sha2::{Digest, Sha256};
@@ -25,7 +25,12 @@ use common::stack;
 /// A key no other test uses (a fresh account address).
 fn fresh_key(part: &str) -> AttachmentKey {
     let account = format!("{}@example.test", uuid::Uuid::new_v4().simple());
-    AttachmentKey::derive(&[9; 32], &account, "127.0.0.1", "INBOX", 7, 42, part)
+    let owner = Owner {
+        imap_host: "127.0.0.1",
+        imap_port: 993,
+        username: &account,
+    };
+    AttachmentKey::derive(&[9; 32], &owner, "INBOX", 7, 42, part)
 }
 
 /// Bytes with every byte value, in an order that differs per `seed`.
@@ -568,4 +573,28 @@ async fn local_sweep_removes_expired_files_only() {
     );
     assert!(!store.exists(&old).await.unwrap());
     assert!(store.exists(&fresh).await.unwrap() && store.exists(&kept_by_link).await.unwrap());
+}
+
+/// An S3 link passes the store's signature check as issued; the same link with an edited
+/// X-Amz-Expires or X-Amz-Date (which resolve_url alone would trust) is refused as altered.
+#[tokio::test]
+async fn s3_signature_check_refuses_edited_query_values() {
+    let store = s3_store().await;
+    let key = fresh_key("2");
+    let issued = store
+        .url(&key, std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    store.verify_signature(&issued.url).await.unwrap();
+    let edits = [
+        ("X-Amz-Expires=600", "X-Amz-Expires=604800"),
+        ("X-Amz-Expires=600", "X-Amz-Expires=1"),
+    ];
+    for (from, to) in edits {
+        let edited = issued.url.replace(from, to);
+        assert_ne!(edited, issued.url, "{}", issued.url);
+        assert!(store.resolve_url(&edited).is_ok(), "{edited}");
+        let refused = store.verify_signature(&edited).await;
+        assert!(matches!(refused, Err(StoreError::LinkInvalid)), "{edited}");
+    }
 }

@@ -244,7 +244,7 @@ Content-Transfer-Encoding: base64\r\n\r\n{wrapped}\r\n--b--\r\n"
     let login = stack().mail_account(&user).imap;
     let (_, part) = imap()
         .with_session(&login, |s| {
-            Box::pin(async move { read_part(s, "INBOX", 1, None, "2").await })
+            Box::pin(async move { read_part(s, "INBOX", 1, None, "2", usize::MAX).await })
         })
         .await
         .unwrap();

@@ -1,5 +1,7 @@
 //! Object keys: where one attachment of one message lives in a store. A key is derived
-//! deterministically from the account and the part's address (folder, uid_validity, uid,
+//! deterministically from the account's verified identity ([`Owner`]: the IMAP server and
+//! the username it accepted the password for, never the address typed on the login page,
+//! which nobody checks) and the part's address (folder, uid_validity, uid,
 //! part id), so reading the same message twice finds the object already uploaded; it is an
 //! HMAC under a server subkey, so it reveals neither the address nor the folder and cannot
 //! be guessed without the server's key. The key also names a local file, so [`parse`]
@@ -31,28 +33,43 @@ const OBJECT_TAG_CHARS: usize = 32;
 /// Longest extension kept from a filename.
 const MAX_EXTENSION_CHARS: usize = 10;
 
+/// Whom an object belongs to: the identity the mail server verified. The IMAP host is
+/// compared case-insensitively; port and username exactly (servers differ on whether
+/// usernames fold case, so two spellings stay two owners).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub imap_host: &'a str,
+    pub imap_port: u16,
+    pub username: &'a str,
+}
+
+impl Owner<'_> {
+    fn feed_into(&self, mac: &mut Hmac<Sha256>) {
+        feed(mac, self.imap_host.to_lowercase().as_bytes());
+        mac.update(&self.imap_port.to_be_bytes());
+        feed(mac, self.username.as_bytes());
+    }
+}
+
 /// The opaque, validated name of one stored attachment.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct AttachmentKey(String);
 
 impl AttachmentKey {
     /// The key of part `part` of message `uid` in `folder` (with its `uid_validity`) of
-    /// the account `account_email` at `imap_host`. The address and host are compared
-    /// case-insensitively; folder and part exactly. `subkey` is
+    /// the account `owner`; folder and part compared exactly. `subkey` is
     /// `keyring.derive_subkey(KEY_SUBKEY_LABEL)`.
     pub fn derive(
         subkey: &[u8; 32],
-        account_email: &str,
-        imap_host: &str,
+        owner: &Owner<'_>,
         folder: &str,
         uid_validity: u32,
         uid: u32,
         part: &str,
     ) -> AttachmentKey {
-        let account = account_tag(subkey, account_email, imap_host);
-        let mut mac = keyed(subkey, b"object");
-        feed(&mut mac, account_email.to_lowercase().as_bytes());
-        feed(&mut mac, imap_host.to_lowercase().as_bytes());
+        let account = account_tag(subkey, owner);
+        let mut mac = keyed(subkey, b"object-v2");
+        owner.feed_into(&mut mac);
         feed(&mut mac, folder.as_bytes());
         mac.update(&uid_validity.to_be_bytes());
         mac.update(&uid.to_be_bytes());
@@ -71,9 +88,9 @@ impl AttachmentKey {
         }
     }
 
-    /// Whether this key was derived for `account_email` at `imap_host` (any message).
-    pub fn belongs_to(&self, subkey: &[u8; 32], account_email: &str, imap_host: &str) -> bool {
-        self.account_tag() == account_tag(subkey, account_email, imap_host)
+    /// Whether this key was derived for `owner` (any message).
+    pub fn belongs_to(&self, subkey: &[u8; 32], owner: &Owner<'_>) -> bool {
+        self.account_tag() == account_tag(subkey, owner)
     }
 
     /// Accepts exactly the shape [`AttachmentKey::derive`] makes, nothing else.
@@ -118,10 +135,9 @@ impl fmt::Debug for AttachmentKey {
     }
 }
 
-fn account_tag(subkey: &[u8; 32], account_email: &str, imap_host: &str) -> String {
-    let mut mac = keyed(subkey, b"account");
-    feed(&mut mac, account_email.to_lowercase().as_bytes());
-    feed(&mut mac, imap_host.to_lowercase().as_bytes());
+fn account_tag(subkey: &[u8; 32], owner: &Owner<'_>) -> String {
+    let mut mac = keyed(subkey, b"account-v2");
+    owner.feed_into(&mut mac);
     URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..ACCOUNT_TAG_BYTES])
 }
 
@@ -158,65 +174,86 @@ fn extension(filename: &str) -> Option<String> {
     (!stem.is_empty() && is_extension(&ext)).then_some(ext)
 }
 
+/// An owner at a made-up IMAP server, for unit tests of the stores.
+#[cfg(test)]
+pub(crate) fn tests_owner(username: &'static str) -> Owner<'static> {
+    Owner {
+        imap_host: "imap.example.test",
+        imap_port: 993,
+        username,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SUBKEY: [u8; 32] = [7; 32];
 
-    fn key(email: &str, folder: &str, uid_validity: u32, uid: u32, part: &str) -> AttachmentKey {
-        AttachmentKey::derive(
-            &SUBKEY,
-            email,
-            "imap.example.test",
-            folder,
-            uid_validity,
-            uid,
-            part,
-        )
+    fn owner(username: &str) -> Owner<'_> {
+        Owner {
+            imap_host: "imap.example.test",
+            imap_port: 993,
+            username,
+        }
+    }
+
+    fn key(user: &str, folder: &str, uid_validity: u32, uid: u32, part: &str) -> AttachmentKey {
+        AttachmentKey::derive(&SUBKEY, &owner(user), folder, uid_validity, uid, part)
     }
 
     #[test]
-    fn derivation_is_deterministic_and_case_insensitive_for_the_address() {
-        let a = key("Alice@Example.test", "INBOX", 1, 2, "2");
-        assert_eq!(a, key("alice@example.test", "INBOX", 1, 2, "2"));
+    fn derivation_is_deterministic_and_case_insensitive_for_the_host_only() {
+        let a = key("alice", "INBOX", 1, 2, "2");
+        assert_eq!(a, key("alice", "INBOX", 1, 2, "2"));
+        let upper_host = Owner {
+            imap_host: "IMAP.Example.TEST",
+            ..owner("alice")
+        };
+        assert_eq!(
+            a,
+            AttachmentKey::derive(&SUBKEY, &upper_host, "INBOX", 1, 2, "2")
+        );
+        assert_ne!(
+            a.account_tag(),
+            key("Alice", "INBOX", 1, 2, "2").account_tag()
+        );
         assert_eq!(AttachmentKey::parse(a.as_str()), Some(a));
     }
 
+    /// The identity is what the IMAP server verified (host, port, username): another
+    /// username, port or host is another owner, whatever address was typed at login.
     #[test]
-    fn every_field_changes_the_object_and_only_the_account_changes_the_prefix() {
-        let base = key("alice@example.test", "INBOX", 1, 2, "2");
+    fn every_field_changes_the_object_and_only_the_identity_changes_the_prefix() {
+        let base = key("alice", "INBOX", 1, 2, "2");
         let others = [
-            (key("bob@example.test", "INBOX", 1, 2, "2"), true),
-            (key("alice@example.test", "Archive", 1, 2, "2"), false),
-            (key("alice@example.test", "INBOX", 9, 2, "2"), false),
-            (key("alice@example.test", "INBOX", 1, 3, "2"), false),
-            (key("alice@example.test", "INBOX", 1, 2, "3"), false),
-            (key("alice@example.test", "INBOX", 1, 2, "2.1"), false),
+            (key("bob", "INBOX", 1, 2, "2"), true),
+            (key("alice", "Archive", 1, 2, "2"), false),
+            (key("alice", "INBOX", 9, 2, "2"), false),
+            (key("alice", "INBOX", 1, 3, "2"), false),
+            (key("alice", "INBOX", 1, 2, "3"), false),
+            (key("alice", "INBOX", 1, 2, "2.1"), false),
         ];
         for (other, other_account) in others {
             assert_ne!(other.object_name(), base.object_name(), "{other:?}");
             assert_eq!(other.account_tag() != base.account_tag(), other_account);
         }
-        let other_host = AttachmentKey::derive(
-            &SUBKEY,
-            "alice@example.test",
-            "imap.other",
-            "INBOX",
-            1,
-            2,
-            "2",
-        );
-        assert_ne!(other_host, base);
-        let other_subkey = AttachmentKey::derive(
-            &[8; 32],
-            "alice@example.test",
-            "imap.example.test",
-            "INBOX",
-            1,
-            2,
-            "2",
-        );
+        let identities = [
+            Owner {
+                imap_host: "imap.other",
+                ..owner("alice")
+            },
+            Owner {
+                imap_port: 143,
+                ..owner("alice")
+            },
+        ];
+        for other in identities {
+            let k = AttachmentKey::derive(&SUBKEY, &other, "INBOX", 1, 2, "2");
+            assert_ne!(k.account_tag(), base.account_tag(), "{other:?}");
+            assert!(!base.belongs_to(&SUBKEY, &other), "{other:?}");
+        }
+        let other_subkey = AttachmentKey::derive(&[8; 32], &owner("alice"), "INBOX", 1, 2, "2");
         assert_ne!(other_subkey, base);
     }
 
@@ -226,8 +263,8 @@ mod tests {
         for word in ["alice", "example", "Secret", "INBOX", "@"] {
             assert!(!k.as_str().contains(word), "{k:?} contains {word}");
         }
-        assert!(k.belongs_to(&SUBKEY, "ALICE@example.test", "imap.example.test"));
-        assert!(!k.belongs_to(&SUBKEY, "bob@example.test", "imap.example.test"));
+        assert!(k.belongs_to(&SUBKEY, &owner("alice@example.test")));
+        assert!(!k.belongs_to(&SUBKEY, &owner("bob@example.test")));
     }
 
     #[test]

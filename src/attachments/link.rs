@@ -93,8 +93,15 @@ mod tests {
     use super::*;
 
     fn key() -> AttachmentKey {
-        AttachmentKey::derive(&[1; 32], "a@example.test", "imap", "INBOX", 1, 2, "2")
-            .with_extension_of("x.pdf")
+        AttachmentKey::derive(
+            &[1; 32],
+            &crate::attachments::key::tests_owner("a"),
+            "INBOX",
+            1,
+            2,
+            "2",
+        )
+        .with_extension_of("x.pdf")
     }
 
     fn signer() -> LinkSigner {
@@ -121,8 +128,14 @@ mod tests {
         let token = signer().sign(&key(), 1_000);
         let (encoded_key, rest) = token.split_once('.').unwrap();
         let (_, tag) = rest.split_once('.').unwrap();
-        let other_key =
-            AttachmentKey::derive(&[1; 32], "b@example.test", "imap", "INBOX", 1, 2, "2");
+        let other_key = AttachmentKey::derive(
+            &[1; 32],
+            &crate::attachments::key::tests_owner("b"),
+            "INBOX",
+            1,
+            2,
+            "2",
+        );
         let first = if tag.starts_with('A') { "B" } else { "A" };
         let flipped_tag = format!("{first}{}", &tag[1..]);
         let cases = [

@@ -531,7 +531,14 @@ mod tests {
     }
 
     fn key(uid: u32) -> AttachmentKey {
-        AttachmentKey::derive(&[1; 32], "a@example.test", "imap", "INBOX", 1, uid, "2")
+        AttachmentKey::derive(
+            &[1; 32],
+            &crate::attachments::key::tests_owner("a"),
+            "INBOX",
+            1,
+            uid,
+            "2",
+        )
     }
 
     fn at(seconds: u64) -> SystemTime {

@@ -27,6 +27,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::naming::{
@@ -193,6 +194,34 @@ impl S3Store {
             return Err(StoreError::LinkExpired);
         }
         Ok(Some(key))
+    }
+
+    /// Whether `text`, a URL [`S3Store::resolve_url_at`] accepted, carries the very
+    /// signature this store makes for its key, `X-Amz-Date` and `X-Amz-Expires`: the URL is
+    /// signed again with the store's credentials and the signatures compared, so an edited
+    /// date or lifetime (which the service would refuse, but reading back with the store's
+    /// own credentials would not) is [`StoreError::LinkInvalid`].
+    pub async fn verify_signature(&self, text: &str) -> Result<(), StoreError> {
+        let url = Url::parse(text).map_err(|_| StoreError::LinkInvalid)?;
+        let path = url.path().strip_prefix(self.bucket_url.path());
+        let key = path
+            .and_then(AttachmentKey::parse)
+            .ok_or(StoreError::LinkInvalid)?;
+        let (date, lifetime) = presigned_window(&url).ok_or(StoreError::LinkInvalid)?;
+        let given = query_param(&url, "X-Amz-Signature").ok_or(StoreError::LinkInvalid)?;
+        let resigned = match self.url_at(&key, lifetime, date).await {
+            Ok(issued) => issued.url,
+            Err(StoreError::BadLifetime(_)) => return Err(StoreError::LinkInvalid),
+            Err(e) => return Err(e),
+        };
+        let expected = Url::parse(&resigned)
+            .ok()
+            .and_then(|u| query_param(&u, "X-Amz-Signature"))
+            .ok_or(StoreError::LinkInvalid)?;
+        match bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+            true => Ok(()),
+            false => Err(StoreError::LinkInvalid),
+        }
     }
 
     async fn put_single(
@@ -452,6 +481,10 @@ impl AttachmentStore for S3Store {
     fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, StoreError> {
         self.resolve_url_at(url, SystemTime::now())
     }
+
+    async fn verify_issued(&self, url: &str) -> Result<(), StoreError> {
+        self.verify_signature(url).await
+    }
 }
 
 /// An object's description from the headers S3 returns with it (GET or HEAD).
@@ -584,18 +617,29 @@ fn same_origin(url: &Url, base: &Url) -> bool {
 /// When a presigned URL stops working (`X-Amz-Date` + `X-Amz-Expires`, Unix seconds);
 /// `None` unless it is signed and both are well-formed.
 fn presigned_expiry(url: &Url) -> Option<u64> {
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    param("X-Amz-Signature").filter(|s| !s.is_empty())?;
-    let date = chrono::NaiveDateTime::parse_from_str(&param("X-Amz-Date")?, "%Y%m%dT%H%M%SZ")
-        .ok()?
-        .and_utc()
-        .timestamp();
-    let lifetime: u64 = param("X-Amz-Expires")?.parse().ok()?;
-    u64::try_from(date).ok()?.checked_add(lifetime)
+    query_param(url, "X-Amz-Signature").filter(|s| !s.is_empty())?;
+    let (date, lifetime) = presigned_window(url)?;
+    unix_seconds(date).checked_add(lifetime.as_secs())
+}
+
+/// The signing time (`X-Amz-Date`) and lifetime (`X-Amz-Expires`) a presigned URL claims.
+fn presigned_window(url: &Url) -> Option<(SystemTime, Duration)> {
+    let date =
+        chrono::NaiveDateTime::parse_from_str(&query_param(url, "X-Amz-Date")?, "%Y%m%dT%H%M%SZ")
+            .ok()?
+            .and_utc()
+            .timestamp();
+    let lifetime: u64 = query_param(url, "X-Amz-Expires")?.parse().ok()?;
+    Some((
+        from_unix_seconds(u64::try_from(date).ok()?),
+        Duration::from_secs(lifetime),
+    ))
+}
+
+fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A failed SDK call: logged with the SDK's detail, reported without it.

@@ -11,6 +11,7 @@ pub mod health;
 pub mod mcp;
 pub mod oauth;
 pub mod pages;
+pub mod trace;
 
 use axum::Router;
 use axum::routing::get;
@@ -32,6 +33,6 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(oauth::routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(mcp::routes(&state, shutdown))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(trace::RedactedSpan))
         .with_state(state)
 }

@@ -56,44 +56,38 @@ impl fmt::Debug for MessagePart {
 }
 
 /// Opens `folder` read-only (refused with `FolderChanged` when `uid_validity` is given and
-/// no longer matches) and fetches part `part` of message `uid`.
+/// no longer matches) and fetches part `part` of message `uid`, at most `max_bytes` of it.
 pub async fn read_part(
     session: &mut ImapSession,
     folder: &str,
     uid: u32,
     uid_validity: Option<u32>,
     part: &str,
+    max_bytes: usize,
 ) -> Result<(SelectedFolder, MessagePart), MailError> {
     parse_part_id(part)?;
     let selected = session.examine_checked(folder, uid_validity).await?;
-    let fetched = fetch_part(session, &selected, uid, part).await?;
+    let fetched = fetch_part(session, &selected, uid, part, max_bytes).await?;
     Ok((selected, fetched))
 }
 
 /// Part `part` of message `uid` in `folder`, which must be the folder open in `session`:
 /// `UnknownMessage` when no message has that UID, `InvalidInput` when it has no such part.
 /// The first FETCH brings the part's MIME header, the message's structure and the first
-/// [`CHUNK`] bytes of the part; a bigger part is fetched and decoded piece by piece.
+/// [`CHUNK`] bytes of the part; a bigger part is fetched and decoded piece by piece. A
+/// server that sends more than `max_bytes` of decoded file (whatever its structure
+/// announced) is cut off with an error.
 pub async fn fetch_part(
     session: &mut ImapSession,
     folder: &SelectedFolder,
     uid: u32,
     part: &str,
+    max_bytes: usize,
 ) -> Result<MessagePart, MailError> {
     let path = parse_part_id(part)?;
     let items = format!("(UID BODYSTRUCTURE BODY.PEEK[{part}.MIME] BODY.PEEK[{part}]<0.{CHUNK}>)");
     let fetches = uid_fetch(session, uid, items).await?;
-    let missing = |missing: Missing| match missing {
-        Missing::Message => MailError::UnknownMessage {
-            folder: folder.name.clone(),
-            uid,
-        },
-        Missing::Part => MailError::InvalidInput(format!(
-            "message {uid} in \"{}\" has no part \"{part}\"; use a part_id that \
-             get_mail_message lists under attachments",
-            folder.name
-        )),
-    };
+    let missing = |missing: Missing| missing_error(missing, folder, uid, part);
     let first = first_piece(&fetches, uid, &path).map_err(missing)?;
     drop(fetches);
     let header = first.header;
@@ -108,6 +102,9 @@ pub async fn fetch_part(
             decoder
         })
         .await?;
+        if decoder.out.len() > max_bytes {
+            return Err(over_read_limit(decoder.out.len(), max_bytes));
+        }
         if last || decoder.failed() {
             break;
         }
@@ -122,13 +119,82 @@ pub async fn fetch_part(
         // whole, as mail-parser does (which keeps it as stored when it does not decode).
         let items = format!("(UID BODY.PEEK[{part}])");
         let fetches = uid_fetch(session, uid, items).await?;
-        return blocking(move || {
+        let decoded = blocking(move || {
             let body = section(&fetches, uid, &SectionPath::Part(path, None)).unwrap_or_default();
             decode_part(&header, body)
         })
-        .await;
+        .await?;
+        if decoded.bytes.len() > max_bytes {
+            return Err(over_read_limit(decoded.bytes.len(), max_bytes));
+        }
+        return Ok(decoded);
     }
     blocking(move || described(&header, decoder.finish())).await
+}
+
+/// The refusal of a part whose server sent more than the read limit.
+fn over_read_limit(received: usize, limit: usize) -> MailError {
+    MailError::Protocol(format!(
+        "the mail server sent more than {limit} bytes of the attachment (at least \
+         {received}), more than its structure announced or the read limit allows; the \
+         attachment was not kept"
+    ))
+}
+
+/// Checks that message `uid` in `folder` (open in `session`) has a part `part`, from its
+/// BODYSTRUCTURE alone: `UnknownMessage` or `InvalidInput` as [`fetch_part`] says them.
+/// Returns the part's decoded size as the structure announces it (base64 estimated from
+/// its encoded size), when the structure gives one.
+pub async fn confirm_part(
+    session: &mut ImapSession,
+    folder: &SelectedFolder,
+    uid: u32,
+    part: &str,
+) -> Result<Option<u64>, MailError> {
+    let path = parse_part_id(part)?;
+    let fetches = uid_fetch(session, uid, "(UID BODYSTRUCTURE)".into()).await?;
+    let fetch = fetches
+        .iter()
+        .find(|f| f.uid == Some(uid))
+        .ok_or_else(|| missing_error(Missing::Message, folder, uid, part))?;
+    let structure = fetch
+        .bodystructure()
+        .and_then(|s| part_in(s, &path))
+        .ok_or_else(|| missing_error(Missing::Part, folder, uid, part))?;
+    Ok(announced_size(structure))
+}
+
+/// The decoded size a part's structure announces: its octets, for base64 without the
+/// line breaks (76 characters and CRLF a line) and times 3/4.
+fn announced_size(part: &BodyStructure<'_>) -> Option<u64> {
+    let octets = octets(part)? as u64;
+    let base64 = match part {
+        BodyStructure::Basic { other, .. }
+        | BodyStructure::Text { other, .. }
+        | BodyStructure::Message { other, .. } => {
+            other.transfer_encoding == async_imap::imap_proto::ContentEncoding::Base64
+        }
+        BodyStructure::Multipart { .. } => false,
+    };
+    Some(if base64 {
+        octets * 76 / 78 * 3 / 4
+    } else {
+        octets
+    })
+}
+
+fn missing_error(missing: Missing, folder: &SelectedFolder, uid: u32, part: &str) -> MailError {
+    match missing {
+        Missing::Message => MailError::UnknownMessage {
+            folder: folder.name.clone(),
+            uid,
+        },
+        Missing::Part => MailError::InvalidInput(format!(
+            "message {uid} in \"{}\" has no part \"{part}\"; use a part_id that \
+             get_mail_message lists under attachments",
+            folder.name
+        )),
+    }
 }
 
 async fn uid_fetch(

@@ -19,12 +19,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{caller, tool_error};
 use crate::app::AppState;
 use crate::attachments::{
-    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, StoreError, issue_url,
+    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, Owner, StoreError,
+    issue_url,
 };
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::compose::Attachment;
 use crate::mail::compose::attachment::human_size;
-use crate::mail::imap::parts::{fetch_part, parse_part_id, read_part};
+use crate::mail::imap::parts::{confirm_part, fetch_part, parse_part_id, read_part};
 use crate::mail::imap::{ImapSession, MailMessage};
 use crate::mail::message::AttachmentInfo;
 use crate::mail::{MailError, SelectedFolder};
@@ -50,8 +51,9 @@ pub struct GetMailAttachmentParams {
     pub uid: u32,
     /// The attachment's part_id, as get_mail_message lists it (e.g. "2" or "1.2").
     pub part: String,
-    /// The folder's uid_validity from the listing: refused if the folder changed since;
-    /// with it, an attachment already uploaded is found without contacting the mail server.
+    /// The folder's uid_validity from the listing: refused if the folder changed since.
+    /// The mail server is always asked whether the message and part exist; an attachment
+    /// already uploaded is not fetched again.
     #[serde(default)]
     pub uid_validity: Option<u32>,
 }
@@ -180,6 +182,13 @@ enum LinkError {
     Mail(#[from] MailError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error(
+        "the attachment is about {} by its structure, over the read limit of {} \
+         (MAX_ATTACHMENT_READ_BYTES); it was not fetched. Open it in a mail client, or ask \
+         the operator to raise the limit",
+        human_size(*size), human_size(*limit)
+    )]
+    TooLarge { size: usize, limit: usize },
 }
 
 /// Makes and checks the attachment links of one caller's account.
@@ -188,8 +197,12 @@ pub(crate) struct PartLinks {
     store: Arc<dyn AttachmentStore>,
     subkey: [u8; 32],
     ttl: Duration,
-    email: String,
+    /// The largest part fetched from a mailbox (MAX_ATTACHMENT_READ_BYTES).
+    read_limit: usize,
+    /// The verified identity (IMAP host, port, login username) objects are keyed by.
     imap_host: String,
+    imap_port: u16,
+    username: String,
 }
 
 impl PartLinks {
@@ -199,26 +212,30 @@ impl PartLinks {
             store: state.attachments.clone(),
             subkey: state.config.keyring.derive_subkey(KEY_SUBKEY_LABEL),
             ttl: state.config.attachments.url_ttl,
-            email: account.email.clone(),
+            read_limit: usize::try_from(state.config.attachments.max_read_bytes)
+                .unwrap_or(usize::MAX),
             imap_host: account.imap.endpoint.host.clone(),
+            imap_port: account.imap.endpoint.port,
+            username: account.imap.username.clone(),
+        }
+    }
+
+    /// The account as the mail server verified it; never the address typed at login.
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            imap_host: &self.imap_host,
+            imap_port: self.imap_port,
+            username: &self.username,
         }
     }
 
     fn key(&self, folder: &str, uid_validity: u32, uid: u32, part: &str) -> AttachmentKey {
-        AttachmentKey::derive(
-            &self.subkey,
-            &self.email,
-            &self.imap_host,
-            folder,
-            uid_validity,
-            uid,
-            part,
-        )
+        AttachmentKey::derive(&self.subkey, &self.owner(), folder, uid_validity, uid, part)
     }
 
     /// Whether `key` was made for this account.
     fn owns(&self, key: &AttachmentKey) -> bool {
-        key.belongs_to(&self.subkey, &self.email, &self.imap_host)
+        key.belongs_to(&self.subkey, &self.owner())
     }
 
     /// The link of a part already in the store, without touching the mailbox.
@@ -246,8 +263,22 @@ impl PartLinks {
         Ok(Some(link(issued, folder, uid_validity, uid, part)))
     }
 
+    /// Refuses, before anything is fetched, a part whose announced size is over the limit.
+    fn check_read_limit(&self, announced: Option<u64>) -> Result<(), LinkError> {
+        let size = usize::try_from(announced.unwrap_or(0)).unwrap_or(usize::MAX);
+        if size > self.read_limit {
+            return Err(LinkError::TooLarge {
+                size,
+                limit: self.read_limit,
+            });
+        }
+        Ok(())
+    }
+
     /// The link of part `part` of message `uid` in `folder` (open in `session`),
-    /// uploading the part first when the store does not have it.
+    /// uploading the part first when the store does not have it: refused before fetching
+    /// when its structure announces more than the read limit, cut off when the server
+    /// sends more.
     async fn issue(
         &self,
         session: &mut ImapSession,
@@ -255,9 +286,12 @@ impl PartLinks {
         uid: u32,
         part: &str,
     ) -> Result<AttachmentLink, LinkError> {
+        let announced = confirm_part(session, folder, uid, part).await?;
+        self.check_read_limit(announced)?;
         let key = self.key(&folder.name, folder.uid_validity, uid, part);
+        let limit = self.read_limit;
         let issued = issue_url(self.store.as_ref(), &key, self.ttl, move || async move {
-            let fetched = fetch_part(session, folder, uid, part).await?;
+            let fetched = fetch_part(session, folder, uid, part, limit).await?;
             Ok::<_, LinkError>(NewAttachment {
                 body: fetched.bytes.into(),
                 filename: fetched.filename.unwrap_or_default(),
@@ -266,6 +300,27 @@ impl PartLinks {
         })
         .await?;
         Ok(link(issued, &folder.name, folder.uid_validity, uid, part))
+    }
+
+    /// The link of a part that the caller's own mailbox was just asked about: the message
+    /// and part must exist in `folder` (open in `session`, its uid_validity checked) before
+    /// any stored object is named, so nobody gets a URL for a part their IMAP login
+    /// cannot see.
+    async fn confirmed(
+        &self,
+        session: &mut ImapSession,
+        folder: &SelectedFolder,
+        uid: u32,
+        part: &str,
+    ) -> Result<AttachmentLink, LinkError> {
+        confirm_part(session, folder, uid, part).await?;
+        let stored = self
+            .existing(&folder.name, folder.uid_validity, uid, part)
+            .await?;
+        match stored {
+            Some(link) => Ok(link),
+            None => self.issue(session, folder, uid, part).await,
+        }
     }
 
     /// Gives every attachment of `message` its URL, or the reason it has none. The folder
@@ -373,19 +428,13 @@ impl MailServer {
             part,
             uid_validity,
         } = params;
-        if let Some(validity) = uid_validity {
-            let found = links.existing(&folder, validity, uid, &part).await;
-            if let Some(link) = found.map_err(|e| e.to_string())? {
-                return Ok(Json(link));
-            }
-        }
         let made = self
             .state
             .imap
             .with_session(&caller.0.account.imap, move |s| {
                 Box::pin(async move {
                     let selected = s.examine_checked(&folder, uid_validity).await?;
-                    Ok(links.issue(s, &selected, uid, &part).await)
+                    Ok(links.confirmed(s, &selected, uid, &part).await)
                 })
             })
             .await
@@ -452,10 +501,13 @@ impl MailServer {
         files: OutgoingFiles,
         references: Vec<(usize, String, u32, String, Option<u32>)>,
     ) -> Result<OutgoingFiles, String> {
+        let read_limit = PartLinks::for_caller(&self.state, caller).read_limit;
         self.state
             .imap
             .with_session(&caller.0.account.imap, move |s| {
-                Box::pin(async move { Ok(read_all_references(s, files, references).await) })
+                Box::pin(
+                    async move { Ok(read_all_references(s, files, references, read_limit).await) },
+                )
             })
             .await
             .map_err(|e| {
@@ -468,9 +520,10 @@ async fn read_all_references(
     session: &mut ImapSession,
     mut files: OutgoingFiles,
     references: Vec<(usize, String, u32, String, Option<u32>)>,
+    read_limit: usize,
 ) -> Result<OutgoingFiles, String> {
     for (index, folder, uid, part, uid_validity) in references {
-        let (_, fetched) = read_part(session, &folder, uid, uid_validity, &part)
+        let (_, fetched) = read_part(session, &folder, uid, uid_validity, &part, read_limit)
             .await
             .map_err(|e| numbered(index, e))?;
         let file = Attachment::new(
@@ -495,6 +548,10 @@ impl PartLinks {
         if !self.owns(&key) {
             return Err(LinkRefusal::OtherAccount);
         }
+        self.store
+            .verify_issued(url)
+            .await
+            .map_err(LinkRefusal::Store)?;
         let (info, bytes) = self
             .store
             .read_all(&key, room as u64)
