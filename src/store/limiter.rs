@@ -309,16 +309,21 @@ impl Drop for Places {
     }
 }
 
-/// The counter key of a client address: IPv4 (also IPv4-mapped IPv6) whole, IPv6 per /64.
+/// The counter key of a client address (see [`address_subject`]).
 fn ip_key(ip: IpAddr) -> String {
-    let subject = match ip.to_canonical() {
+    format!("login:ip:{}", digest(&["ip", &address_subject(ip)]))
+}
+
+/// What one client address counts as: IPv4 (also IPv4-mapped IPv6) whole, IPv6 per /64
+/// (one subscriber's prefix).
+pub(crate) fn address_subject(ip: IpAddr) -> String {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
-    };
-    format!("login:ip:{}", digest(&["ip", &subject]))
+    }
 }
 
 /// The counter key of a mail account (`side` is imap or smtp): host and username, both

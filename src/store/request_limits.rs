@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::limiter::address_subject;
 use super::{LimitError, SharedStore, StoreError, Window};
 
 /// How many token requests are allowed in one window.
@@ -80,16 +81,9 @@ fn over(window: Window, limit: u64) -> Result<(), LimitError> {
     Ok(())
 }
 
-/// The counter key of a client address: IPv4 (also IPv4-mapped IPv6) whole, IPv6 per /64.
+/// The counter key of a client address, counted as sign-ins are.
 fn ip_key(ip: IpAddr) -> String {
-    let subject = match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    };
-    format!("token:ip:{}", digest(&["ip", &subject]))
+    format!("token:ip:{}", digest(&["ip", &address_subject(ip)]))
 }
 
 /// Hex SHA-256 of the parts, each length-prefixed so that no two part lists collide.

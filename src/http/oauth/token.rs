@@ -9,7 +9,7 @@
 //! Every request is counted per client IP and per client; over the limit the answer is
 //! 429 `slow_down` with `Retry-After`, before any work is done.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use super::{OAuthError, pkce, scope};
 use crate::app::AppState;
 use crate::clients;
+use crate::http::forwarded;
 use crate::mail::MailAccount;
 use crate::store::{LimitError, RefreshVerdict, RequestLimiter, StoreError};
 use crate::token::{
@@ -113,7 +114,13 @@ pub async fn token(
     tracing::Span::current().record("grant_type", grant_type.as_str());
     let limiter = RequestLimiter::new(state.store.clone(), state.config.token_limits);
     let result = async {
-        limiter.count_ip(client_ip(&state, peer, &headers)).await?;
+        limiter
+            .count_ip(forwarded::client_ip(
+                state.config.trust_forwarded_for,
+                peer,
+                &headers,
+            ))
+            .await?;
         let client = authenticate_client(&state, &headers, &request, &limiter).await?;
         let response = match grant_type.as_str() {
             "authorization_code" => exchange_code(&state, &client, &request).await,
@@ -125,20 +132,6 @@ pub async fn token(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// The address token requests are counted against (as for sign-ins: the peer, or the last
-/// X-Forwarded-For entry with TRUST_FORWARDED_FOR).
-fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    if !state.config.trust_forwarded_for {
-        return peer.ip();
-    }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
-        .unwrap_or(peer.ip())
 }
 
 /// Client credentials from the Basic header or the form (not both), then checks them.

@@ -130,7 +130,7 @@ async def main() -> None:
     oauth = OAuthClientProvider(
         server_url=url,
         client_metadata=OAuthClientMetadata(
-            client_name="mail_mcp test (Python SDK)",
+            client_name="Python SDK test client",
             redirect_uris=[REDIRECT_URI],
             grant_types=["authorization_code", "refresh_token"],
             response_types=["code"],
