@@ -431,9 +431,9 @@ async fn objects_under(client: &aws_sdk_s3::Client, prefix: &str) -> Vec<String>
 /// With S3 (static keys from the configuration), a message with two attachments read
 /// twice uploads each once: after the first read the bucket holds one object per
 /// attachment, each presigned URL returns the exact bytes; an object replaced behind the
-/// server's back is still what the second read's URL serves (so that read did not upload
-/// it again), and get_mail_attachment reports uploaded=false. A tampered URL gets 403
-/// from the S3 service.
+/// server's back (keeping its owner tag) is still what the second read's URL serves (so
+/// that read did not upload it again), and get_mail_attachment reports uploaded=false. A
+/// tampered URL gets 403 from the S3 service.
 #[tokio::test]
 async fn s3_attachments_upload_once_and_presigned_urls_serve_identical_bytes() {
     let stack = stack();
@@ -488,10 +488,21 @@ async fn s3_attachments_upload_once_and_presigned_urls_serve_identical_bytes() {
     expected.sort();
     assert_eq!(stored, expected, "one object per attachment");
 
+    let owner_tag = bucket
+        .head_object()
+        .bucket(&stack.s3_bucket)
+        .key(&keys[0])
+        .send()
+        .await
+        .unwrap()
+        .metadata()
+        .and_then(|m| m.get("owner").cloned())
+        .expect("objects carry their owner tag");
     bucket
         .put_object()
         .bucket(&stack.s3_bucket)
         .key(&keys[0])
+        .metadata("owner", owner_tag)
         .body(b"replaced behind the server's back".to_vec().into())
         .send()
         .await

@@ -14,7 +14,8 @@ use aws_sdk_s3::config::{Credentials, Region};
 use bytes::Bytes;
 use mail_mcp::attachments::{
     AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, LINK_SUBKEY_LABEL, LinkSigner,
-    LocalStore, NewAttachment, Owner, S3Settings, S3Store, StoreError, SweepReport, url_for,
+    LocalStore, NewAttachment, Owner, OwnerTag, S3Settings, S3Store, StoreError, SweepReport,
+    url_for,
 };
 use mail_mcp::token::Keyring;
 use sha2::{Digest, Sha256};
@@ -185,14 +186,88 @@ async fn s3_url_for_uploads_once_per_key() {
         })
     };
     let ttl = Duration::from_secs(600);
-    let (first, uploaded_first) = url_for(&store, &key, ttl, fetch).await.unwrap();
-    let (second, uploaded_second) = url_for(&store, &key, ttl, fetch).await.unwrap();
+    let owner = test_owner_tag("reader");
+    let (first, uploaded_first) = url_for(&store, &key, &owner, ttl, fetch).await.unwrap();
+    let (second, uploaded_second) = url_for(&store, &key, &owner, ttl, fetch).await.unwrap();
     assert_eq!((uploaded_first, uploaded_second), (true, false));
     assert_eq!(fetches.load(Ordering::Relaxed), 1, "uploaded once");
     for issued in [first, second] {
         let (status, body) = download(&issued.url).await;
         assert_eq!((status, digest(&body)), (200, digest(&sample(5_000, 4))));
     }
+}
+
+/// An owner tag made for tests.
+fn test_owner_tag(username: &str) -> OwnerTag {
+    let owner = Owner {
+        imap_host: "127.0.0.1",
+        imap_port: 993,
+        username,
+    };
+    OwnerTag::derive(&[9; 32], &owner)
+}
+
+/// The stack's bucket through a plain S3 client (not the store).
+async fn raw_s3_client() -> aws_sdk_s3::Client {
+    let stack = stack();
+    let credentials = Credentials::new(
+        &stack.s3_access_key_id,
+        &stack.s3_secret_access_key,
+        None,
+        None,
+        "mail-stack",
+    );
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(credentials)
+        .region(Region::new(stack.s3_region.clone()))
+        .endpoint_url(&stack.s3_endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The owner tag goes into S3 as `x-amz-meta-owner` and s3s-fs keeps it: a HEAD by a
+/// plain client shows it, for a single put and for a multipart one, and the store reads
+/// it back; an object put without one has none.
+#[tokio::test]
+async fn s3_keeps_the_owner_tag_as_object_metadata() {
+    let store = s3_store().await;
+    let client = raw_s3_client().await;
+    let owner = test_owner_tag("tagged");
+    let cases = [(fresh_key("2"), 10usize), (fresh_key("3"), 9 << 20)];
+    for (key, len) in cases {
+        store
+            .put_owned(
+                &key,
+                Some(&owner),
+                sample(len, 3).into(),
+                "a.bin",
+                "application/octet-stream",
+            )
+            .await
+            .unwrap();
+        let head = client
+            .head_object()
+            .bucket(&stack().s3_bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .unwrap();
+        let stored = head.metadata().and_then(|m| m.get("owner")).cloned();
+        assert_eq!(stored.as_deref(), Some(owner.as_str()), "{len} bytes");
+        let info = store.describe(&key).await.unwrap().unwrap();
+        assert_eq!(info.owner, Some(owner.clone()));
+    }
+    let untagged = fresh_key("4");
+    store
+        .put(&untagged, b"x".to_vec().into(), "a.txt", "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.describe(&untagged).await.unwrap().unwrap().owner,
+        None
+    );
 }
 
 /// s3s-fs refuses (403) a presigned URL whose signature, expiry, key or lifetime was

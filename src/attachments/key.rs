@@ -29,6 +29,9 @@ const ACCOUNT_TAG_BYTES: usize = 12;
 /// Bytes of HMAC kept for the object tag (32 base64url characters).
 const OBJECT_TAG_BYTES: usize = 24;
 const ACCOUNT_TAG_CHARS: usize = 16;
+/// Bytes of HMAC kept for the owner tag (43 base64url characters).
+const OWNER_TAG_BYTES: usize = 32;
+const OWNER_TAG_CHARS: usize = 43;
 const OBJECT_TAG_CHARS: usize = 32;
 /// Longest extension kept from a filename.
 const MAX_EXTENSION_CHARS: usize = 10;
@@ -132,6 +135,39 @@ impl fmt::Display for AttachmentKey {
 impl fmt::Debug for AttachmentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AttachmentKey({})", self.0)
+    }
+}
+
+/// Whom a stored object belongs to, kept with the object itself (S3 metadata `owner`, the
+/// local store's description file): an HMAC of the verified identity ([`Owner`]) under
+/// the same subkey as the keys, in its own domain, so it reveals no identity and cannot
+/// be made without the server's key. A read checks it against the caller's before handing
+/// anything out: the key already names the account, so a different tag under one's own
+/// key means the store was written to by someone else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerTag(String);
+
+impl OwnerTag {
+    /// The tag of `owner`; `subkey` is `keyring.derive_subkey(KEY_SUBKEY_LABEL)`.
+    pub fn derive(subkey: &[u8; 32], owner: &Owner<'_>) -> OwnerTag {
+        let mut mac = keyed(subkey, b"owner-v1");
+        owner.feed_into(&mut mac);
+        OwnerTag(URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..OWNER_TAG_BYTES]))
+    }
+
+    /// Accepts exactly the shape [`OwnerTag::derive`] makes (a stored value is not trusted).
+    pub fn parse(text: &str) -> Option<OwnerTag> {
+        is_tag(text, OWNER_TAG_CHARS).then(|| OwnerTag(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `stored` is this tag, compared in constant time.
+    pub fn matches(&self, stored: &OwnerTag) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.0.as_bytes().ct_eq(stored.0.as_bytes()))
     }
 }
 
@@ -255,6 +291,35 @@ mod tests {
         }
         let other_subkey = AttachmentKey::derive(&[8; 32], &owner("alice"), "INBOX", 1, 2, "2");
         assert_ne!(other_subkey, base);
+    }
+
+    /// The owner tag is per identity and per server key, has one shape, and names nothing.
+    #[test]
+    fn owner_tags_differ_per_identity_and_reveal_nothing() {
+        let alice = OwnerTag::derive(&SUBKEY, &owner("alice@example.test"));
+        assert_eq!(
+            alice,
+            OwnerTag::derive(&SUBKEY, &owner("alice@example.test"))
+        );
+        assert!(alice.matches(&OwnerTag::parse(alice.as_str()).unwrap()));
+        let others = [
+            OwnerTag::derive(&SUBKEY, &owner("bob@example.test")),
+            OwnerTag::derive(&[8; 32], &owner("alice@example.test")),
+        ];
+        for other in others {
+            assert!(!alice.matches(&other), "{other:?}");
+        }
+        let account = key("alice@example.test", "INBOX", 1, 2, "2");
+        assert_ne!(alice.as_str(), account.account_tag());
+        assert!(!alice.as_str().contains("alice"));
+        for bad in [
+            "",
+            "short",
+            &format!("{}/", &alice.as_str()[1..]),
+            &format!("{}x", alice.as_str()),
+        ] {
+            assert_eq!(OwnerTag::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! removes expired objects and leftovers of interrupted writes, and [`spawn_sweeper`]
 //! runs it periodically until shutdown.
 //!
+//! The description file also holds the object's owner tag ([`OwnerTag`], validated when
+//! read: anything but the exact shape counts as no tag).
+//!
 //! Files are written under a temporary name and renamed into place (data first, then the
 //! description), so readers see an object whole or not at all; an open file keeps
 //! streaming even if the sweep removes it meanwhile. Every method that depends on the
@@ -29,7 +32,7 @@ use url::Url;
 use super::naming::{safe_content_type, safe_filename};
 use super::{
     AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, IssuedUrl, LinkSigner, ObjectInfo,
-    StoreError, from_unix_seconds, unix_seconds,
+    OwnerTag, StoreError, from_unix_seconds, unix_seconds,
 };
 
 /// How long a temporary or orphaned file may exist before the sweep removes it.
@@ -50,6 +53,9 @@ struct MetaFile {
     created: u64,
     /// Unix seconds; the sweep removes the object from then on.
     expires: u64,
+    /// The owner tag ([`OwnerTag`]); absent in descriptions written before owner tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
 }
 
 impl MetaFile {
@@ -60,6 +66,7 @@ impl MetaFile {
             size,
             created: Some(from_unix_seconds(self.created)),
             expires: Some(from_unix_seconds(self.expires)),
+            owner: self.owner.as_deref().and_then(OwnerTag::parse),
         }
     }
 
@@ -155,6 +162,20 @@ impl LocalStore {
         content_type: &str,
         now: SystemTime,
     ) -> Result<ObjectInfo, StoreError> {
+        self.put_owned_at(key, None, body, filename, content_type, now)
+            .await
+    }
+
+    /// [`AttachmentStore::put_owned`] as of `now`: the tag goes into the description file.
+    pub async fn put_owned_at(
+        &self,
+        key: &AttachmentKey,
+        owner: Option<&OwnerTag>,
+        body: AttachmentBody,
+        filename: &str,
+        content_type: &str,
+        now: SystemTime,
+    ) -> Result<ObjectInfo, StoreError> {
         let fail = |e| StoreError::backend("store the attachment", e);
         let dir = self.root.join(key.account_tag());
         tokio::fs::DirBuilder::new()
@@ -170,6 +191,7 @@ impl LocalStore {
             size,
             created: unix_seconds(now),
             expires: unix_seconds(now + self.retention),
+            owner: owner.map(|tag| tag.as_str().to_string()),
         };
         self.write_meta(key, &meta).await.map_err(fail)?;
         Ok(meta.info(size))
@@ -353,14 +375,15 @@ impl AttachmentStore for LocalStore {
         self.describe_at(key, SystemTime::now()).await
     }
 
-    async fn put(
+    async fn put_owned(
         &self,
         key: &AttachmentKey,
+        owner: Option<&OwnerTag>,
         body: AttachmentBody,
         filename: &str,
         content_type: &str,
     ) -> Result<ObjectInfo, StoreError> {
-        self.put_at(key, body, filename, content_type, SystemTime::now())
+        self.put_owned_at(key, owner, body, filename, content_type, SystemTime::now())
             .await
     }
 
@@ -541,6 +564,10 @@ mod tests {
         )
     }
 
+    fn tag(username: &'static str) -> OwnerTag {
+        OwnerTag::derive(&[1; 32], &crate::attachments::key::tests_owner(username))
+    }
+
     fn at(seconds: u64) -> SystemTime {
         from_unix_seconds(1_700_000_000 + seconds)
     }
@@ -631,8 +658,14 @@ mod tests {
         };
         let ttl = Duration::from_secs(60);
         let uploads = [
-            url_for(&store, &key(1), ttl, fetch).await.unwrap().1,
-            url_for(&store, &key(1), ttl, fetch).await.unwrap().1,
+            url_for(&store, &key(1), &tag("a"), ttl, fetch)
+                .await
+                .unwrap()
+                .1,
+            url_for(&store, &key(1), &tag("a"), ttl, fetch)
+                .await
+                .unwrap()
+                .1,
         ];
         assert_eq!(uploads, [true, false]);
         assert_eq!(
@@ -642,9 +675,74 @@ mod tests {
         );
         let far = SystemTime::now() + Duration::from_secs(86_400);
         assert_eq!(store.sweep_once(far).await.unwrap().expired, 1);
-        let (url, uploaded) = url_for(&store, &key(1), ttl, fetch).await.unwrap();
+        let (url, uploaded) = url_for(&store, &key(1), &tag("a"), ttl, fetch)
+            .await
+            .unwrap();
         assert!(uploaded && fetches.load(Ordering::Relaxed) == 2);
         assert_eq!(store.resolve_url(&url.url).unwrap(), Some(key(1)));
+    }
+
+    /// The owner tag is kept in the description (also when a link extends it), and
+    /// `url_for` hands out only an object with the caller's tag: one without a tag (stored
+    /// before owner tags) is fetched again and replaced, one with another owner's tag is
+    /// refused and left as it is; a malformed stored tag counts as none.
+    #[tokio::test]
+    async fn url_for_replaces_untagged_objects_and_refuses_another_owners() {
+        let store = store();
+        let ttl = Duration::from_secs(60);
+        let fetch = || async {
+            Ok::<_, StoreError>(NewAttachment {
+                body: b"fresh".to_vec().into(),
+                filename: "a.txt".into(),
+                content_type: "text/plain".into(),
+            })
+        };
+        store
+            .put(&key(1), b"untagged".to_vec().into(), "a.txt", "text/plain")
+            .await
+            .unwrap();
+        let (_, uploaded) = url_for(&store, &key(1), &tag("a"), ttl, fetch)
+            .await
+            .unwrap();
+        assert!(uploaded, "an untagged object is fetched again");
+        let (info, bytes) = store.read_all_owned(&key(1), &tag("a"), 100).await.unwrap();
+        assert_eq!((&bytes[..], info.owner), (&b"fresh"[..], Some(tag("a"))));
+        store
+            .url_at(&key(1), Duration::from_secs(7200), SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.describe(&key(1)).await.unwrap().unwrap().owner,
+            Some(tag("a"))
+        );
+
+        store
+            .put_owned(
+                &key(2),
+                Some(&tag("b")),
+                b"planted".to_vec().into(),
+                "p.txt",
+                "text/plain",
+            )
+            .await
+            .unwrap();
+        let refused = url_for(&store, &key(2), &tag("a"), ttl, fetch).await;
+        assert!(matches!(refused, Err(StoreError::NotOurs)), "{refused:?}");
+        assert!(matches!(
+            store.read_all_owned(&key(2), &tag("a"), 100).await,
+            Err(StoreError::NotOurs)
+        ));
+        let (_, kept) = store.read_all(&key(2), 100).await.unwrap();
+        assert_eq!(
+            &kept[..],
+            b"planted",
+            "another owner's object is not replaced"
+        );
+
+        let meta = store.meta_path(&key(2));
+        let json = std::fs::read_to_string(&meta).unwrap();
+        std::fs::write(&meta, json.replace(tag("b").as_str(), "../../x")).unwrap();
+        assert_eq!(store.describe(&key(2)).await.unwrap().unwrap().owner, None);
     }
 
     #[tokio::test]

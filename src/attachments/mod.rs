@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
-pub use key::{AttachmentKey, KEY_SUBKEY_LABEL, Owner};
+pub use key::{AttachmentKey, KEY_SUBKEY_LABEL, Owner, OwnerTag};
 pub use link::{LINK_SUBKEY_LABEL, LinkSigner};
 pub use local::{LocalStore, SweepReport, spawn_sweeper};
 pub use s3::{S3Settings, S3Store, StaticCredentials};
@@ -73,6 +73,9 @@ pub struct ObjectInfo {
     pub created: Option<SystemTime>,
     /// When the store removes it, for stores that expire objects themselves (local).
     pub expires: Option<SystemTime>,
+    /// Whom it was stored for; `None` for objects stored before owner tags (or without
+    /// one), which no tool hands out (see [`check_owner`]).
+    pub owner: Option<OwnerTag>,
 }
 
 /// A URL handed out for an object, and when it stops working.
@@ -107,6 +110,12 @@ pub enum StoreError {
         "a link lifetime of {0:?} is not possible here (at least 1 second, at most 7 days for S3)"
     )]
     BadLifetime(Duration),
+    #[error(
+        "the attachment stored under this account's key is marked as another account's, so \
+         the store was written to by someone else; it was neither handed out nor replaced. \
+         Ask the operator to check the attachment store"
+    )]
+    NotOurs,
     #[error("the attachment store could not {operation}; try again later")]
     Backend {
         operation: &'static str,
@@ -147,14 +156,30 @@ pub trait AttachmentStore: Send + Sync {
     }
 
     /// Stores `body` under `key` (replacing any object there) with a safe version of
-    /// `filename` and `content_type`; returns what was stored.
+    /// `filename` and `content_type`, and `owner`'s tag when given; returns what was stored.
+    /// Callers that hand objects out use [`issue_url`], which never replaces another
+    /// owner's object.
+    async fn put_owned(
+        &self,
+        key: &AttachmentKey,
+        owner: Option<&OwnerTag>,
+        body: AttachmentBody,
+        filename: &str,
+        content_type: &str,
+    ) -> Result<ObjectInfo, StoreError>;
+
+    /// [`AttachmentStore::put_owned`] without an owner tag (no tool hands such an object
+    /// out).
     async fn put(
         &self,
         key: &AttachmentKey,
         body: AttachmentBody,
         filename: &str,
         content_type: &str,
-    ) -> Result<ObjectInfo, StoreError>;
+    ) -> Result<ObjectInfo, StoreError> {
+        self.put_owned(key, None, body, filename, content_type)
+            .await
+    }
 
     /// The object's description and a stream of its bytes; [`StoreError::NotFound`] when
     /// there is none.
@@ -200,6 +225,51 @@ pub trait AttachmentStore: Send + Sync {
         let bytes = collect_limited(stream, info.size, limit).await?;
         Ok((info, bytes))
     }
+
+    /// [`AttachmentStore::read_all`] of an object stored for `owner` only:
+    /// [`StoreError::NotOurs`], before any byte is read, when its tag is another's or
+    /// missing.
+    async fn read_all_owned(
+        &self,
+        key: &AttachmentKey,
+        owner: &OwnerTag,
+        limit: u64,
+    ) -> Result<(ObjectInfo, Bytes), StoreError> {
+        let (info, stream) = self.get(key).await?;
+        if !check_owner(&info, key, owner).unwrap_or(false) {
+            return Err(StoreError::NotOurs);
+        }
+        if info.size > limit {
+            return Err(StoreError::TooLarge {
+                size: info.size,
+                limit,
+            });
+        }
+        let bytes = collect_limited(stream, info.size, limit).await?;
+        Ok((info, bytes))
+    }
+}
+
+/// Whether the object described by `info` (stored under `key`, a key of `owner`'s) is
+/// `owner`'s: `Ok(true)` when its tag is theirs; `Ok(false)` when it has none (stored
+/// before owner tags): not handed out, but it may be fetched again and replaced;
+/// [`StoreError::NotOurs`], logged as a warning, when it carries another owner's tag.
+pub fn check_owner(
+    info: &ObjectInfo,
+    key: &AttachmentKey,
+    owner: &OwnerTag,
+) -> Result<bool, StoreError> {
+    match &info.owner {
+        Some(stored) if owner.matches(stored) => Ok(true),
+        None => Ok(false),
+        Some(_) => {
+            tracing::warn!(
+                account = key.account_tag(),
+                "an attachment under this account's key carries another owner's tag; refused"
+            );
+            Err(StoreError::NotOurs)
+        }
+    }
 }
 
 /// A URL handed out for a stored attachment, what the store holds, and whether the call
@@ -211,12 +281,15 @@ pub struct Issued {
     pub uploaded: bool,
 }
 
-/// A URL for the attachment under `key`, uploading it first when the store does not have
-/// it: `fetch` runs only then (and again if the object vanished between the check and the
-/// URL, e.g. swept). Returns the URL and whether this call uploaded.
+/// A URL for the attachment under `key` (a key of `owner`'s), uploading it first, tagged
+/// with `owner`, when the store does not have it as `owner`'s: `fetch` runs only then (and
+/// again if the object vanished between the check and the URL, e.g. swept). An object
+/// without a tag is fetched again and replaced; one with another owner's tag is refused
+/// ([`check_owner`]). Returns the URL and whether this call uploaded.
 pub async fn url_for<E, F, Fut>(
     store: &dyn AttachmentStore,
     key: &AttachmentKey,
+    owner: &OwnerTag,
     ttl: Duration,
     fetch: F,
 ) -> Result<(IssuedUrl, bool), E>
@@ -225,7 +298,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<NewAttachment, E>>,
 {
-    let issued = issue_url(store, key, ttl, fetch).await?;
+    let issued = issue_url(store, key, owner, ttl, fetch).await?;
     Ok((issued.url, issued.uploaded))
 }
 
@@ -233,6 +306,7 @@ where
 pub async fn issue_url<E, F, Fut>(
     store: &dyn AttachmentStore,
     key: &AttachmentKey,
+    owner: &OwnerTag,
     ttl: Duration,
     fetch: F,
 ) -> Result<Issued, E>
@@ -241,7 +315,9 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<NewAttachment, E>>,
 {
-    if let Some(info) = store.describe(key).await? {
+    if let Some(info) = store.describe(key).await?
+        && check_owner(&info, key, owner)?
+    {
         match store.url(key, ttl).await {
             Ok(url) => {
                 return Ok(Issued {
@@ -256,7 +332,7 @@ where
     }
     let new = fetch().await?;
     let info = store
-        .put(key, new.body, &new.filename, &new.content_type)
+        .put_owned(key, Some(owner), new.body, &new.filename, &new.content_type)
         .await?;
     Ok(Issued {
         url: store.url(key, ttl).await?,

@@ -3,9 +3,9 @@
 //! instance role), presigned GET URLs of at most 7 days. Objects carry a download
 //! `Content-Disposition`, their safe content type and their filename (percent-encoded
 //! user metadata), so a presigned URL downloads under the right name and sending can read
-//! the description back. Objects larger than one part (8 MiB) go up as a multipart upload,
-//! one part in memory at a time when given a stream; bytes already in memory are sliced,
-//! never copied. Expiry of objects is the bucket's business (a lifecycle rule): presigned
+//! the description back, and their owner tag (`x-amz-meta-owner`). Objects larger than
+//! one part (8 MiB) go up as a multipart upload, one part in memory at a time when given
+//! a stream; bytes already in memory are sliced, never copied. Expiry of objects is the bucket's business (a lifecycle rule): presigned
 //! URLs expire on their own.
 //!
 //! The URL shape (host, path-style or virtual-hosted, prefix) is learnt once at start-up
@@ -36,13 +36,15 @@ use super::naming::{
 };
 use super::{
     AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, IssuedUrl, MAX_PRESIGNED_TTL,
-    ObjectInfo, StoreError, from_unix_seconds, unix_seconds,
+    ObjectInfo, OwnerTag, StoreError, from_unix_seconds, unix_seconds,
 };
 
 /// Size of one multipart part, and the size from which uploads are multipart.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// User metadata (`x-amz-meta-filename`) holding the percent-encoded filename.
 const FILENAME_METADATA: &str = "filename";
+/// User metadata (`x-amz-meta-owner`) holding the object's [`OwnerTag`].
+const OWNER_METADATA: &str = "owner";
 /// The key presigned at start-up to learn the shape of this client's URLs.
 const PROBE_KEY: &str = "mail-mcp-url-probe";
 
@@ -88,6 +90,21 @@ struct ObjectHeaders {
     content_type: String,
     disposition: String,
     filename_metadata: String,
+    owner: Option<OwnerTag>,
+}
+
+impl ObjectHeaders {
+    /// The user metadata: the filename, and the owner tag when there is one.
+    fn metadata(&self) -> std::collections::HashMap<String, String> {
+        let mut metadata = std::collections::HashMap::from([(
+            FILENAME_METADATA.to_string(),
+            self.filename_metadata.clone(),
+        )]);
+        if let Some(owner) = &self.owner {
+            metadata.insert(OWNER_METADATA.to_string(), owner.as_str().to_string());
+        }
+        metadata
+    }
 }
 
 impl S3Store {
@@ -236,7 +253,7 @@ impl S3Store {
             .key(key.as_str())
             .content_type(&headers.content_type)
             .content_disposition(&headers.disposition)
-            .metadata(FILENAME_METADATA, &headers.filename_metadata)
+            .set_metadata(Some(headers.metadata()))
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -261,7 +278,7 @@ impl S3Store {
             .key(key.as_str())
             .content_type(&headers.content_type)
             .content_disposition(&headers.disposition)
-            .metadata(FILENAME_METADATA, &headers.filename_metadata)
+            .set_metadata(Some(headers.metadata()))
             .send()
             .await
             .map_err(|e| sdk_failure("start a multipart upload", e))?;
@@ -398,9 +415,10 @@ impl AttachmentStore for S3Store {
         }
     }
 
-    async fn put(
+    async fn put_owned(
         &self,
         key: &AttachmentKey,
+        owner: Option<&OwnerTag>,
         body: AttachmentBody,
         filename: &str,
         content_type: &str,
@@ -410,6 +428,7 @@ impl AttachmentStore for S3Store {
             content_type: safe_content_type(content_type),
             disposition: content_disposition(&filename),
             filename_metadata: percent_encode_attr(&filename),
+            owner: owner.cloned(),
         };
         let mut parts = PartSource::new(body, PART_BYTES);
         let read_failed = |e| StoreError::backend("read the attachment to store", e);
@@ -440,6 +459,7 @@ impl AttachmentStore for S3Store {
             size,
             created: Some(SystemTime::now()),
             expires: None,
+            owner: headers.owner,
         })
     }
 
@@ -505,6 +525,9 @@ fn object_info(
         size: content_length.map_or(0, |n| n.max(0) as u64),
         created: last_modified.and_then(|t| SystemTime::try_from(*t).ok()),
         expires: None,
+        owner: metadata
+            .and_then(|m| m.get(OWNER_METADATA))
+            .and_then(|tag| OwnerTag::parse(tag)),
     }
 }
 

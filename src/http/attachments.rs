@@ -101,6 +101,7 @@ mod tests {
             size: 3,
             created: None,
             expires: None,
+            owner: None,
         }
     }
 

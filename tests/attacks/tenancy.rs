@@ -5,6 +5,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use mail_mcp::attachments::{AttachmentKey, KEY_SUBKEY_LABEL, Owner, OwnerTag};
+use mail_mcp::token::Keyring;
 use serde_json::{Value, json};
 
 use crate::common::app::TestServer;
@@ -371,4 +373,227 @@ async fn edited_s3_expiry_or_date_is_refused_when_sending() {
         )
         .await;
     wait_for_messages(&recipient, "INBOX", 1).await;
+}
+
+/// Direct access to the server's attachment store, bypassing the server: what someone
+/// with write access to the bucket or the data directory could do.
+enum RawStore {
+    /// The local store's root (`DATA_DIR/attachments`).
+    Local(std::path::PathBuf),
+    S3(aws_sdk_s3::Client),
+}
+
+impl RawStore {
+    fn of(server: &TestServer, s3: bool) -> RawStore {
+        if !s3 {
+            return RawStore::Local(server.data_dir.join("attachments"));
+        }
+        let stack = stack();
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            &stack.s3_access_key_id,
+            &stack.s3_secret_access_key,
+            None,
+            None,
+            "attack",
+        );
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .credentials_provider(credentials)
+            .region(aws_sdk_s3::config::Region::new(stack.s3_region.clone()))
+            .endpoint_url(&stack.s3_endpoint)
+            .force_path_style(true)
+            .build();
+        RawStore::S3(aws_sdk_s3::Client::from_conf(config))
+    }
+
+    /// Writes `bytes` under `key` with `owner` as its owner tag (or none), as the store
+    /// itself lays objects out.
+    async fn plant(&self, key: &AttachmentKey, bytes: &[u8], owner: Option<&str>) {
+        match self {
+            RawStore::Local(root) => {
+                let dir = root.join(key.account_tag());
+                std::fs::create_dir_all(&dir).unwrap();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let mut meta = json!({"filename": "figures.bin",
+                    "content_type": "application/octet-stream", "size": bytes.len(),
+                    "created": now, "expires": now + 3600});
+                if let Some(owner) = owner {
+                    meta["owner"] = json!(owner);
+                }
+                let name = key.object_name();
+                std::fs::write(dir.join(format!("{name}.data")), bytes).unwrap();
+                std::fs::write(dir.join(format!("{name}.meta.json")), meta.to_string()).unwrap();
+            }
+            RawStore::S3(client) => {
+                let mut put = client
+                    .put_object()
+                    .bucket(&stack().s3_bucket)
+                    .key(key.as_str())
+                    .content_type("application/octet-stream")
+                    .metadata("filename", "figures.bin")
+                    .body(bytes.to_vec().into());
+                if let Some(owner) = owner {
+                    put = put.metadata("owner", owner);
+                }
+                put.send().await.unwrap();
+            }
+        }
+    }
+
+    /// The bytes and owner tag stored under `key`.
+    async fn read(&self, key: &AttachmentKey) -> (Vec<u8>, Option<String>) {
+        match self {
+            RawStore::Local(root) => {
+                let dir = root.join(key.account_tag());
+                let name = key.object_name();
+                let bytes = std::fs::read(dir.join(format!("{name}.data"))).unwrap();
+                let meta: Value = serde_json::from_slice(
+                    &std::fs::read(dir.join(format!("{name}.meta.json"))).unwrap(),
+                )
+                .unwrap();
+                (bytes, meta["owner"].as_str().map(str::to_owned))
+            }
+            RawStore::S3(client) => {
+                let object = client
+                    .get_object()
+                    .bucket(&stack().s3_bucket)
+                    .key(key.as_str())
+                    .send()
+                    .await
+                    .unwrap();
+                let owner = object.metadata().and_then(|m| m.get("owner")).cloned();
+                let bytes = object.body.collect().await.unwrap().into_bytes().to_vec();
+                (bytes, owner)
+            }
+        }
+    }
+}
+
+/// The identity the store keys a login's objects by.
+fn owner_of(login: &mail_mcp::mail::ServerLogin) -> Owner<'_> {
+    Owner {
+        imap_host: &login.endpoint.host,
+        imap_port: login.endpoint.port,
+        username: &login.username,
+    }
+}
+
+/// B's own attachment's bytes.
+const OWN_BYTES: &[u8] = b"tenant B's own harmless attachment";
+
+/// (c) Someone with write access to the store puts [`SECRET`] under tenant B's own key
+/// for B's own attachment, tagged as tenant A's (or with no tag). B's reads must not hand
+/// the planted object out: with A's tag, get_mail_attachment and get_mail_message refuse
+/// it (and leave it as it is), and sending B's earlier link is refused as another
+/// account's, with nothing sent; with no tag, sending is refused the same way, and a read
+/// fetches B's attachment from B's mailbox again and replaces the object, so B's link
+/// serves B's bytes, not the planted ones.
+async fn planted_objects_are_not_handed_out(server_args: &[String], s3: bool) {
+    let stack = stack();
+    let args: Vec<&str> = server_args.iter().map(String::as_str).collect();
+    let server = TestServer::start(stack, &args).await;
+    let victim = stack.new_user("tenant-a");
+    let owner = stack.new_user("tenant-b");
+    let recipient = stack.new_user("recipient");
+    deliver(
+        &victim.email,
+        &[&owner.email],
+        &message_with_bytes(&victim.email, &owner.email, OWN_BYTES),
+    )
+    .await;
+    let uid = wait_for_messages(&owner, "INBOX", 1).await[0].uid;
+    let token = server.access_token_for(stack.mail_account(&owner));
+    let first = server
+        .call_tool_ok(
+            &token,
+            "get_mail_attachment",
+            json!({"uid": uid, "part": "2"}),
+        )
+        .await;
+    let own_url = first["url"].as_str().unwrap().to_owned();
+    let uid_validity = first["uid_validity"].as_u64().unwrap() as u32;
+
+    let subkey = Keyring::parse(&server.key)
+        .unwrap()
+        .derive_subkey(KEY_SUBKEY_LABEL);
+    let identity = |user: &crate::common::TestUser| stack.mail_account(user).imap;
+    let (b, a) = (identity(&owner), identity(&victim));
+    let key = AttachmentKey::derive(&subkey, &owner_of(&b), "INBOX", uid_validity, uid, "2");
+    let victim_tag = OwnerTag::derive(&subkey, &owner_of(&a));
+    let raw = RawStore::of(&server, s3);
+
+    raw.plant(&key, SECRET, Some(victim_tag.as_str())).await;
+    let read = server
+        .call_tool(
+            &token,
+            "get_mail_attachment",
+            json!({"uid": uid, "part": "2"}),
+        )
+        .await;
+    let text = error_text(&read);
+    assert!(text.contains("another account's"), "{text}");
+    assert_no_leak(&read, &own_url);
+    let message = server
+        .call_tool_ok(&token, "get_mail_message", json!({"uid": uid}))
+        .await;
+    let attachment = &message["attachments"][0];
+    assert!(attachment.get("url").is_none(), "{message}");
+    assert!(
+        attachment["url_error"]
+            .as_str()
+            .unwrap()
+            .contains("another account's"),
+        "{attachment}"
+    );
+    assert_no_leak(&message, &own_url);
+    assert_eq!(
+        raw.read(&key).await,
+        (SECRET.to_vec(), Some(victim_tag.as_str().to_owned())),
+        "the planted object is left as it was"
+    );
+
+    for planted_owner in [Some(victim_tag.as_str()), None] {
+        raw.plant(&key, SECRET, planted_owner).await;
+        let sent = server
+            .call_tool(
+                &token,
+                "send_mail_message",
+                json!({"to": recipient.email, "subject": "Planted", "text_body": "x",
+                       "attachments": [{"url": own_url}]}),
+            )
+            .await;
+        let text = error_text(&sent);
+        assert!(text.starts_with("nothing was sent"), "{text}");
+        assert!(text.contains("another mail account"), "{text}");
+    }
+    assert!(fetch_raw(&recipient, "INBOX").await.is_empty());
+    assert!(fetch_raw(&owner, "Sent").await.is_empty());
+
+    let again = server
+        .call_tool_ok(
+            &token,
+            "get_mail_attachment",
+            json!({"uid": uid, "part": "2"}),
+        )
+        .await;
+    assert_eq!(
+        again["uploaded"], true,
+        "an untagged object is fetched again"
+    );
+    let url = again["url"].as_str().unwrap();
+    let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&body[..], OWN_BYTES, "B's link serves B's own bytes");
+}
+
+#[tokio::test]
+async fn planted_objects_are_not_handed_out_local() {
+    planted_objects_are_not_handed_out(&[], false).await;
+}
+
+#[tokio::test]
+async fn planted_objects_are_not_handed_out_s3() {
+    planted_objects_are_not_handed_out(&s3_args(), true).await;
 }

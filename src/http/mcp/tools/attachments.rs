@@ -19,8 +19,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{caller, tool_error};
 use crate::app::AppState;
 use crate::attachments::{
-    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, Owner, StoreError,
-    issue_url,
+    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, Owner, OwnerTag,
+    StoreError, check_owner, issue_url,
 };
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::compose::Attachment;
@@ -229,6 +229,11 @@ impl PartLinks {
         }
     }
 
+    /// The tag stored with this account's objects, and checked before handing one out.
+    fn owner_tag(&self) -> OwnerTag {
+        OwnerTag::derive(&self.subkey, &self.owner())
+    }
+
     fn key(&self, folder: &str, uid_validity: u32, uid: u32, part: &str) -> AttachmentKey {
         AttachmentKey::derive(&self.subkey, &self.owner(), folder, uid_validity, uid, part)
     }
@@ -238,7 +243,9 @@ impl PartLinks {
         key.belongs_to(&self.subkey, &self.owner())
     }
 
-    /// The link of a part already in the store, without touching the mailbox.
+    /// The link of a part already in the store as this account's, without touching the
+    /// mailbox: `None` when absent or untagged (fetched again then), refused when it
+    /// carries another owner's tag.
     async fn existing(
         &self,
         folder: &str,
@@ -250,6 +257,9 @@ impl PartLinks {
         let Some(info) = self.store.describe(&key).await? else {
             return Ok(None);
         };
+        if !check_owner(&info, &key, &self.owner_tag())? {
+            return Ok(None);
+        }
         let url = match self.store.url(&key, self.ttl).await {
             Ok(url) => url,
             Err(StoreError::NotFound) => return Ok(None),
@@ -290,14 +300,21 @@ impl PartLinks {
         self.check_read_limit(announced)?;
         let key = self.key(&folder.name, folder.uid_validity, uid, part);
         let limit = self.read_limit;
-        let issued = issue_url(self.store.as_ref(), &key, self.ttl, move || async move {
-            let fetched = fetch_part(session, folder, uid, part, limit).await?;
-            Ok::<_, LinkError>(NewAttachment {
-                body: fetched.bytes.into(),
-                filename: fetched.filename.unwrap_or_default(),
-                content_type: fetched.content_type,
-            })
-        })
+        let owner = self.owner_tag();
+        let issued = issue_url(
+            self.store.as_ref(),
+            &key,
+            &owner,
+            self.ttl,
+            move || async move {
+                let fetched = fetch_part(session, folder, uid, part, limit).await?;
+                Ok::<_, LinkError>(NewAttachment {
+                    body: fetched.bytes.into(),
+                    filename: fetched.filename.unwrap_or_default(),
+                    content_type: fetched.content_type,
+                })
+            },
+        )
         .await?;
         Ok(link(issued, &folder.name, folder.uid_validity, uid, part))
     }
@@ -538,7 +555,8 @@ async fn read_all_references(
 
 impl PartLinks {
     /// The file behind one of our links, at most `room` bytes: only a URL this store
-    /// issued, not expired, for this account.
+    /// issued, not expired, for this account, of an object stored with this account's
+    /// owner tag (another's or none is refused as another account's).
     async fn read_link(&self, url: &str, room: usize) -> Result<Attachment, LinkRefusal> {
         let key = match self.store.resolve_url(url) {
             Ok(Some(key)) => key,
@@ -554,9 +572,12 @@ impl PartLinks {
             .map_err(LinkRefusal::Store)?;
         let (info, bytes) = self
             .store
-            .read_all(&key, room as u64)
+            .read_all_owned(&key, &self.owner_tag(), room as u64)
             .await
-            .map_err(LinkRefusal::Store)?;
+            .map_err(|e| match e {
+                StoreError::NotOurs => LinkRefusal::OtherAccount,
+                other => LinkRefusal::Store(other),
+            })?;
         Ok(Attachment::new(
             &info.filename,
             Some(&info.content_type),
