@@ -7,7 +7,7 @@
 //! - [`error`]: [`MailError`], the one error type of this layer.
 //! - [`tls`]: whom to trust ([`TlsSettings`]); [`settings`]: TLS plus time limits.
 //! - [`imap`]: [`Imap`] hands out logged-in [`ImapSession`]s; folder listing.
-//! - [`smtp`]: [`Smtp`] builds lettre transports and checks logins.
+//! - [`smtp`]: [`Smtp`] sends over kept connections and checks logins.
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
 //! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.

@@ -31,9 +31,8 @@ use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -41,12 +40,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::mail::account::{Endpoint, Security, ServerLogin};
-use crate::mail::error::{MailError, Protocol, find_io_error, find_tls_error, one_line, redact};
+use crate::mail::error::{
+    MailError, Protocol, find_io_error, find_tls_error, first_line_capped, redact,
+};
 use crate::mail::imap::pool::{KeyMaker, MAX_SESSION_AGE, PoolKey, PoolSettings};
 use crate::mail::settings::MailSettings;
-
-/// The lettre transport type (not used for sending; see the module notes).
-pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// How long a NOOP check of an idle connection or a QUIT may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -307,22 +305,6 @@ impl Smtp {
         quit_all(idle).await;
     }
 
-    /// A lettre transport that logs in as `login` (lettre's own connections, without
-    /// TCP_NODELAY: the server does not send with it). Must be called inside a tokio
-    /// runtime: lettre's pool starts a background task when it is built.
-    pub fn transport(&self, login: &ServerLogin) -> Result<SmtpTransport, MailError> {
-        let endpoint = &login.endpoint;
-        let credentials = Credentials::new(login.username.clone(), login.password.clone());
-        Ok(
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(endpoint.host.as_str())
-                .port(endpoint.port)
-                .tls(self.tls_mode(endpoint)?)
-                .credentials(credentials)
-                .timeout(Some(self.settings.connect_timeout))
-                .build(),
-        )
-    }
-
     /// Connects, logs in and leaves: proves the endpoint and credentials work.
     pub async fn check_login(&self, login: &ServerLogin) -> Result<(), MailError> {
         let mut connection = self.connect(login).await?;
@@ -552,15 +534,6 @@ impl Smtp {
         }
         None
     }
-
-    fn tls_mode(&self, endpoint: &Endpoint) -> Result<Tls, MailError> {
-        let parameters = || self.settings.tls.smtp_parameters(&endpoint.host);
-        Ok(match endpoint.security {
-            Security::Tls => Tls::Wrapper(parameters()?),
-            Security::Starttls => Tls::Required(parameters()?),
-            Security::Plain => Tls::None,
-        })
-    }
 }
 
 fn server_name(endpoint: &Endpoint) -> String {
@@ -588,7 +561,7 @@ pub(crate) fn smtp_error(
     }
     MailError::Protocol(format!(
         "the SMTP server {server}: {}",
-        one_line(&redact(&err.to_string(), password))
+        first_line_capped(&redact(&err.to_string(), password))
     ))
 }
 
@@ -598,7 +571,10 @@ fn negative_reply(code: u16, text: &str) -> MailError {
         535 => MailError::AuthFailed {
             protocol: Protocol::Smtp,
         },
-        _ => MailError::server_said(Protocol::Smtp, &format!("{code} {}", one_line(text))),
+        _ => MailError::server_said(
+            Protocol::Smtp,
+            &format!("{code} {}", first_line_capped(text)),
+        ),
     }
 }
 
@@ -615,34 +591,5 @@ mod tests {
             other.to_string(),
             "the SMTP server said: 454 4.7.0 TLS not available"
         );
-    }
-
-    fn login(security: Security) -> ServerLogin {
-        ServerLogin {
-            endpoint: Endpoint::new("smtp.example.com", 587, security),
-            username: "u".into(),
-            password: "p".into(),
-        }
-    }
-
-    fn smtp() -> Smtp {
-        Smtp::new(MailSettings::new(crate::mail::TlsSettings::public_roots()))
-    }
-
-    #[test]
-    fn security_picks_the_lettre_tls_mode() {
-        let smtp = smtp();
-        let mode = |security| smtp.tls_mode(&login(security).endpoint).unwrap();
-        assert!(matches!(mode(Security::Tls), Tls::Wrapper(_)));
-        assert!(matches!(mode(Security::Starttls), Tls::Required(_)));
-        assert!(matches!(mode(Security::Plain), Tls::None));
-    }
-
-    #[tokio::test]
-    async fn every_security_builds_a_transport() {
-        let smtp = smtp();
-        for security in [Security::Tls, Security::Starttls, Security::Plain] {
-            assert!(smtp.transport(&login(security)).is_ok(), "{security}");
-        }
     }
 }

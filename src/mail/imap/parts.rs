@@ -22,7 +22,7 @@ use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 
 use super::session::{ImapSession, SelectedFolder};
-use crate::mail::error::{MailError, one_line};
+use crate::mail::error::{MailError, first_line_capped};
 
 /// The deepest part id accepted (levels of nesting).
 const MAX_PART_DEPTH: usize = 32;
@@ -408,7 +408,7 @@ pub fn parse_part_id(part: &str) -> Result<Vec<u32>, MailError> {
         _ => Err(MailError::InvalidInput(format!(
             "\"{}\" is not an IMAP part id: give the part_id that get_mail_message lists for \
              the attachment, such as \"2\" or \"1.2\"",
-            one_line(part)
+            first_line_capped(part)
         ))),
     }
 }
