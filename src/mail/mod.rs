@@ -10,9 +10,11 @@
 //! - [`smtp`]: [`Smtp`] sends over kept connections and checks logins.
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
+//! - [`blocking`]: `run_blocking`, slow parsing and decoding off the async threads.
 //! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.
 
 pub mod account;
+mod blocking;
 pub mod check;
 pub mod compose;
 pub mod error;

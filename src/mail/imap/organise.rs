@@ -339,10 +339,8 @@ async fn existing_messages(
         true => "(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
         false => "(UID FLAGS)",
     };
-    let fetches: Vec<Fetch> = session
-        .command("looking up the messages", |s| async move {
-            s.uid_fetch(&set, query).await?.try_collect().await
-        })
+    let fetches = session
+        .uid_fetch("looking up the messages", set, query)
         .await?;
     let wanted: HashSet<u32> = uids.iter().copied().collect();
     let mut found: Vec<FoundMessage> = fetches

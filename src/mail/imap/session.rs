@@ -19,7 +19,8 @@ use std::time::Duration;
 use std::time::Instant;
 
 use async_imap::imap_proto::{Response, Status};
-use async_imap::types::{Capabilities, Mailbox, UnsolicitedResponse};
+use async_imap::types::{Capabilities, Fetch, Mailbox, UnsolicitedResponse};
+use futures::TryStreamExt;
 
 use super::connect::{LoggedIn, RawSession};
 use super::errors::command_error;
@@ -291,6 +292,23 @@ impl ImapSession {
         check_uid_validity(selected, expected_uid_validity)
     }
 
+    /// `UID FETCH <uids> <items>` with every answer collected; `what` names the step in
+    /// errors ("fetching a message"). Every UID FETCH of the mail layer goes through here.
+    /// Callers ask only for what changes nothing (BODY.PEEK, never BODY), so it runs as a
+    /// [`Self::read_command`] and the open folder stays remembered.
+    pub(crate) async fn uid_fetch(
+        &mut self,
+        what: &str,
+        uids: impl std::fmt::Display,
+        items: &str,
+    ) -> Result<Vec<Fetch>, MailError> {
+        let uids = uids.to_string();
+        self.read_command(what, |s| async move {
+            s.uid_fetch(uids, items).await?.try_collect().await
+        })
+        .await
+    }
+
     /// The whole raw message with `uid` in the selected folder, without setting \Seen
     /// (BODY.PEEK[]); `UnknownMessage` when no message has that UID.
     pub async fn fetch_raw(
@@ -298,14 +316,8 @@ impl ImapSession {
         folder: &SelectedFolder,
         uid: u32,
     ) -> Result<Vec<u8>, MailError> {
-        use futures::TryStreamExt;
-        let fetches: Vec<_> = self
-            .read_command("fetching a message", |s| async move {
-                s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
-                    .await?
-                    .try_collect()
-                    .await
-            })
+        let fetches = self
+            .uid_fetch("fetching a message", uid, "(UID BODY.PEEK[])")
             .await?;
         fetches
             .iter()
