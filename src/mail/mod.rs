@@ -8,6 +8,7 @@
 //! - [`tls`]: whom to trust ([`TlsSettings`]); [`settings`]: TLS plus time limits.
 //! - [`imap`]: [`Imap`] hands out logged-in [`ImapSession`]s; folder listing.
 //! - [`smtp`]: [`Smtp`] sends over kept connections and checks logins.
+//! - [`reuse`]: what the IMAP and SMTP pools share: bounds, the key of an account.
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
 //! - [`blocking`]: `run_blocking`, slow parsing and decoding off the async threads.
@@ -23,6 +24,7 @@ pub mod imap;
 pub mod message;
 pub mod outbox;
 mod resolve;
+pub mod reuse;
 pub mod search;
 pub mod settings;
 pub mod smtp;
