@@ -112,11 +112,12 @@ impl fmt::Debug for KeyMaker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::mail::account::{Endpoint, Security};
 
-    fn login(host: &str, port: u16, security: Security, user: &str, pw: &str) -> ServerLogin {
+    /// A login for key and pool tests.
+    pub(crate) fn login(host: &str, port: u16, security: Security, user: &str, pw: &str) -> ServerLogin {
         ServerLogin {
             endpoint: Endpoint::new(host, port, security),
             username: user.into(),

@@ -524,15 +524,8 @@ fn spawn_close(sessions: Vec<ImapSession>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::account::{Endpoint, Security};
-
-    fn login(host: &str, port: u16, security: Security, user: &str, pw: &str) -> ServerLogin {
-        ServerLogin {
-            endpoint: Endpoint::new(host, port, security),
-            username: user.into(),
-            password: pw.into(),
-        }
-    }
+    use crate::mail::account::Security;
+    use crate::mail::reuse::tests::login;
 
     /// Zero idle time turns reuse off; bounds below one are raised to one.
     #[test]
