@@ -117,7 +117,13 @@ pub(crate) mod tests {
     use crate::mail::account::{Endpoint, Security};
 
     /// A login for key and pool tests.
-    pub(crate) fn login(host: &str, port: u16, security: Security, user: &str, pw: &str) -> ServerLogin {
+    pub(crate) fn login(
+        host: &str,
+        port: u16,
+        security: Security,
+        user: &str,
+        pw: &str,
+    ) -> ServerLogin {
         ServerLogin {
             endpoint: Endpoint::new(host, port, security),
             username: user.into(),
