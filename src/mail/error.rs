@@ -114,7 +114,7 @@ impl MailError {
     pub fn server_said(protocol: Protocol, text: &str) -> Self {
         MailError::ServerSaid {
             protocol,
-            text: one_line(text),
+            text: first_line_capped(text),
         }
     }
 
@@ -155,14 +155,14 @@ impl MailError {
             None => MailError::Connect {
                 protocol,
                 server,
-                reason: one_line(&err.to_string()),
+                reason: first_line_capped(&err.to_string()),
             },
         }
     }
 }
 
 /// The first line of `text`, without protocol noise, at most `MAX_SERVER_TEXT` characters.
-pub fn one_line(text: &str) -> String {
+pub fn first_line_capped(text: &str) -> String {
     let line = text
         .lines()
         .map(str::trim)
@@ -219,7 +219,7 @@ pub(crate) fn describe_io_error(err: &io::Error) -> String {
         }
         K::HostUnreachable | K::NetworkUnreachable => "the host is unreachable".into(),
         K::AddrNotAvailable => "the address is not available".into(),
-        _ => one_line(&err.to_string()),
+        _ => first_line_capped(&err.to_string()),
     }
 }
 
@@ -238,7 +238,7 @@ pub(crate) fn describe_tls_error(err: &rustls::Error) -> String {
         rustls::Error::PeerIncompatible(_) => {
             "the server offers no TLS version or cipher this client accepts".into()
         }
-        other => one_line(&other.to_string()),
+        other => first_line_capped(&other.to_string()),
     }
 }
 

@@ -7,12 +7,15 @@
 //! - [`error`]: [`MailError`], the one error type of this layer.
 //! - [`tls`]: whom to trust ([`TlsSettings`]); [`settings`]: TLS plus time limits.
 //! - [`imap`]: [`Imap`] hands out logged-in [`ImapSession`]s; folder listing.
-//! - [`smtp`]: [`Smtp`] builds lettre transports and checks logins.
+//! - [`smtp`]: [`Smtp`] sends over kept connections and checks logins.
+//! - [`reuse`]: what the IMAP and SMTP pools share: bounds, the key of an account.
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
+//! - [`blocking`]: `run_blocking`, slow parsing and decoding off the async threads.
 //! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.
 
 pub mod account;
+mod blocking;
 pub mod check;
 pub mod compose;
 pub mod error;
@@ -21,6 +24,7 @@ pub mod imap;
 pub mod message;
 pub mod outbox;
 mod resolve;
+pub mod reuse;
 pub mod search;
 pub mod settings;
 pub mod smtp;

@@ -16,6 +16,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::mail::account::MailAccount;
+use crate::mail::blocking::run_blocking;
 use crate::mail::compose::{
     self, Attachment, Author, Original, Outgoing, Purpose, ReplyText, idempotent_message_id,
     new_message_id,
@@ -422,9 +423,8 @@ async fn load_original(
         .select_checked(&message.folder, message.uid_validity)
         .await?;
     let raw = session.fetch_raw(&selected, message.uid).await?;
-    let original = tokio::task::spawn_blocking(move || Original::parse(&raw))
-        .await
-        .map_err(|err| MailError::Protocol(format!("reading the message failed: {err}")))??;
+    let original =
+        run_blocking("reading the message failed", move || Original::parse(&raw)).await??;
     Ok((selected, original))
 }
 

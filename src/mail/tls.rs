@@ -14,7 +14,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio_rustls::TlsConnector;
 
-use super::error::{MailError, one_line};
+use super::error::{MailError, first_line_capped};
 
 /// Why the TLS trust could not be set up (a start-up configuration problem).
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ impl TlsSettings {
 fn lettre_tls_error(err: lettre::transport::smtp::Error) -> MailError {
     MailError::Protocol(format!(
         "could not prepare TLS for SMTP: {}",
-        one_line(&err.to_string())
+        first_line_capped(&err.to_string())
     ))
 }
 

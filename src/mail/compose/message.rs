@@ -158,7 +158,7 @@ fn author_mailbox(author: &Author) -> Result<Mailbox, MailError> {
     let name = author
         .display_name
         .as_deref()
-        .map(super::original::one_line)
+        .map(super::original::controls_to_spaces)
         .filter(|n| !n.is_empty());
     Ok(Mailbox::new(name, address))
 }

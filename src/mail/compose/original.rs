@@ -44,7 +44,7 @@ impl Original {
             reply_to: mailboxes(message.reply_to()),
             to: mailboxes(message.to()),
             cc: mailboxes(message.cc()),
-            subject: one_line(message.subject().unwrap_or_default()),
+            subject: controls_to_spaces(message.subject().unwrap_or_default()),
             date: message.date().map(|d| d.to_rfc822()),
             text: message
                 .body_text(0)
@@ -108,14 +108,17 @@ fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
         .iter()
         .filter_map(|addr| {
             let email = addr.address()?.trim().parse().ok()?;
-            let name = addr.name().map(one_line).filter(|n| !n.is_empty());
+            let name = addr
+                .name()
+                .map(controls_to_spaces)
+                .filter(|n| !n.is_empty());
             Some(Mailbox::new(name, email))
         })
         .collect()
 }
 
 /// `text` with every run of control characters (line breaks included) made one space.
-pub fn one_line(text: &str) -> String {
+pub fn controls_to_spaces(text: &str) -> String {
     text.split(char::is_control)
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()

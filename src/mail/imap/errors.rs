@@ -9,7 +9,7 @@ use std::io;
 use async_imap::error::{Error as ImapError, ParseError};
 
 use super::guard::Refusal;
-use crate::mail::error::{MailError, Protocol, describe_io_error, one_line, redact};
+use crate::mail::error::{MailError, Protocol, describe_io_error, first_line_capped, redact};
 
 /// Response codes on a NO to LOGIN that do not mean the credentials are wrong.
 const NOT_CREDENTIAL_CODES: [&str; 5] = [
@@ -47,7 +47,7 @@ pub(crate) fn command_error(server: &str, err: ImapError) -> MailError {
             "could not understand the IMAP server {server}: {}",
             describe_parse_error(&parse)
         )),
-        other => MailError::Protocol(one_line(&other.to_string())),
+        other => MailError::Protocol(first_line_capped(&other.to_string())),
     }
 }
 
@@ -92,7 +92,7 @@ fn describe_parse_error(parse: &ParseError) -> String {
         ParseError::Unexpected(response) => {
             format!("an unexpected response: {}", quoted_start(response))
         }
-        other => one_line(&other.to_string()),
+        other => first_line_capped(&other.to_string()),
     }
 }
 
@@ -176,7 +176,7 @@ pub(crate) fn server_text(raw: &str) -> String {
         .find_map(|marker| raw.find(marker).map(|at| &raw[at + marker.len()..]));
     match found {
         Some(rest) => unescape_debug(rest),
-        None => one_line(raw),
+        None => first_line_capped(raw),
     }
 }
 
@@ -195,7 +195,7 @@ fn unescape_debug(rest: &str) -> String {
             c => out.push(c),
         }
     }
-    one_line(&out)
+    first_line_capped(&out)
 }
 
 #[cfg(test)]

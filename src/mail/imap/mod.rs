@@ -10,6 +10,7 @@ pub mod folders;
 mod guard;
 pub mod mailboxes;
 pub mod names;
+mod open;
 pub mod organise;
 pub mod parts;
 pub mod pool;

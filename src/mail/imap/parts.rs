@@ -16,13 +16,19 @@ use std::fmt;
 
 use async_imap::imap_proto::{BodyStructure, MessageSection, SectionPath};
 use async_imap::types::Fetch;
-use futures::TryStreamExt;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 
 use super::session::{ImapSession, SelectedFolder};
-use crate::mail::error::{MailError, one_line};
+use crate::mail::blocking::run_blocking;
+use crate::mail::error::{MailError, first_line_capped};
+
+/// How a UID FETCH of this module is named in errors.
+const FETCHING: &str = "fetching an attachment";
+
+/// The error when decoding on the blocking pool fails.
+const DECODE_FAILED: &str = "an attachment could not be decoded";
 
 /// The deepest part id accepted (levels of nesting).
 const MAX_PART_DEPTH: usize = 32;
@@ -86,7 +92,7 @@ pub async fn fetch_part(
 ) -> Result<MessagePart, MailError> {
     let path = parse_part_id(part)?;
     let items = format!("(UID BODYSTRUCTURE BODY.PEEK[{part}.MIME] BODY.PEEK[{part}]<0.{CHUNK}>)");
-    let fetches = uid_fetch(session, uid, items).await?;
+    let fetches = session.uid_fetch(FETCHING, uid, &items).await?;
     let missing = |missing: Missing| missing_error(missing, folder, uid, part);
     let first = first_piece(&fetches, uid, &path).map_err(missing)?;
     drop(fetches);
@@ -97,7 +103,7 @@ pub async fn fetch_part(
     loop {
         let last = piece.len() < CHUNK;
         offset += piece.len();
-        decoder = blocking(move || {
+        decoder = run_blocking(DECODE_FAILED, move || {
             decoder.feed(piece, last);
             decoder
         })
@@ -109,7 +115,7 @@ pub async fn fetch_part(
             break;
         }
         let items = format!("(UID BODY.PEEK[{part}]<{offset}.{CHUNK}>)");
-        let fetches = uid_fetch(session, uid, items).await?;
+        let fetches = session.uid_fetch(FETCHING, uid, &items).await?;
         piece = section(&fetches, uid, &SectionPath::Part(path.clone(), None))
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
@@ -118,8 +124,8 @@ pub async fn fetch_part(
         // Not plain base64 / QP piece by piece (invalid, or padding inside): decode it
         // whole, as mail-parser does (which keeps it as stored when it does not decode).
         let items = format!("(UID BODY.PEEK[{part}])");
-        let fetches = uid_fetch(session, uid, items).await?;
-        let decoded = blocking(move || {
+        let fetches = session.uid_fetch(FETCHING, uid, &items).await?;
+        let decoded = run_blocking(DECODE_FAILED, move || {
             let body = section(&fetches, uid, &SectionPath::Part(path, None)).unwrap_or_default();
             decode_part(&header, body)
         })
@@ -129,7 +135,7 @@ pub async fn fetch_part(
         }
         return Ok(decoded);
     }
-    blocking(move || described(&header, decoder.finish())).await
+    run_blocking(DECODE_FAILED, move || described(&header, decoder.finish())).await
 }
 
 /// The refusal of a part whose server sent more than the read limit.
@@ -152,7 +158,9 @@ pub async fn confirm_part(
     part: &str,
 ) -> Result<Option<u64>, MailError> {
     let path = parse_part_id(part)?;
-    let fetches = uid_fetch(session, uid, "(UID BODYSTRUCTURE)".into()).await?;
+    let fetches = session
+        .uid_fetch(FETCHING, uid, "(UID BODYSTRUCTURE)")
+        .await?;
     let fetch = fetches
         .iter()
         .find(|f| f.uid == Some(uid))
@@ -195,30 +203,6 @@ fn missing_error(missing: Missing, folder: &SelectedFolder, uid: u32, part: &str
             folder.name
         )),
     }
-}
-
-async fn uid_fetch(
-    session: &mut ImapSession,
-    uid: u32,
-    items: String,
-) -> Result<Vec<Fetch>, MailError> {
-    session
-        .command("fetching an attachment", |s| async move {
-            s.uid_fetch(uid.to_string(), items)
-                .await?
-                .try_collect()
-                .await
-        })
-        .await
-}
-
-/// Runs CPU work (decoding, parsing) on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, MailError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| MailError::Protocol("an attachment could not be decoded".into()))
 }
 
 /// What the first FETCH brought.
@@ -408,7 +392,7 @@ pub fn parse_part_id(part: &str) -> Result<Vec<u32>, MailError> {
         _ => Err(MailError::InvalidInput(format!(
             "\"{}\" is not an IMAP part id: give the part_id that get_mail_message lists for \
              the attachment, such as \"2\" or \"1.2\"",
-            one_line(part)
+            first_line_capped(part)
         ))),
     }
 }

@@ -12,7 +12,6 @@
 
 use std::ops::{Range, RangeInclusive};
 
-use async_imap::types::Fetch;
 use futures::TryStreamExt;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -20,6 +19,7 @@ use serde::Serialize;
 use super::sections::{Plan, Skeleton};
 use super::session::{ImapSession, SelectedFolder};
 use super::summary::{MessageSummary, fetch_by_sequence, fetch_by_uid, flag_names};
+use crate::mail::blocking::run_blocking;
 use crate::mail::error::MailError;
 use crate::mail::message::{MessageContent, ReadOptions, read_message};
 
@@ -218,9 +218,8 @@ pub async fn get_message(
     };
     let (fetched, mut flags, size) = fetch_message(session, &selected, uid).await?;
     let read = options.read;
-    let content = tokio::task::spawn_blocking(move || fetched.read(&read))
-        .await
-        .map_err(|_| MailError::Protocol(format!("message {uid} could not be read")))??;
+    let failed = format!("message {uid} could not be read");
+    let content = run_blocking(&failed, move || fetched.read(&read)).await??;
     if options.mark_seen && !flags.iter().any(|f| f == "\\Seen") {
         mark_seen(session, uid).await?;
         flags.push("\\Seen".into());
@@ -266,7 +265,7 @@ async fn fetch_message(
     uid: u32,
 ) -> Result<(Fetched, Vec<String>, usize), MailError> {
     let items = format!("(UID FLAGS RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.{FIRST_FETCH}>)");
-    let fetches = uid_fetch(session, uid, items).await?;
+    let fetches = session.uid_fetch("fetching a message", uid, &items).await?;
     let unknown = || MailError::UnknownMessage {
         folder: folder.name.clone(),
         uid,
@@ -283,7 +282,7 @@ async fn fetch_message(
     }
     if size <= WHOLE_MESSAGE_LIMIT as usize {
         let rest = format!("(UID BODY.PEEK[]<{}.{}>)", start.len(), size - start.len());
-        let fetches = uid_fetch(session, uid, rest).await?;
+        let fetches = session.uid_fetch("fetching a message", uid, &rest).await?;
         let rest = fetches
             .iter()
             .find(|f| f.uid == Some(uid))
@@ -292,7 +291,13 @@ async fn fetch_message(
         return Ok((Fetched::Whole([start, rest].concat()), flags, size));
     }
     if let Some(plan) = first.bodystructure().and_then(Plan::new) {
-        let fetches = uid_fetch(session, uid, format!("(UID {})", plan.items())).await?;
+        let fetches = session
+            .uid_fetch(
+                "fetching a message",
+                uid,
+                &format!("(UID {})", plan.items()),
+            )
+            .await?;
         let skeleton = fetches
             .iter()
             .filter(|f| f.uid == Some(uid))
@@ -302,28 +307,15 @@ async fn fetch_message(
         }
     }
     // A structure the plan cannot rebuild: the whole message after all.
-    let fetches = uid_fetch(session, uid, "(UID BODY.PEEK[])".into()).await?;
+    let fetches = session
+        .uid_fetch("fetching a message", uid, "(UID BODY.PEEK[])")
+        .await?;
     let raw = fetches
         .iter()
         .find(|f| f.uid == Some(uid))
         .and_then(|f| f.body())
         .ok_or_else(unknown)?;
     Ok((Fetched::Whole(raw.to_vec()), flags, size))
-}
-
-async fn uid_fetch(
-    session: &mut ImapSession,
-    uid: u32,
-    items: String,
-) -> Result<Vec<Fetch>, MailError> {
-    session
-        .read_command("fetching a message", |s| async move {
-            s.uid_fetch(uid.to_string(), items)
-                .await?
-                .try_collect()
-                .await
-        })
-        .await
 }
 
 async fn mark_seen(session: &mut ImapSession, uid: u32) -> Result<(), MailError> {

@@ -12,6 +12,8 @@
 //! the next SELECT go to the server again. Commands that may change the folder or swallow
 //! the server's reports run through [`ImapSession::command`], which forgets the folder;
 //! only FETCH, SEARCH, NOOP and CAPABILITY use [`ImapSession::read_command`], which keeps it.
+//! The public SELECT/EXAMINE calls, which tell an unknown folder from a refusal by listing
+//! the folders, are in `open.rs`, so that this module needs nothing of `mailboxes.rs`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -19,11 +21,11 @@ use std::time::Duration;
 use std::time::Instant;
 
 use async_imap::imap_proto::{Response, Status};
-use async_imap::types::{Capabilities, Mailbox, UnsolicitedResponse};
+use async_imap::types::{Capabilities, Fetch, Mailbox, UnsolicitedResponse};
+use futures::TryStreamExt;
 
 use super::connect::{LoggedIn, RawSession};
 use super::errors::command_error;
-use super::mailboxes::unknown_folder;
 use super::pool::{self, Lease};
 use crate::mail::error::{MailError, Protocol};
 
@@ -238,27 +240,24 @@ impl ImapSession {
             .is_some_and(|caps| caps.has_str(capability)))
     }
 
-    /// Opens `folder` read-write; an unknown folder is `MailError::UnknownFolder`. Costs
-    /// nothing when the session has it open read-write and nothing changed since.
-    pub async fn select(&mut self, folder: &str) -> Result<SelectedFolder, MailError> {
-        if let Some(open) = self.remembered(folder, true) {
+    /// SELECT (`writable`) or EXAMINE `folder`; costs nothing when the session has it open
+    /// (read-write when `writable` is asked) and nothing changed since. A refused open comes
+    /// back as the server's words (`ServerSaid`): the public `select`/`examine` (`open.rs`)
+    /// tell an unknown folder from that.
+    pub(super) async fn open(
+        &mut self,
+        folder: &str,
+        writable: bool,
+    ) -> Result<SelectedFolder, MailError> {
+        if let Some(open) = self.remembered(folder, writable) {
             return Ok(open);
         }
         let wire = super::names::to_wire(folder);
-        let result = self.command("opening a folder", |s| s.select(&wire)).await;
-        self.opened(folder, result, true).await
-    }
-
-    /// Opens `folder` read-only; an unknown folder is `MailError::UnknownFolder`. Costs
-    /// nothing when the session has it open (read-only or read-write: reading here never
-    /// sets flags) and nothing changed since.
-    pub async fn examine(&mut self, folder: &str) -> Result<SelectedFolder, MailError> {
-        if let Some(open) = self.remembered(folder, false) {
-            return Ok(open);
-        }
-        let wire = super::names::to_wire(folder);
-        let result = self.command("opening a folder", |s| s.examine(&wire)).await;
-        self.opened(folder, result, false).await
+        let result = match writable {
+            true => self.command("opening a folder", |s| s.select(&wire)).await,
+            false => self.command("opening a folder", |s| s.examine(&wire)).await,
+        };
+        self.opened(folder, result, writable)
     }
 
     /// The remembered `folder`, if it is open (read-write when `writable` is asked) and the
@@ -270,25 +269,21 @@ impl ImapSession {
             .then(|| selection.folder.clone())
     }
 
-    /// Opens `folder` read-write and, when the caller passed the `uid_validity` it knows,
-    /// refuses with `FolderChanged` if the folder was rebuilt since.
-    pub async fn select_checked(
+    /// `UID FETCH <uids> <items>` with every answer collected; `what` names the step in
+    /// errors ("fetching a message"). Every UID FETCH of the mail layer goes through here.
+    /// Callers ask only for what changes nothing (BODY.PEEK, never BODY), so it runs as a
+    /// [`Self::read_command`] and the open folder stays remembered.
+    pub(crate) async fn uid_fetch(
         &mut self,
-        folder: &str,
-        expected_uid_validity: Option<u32>,
-    ) -> Result<SelectedFolder, MailError> {
-        let selected = self.select(folder).await?;
-        check_uid_validity(selected, expected_uid_validity)
-    }
-
-    /// Opens `folder` read-only, with the same `uid_validity` check as [`Self::select_checked`].
-    pub async fn examine_checked(
-        &mut self,
-        folder: &str,
-        expected_uid_validity: Option<u32>,
-    ) -> Result<SelectedFolder, MailError> {
-        let selected = self.examine(folder).await?;
-        check_uid_validity(selected, expected_uid_validity)
+        what: &str,
+        uids: impl std::fmt::Display,
+        items: &str,
+    ) -> Result<Vec<Fetch>, MailError> {
+        let uids = uids.to_string();
+        self.read_command(what, |s| async move {
+            s.uid_fetch(uids, items).await?.try_collect().await
+        })
+        .await
     }
 
     /// The whole raw message with `uid` in the selected folder, without setting \Seen
@@ -298,14 +293,8 @@ impl ImapSession {
         folder: &SelectedFolder,
         uid: u32,
     ) -> Result<Vec<u8>, MailError> {
-        use futures::TryStreamExt;
-        let fetches: Vec<_> = self
-            .read_command("fetching a message", |s| async move {
-                s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
-                    .await?
-                    .try_collect()
-                    .await
-            })
+        let fetches = self
+            .uid_fetch("fetching a message", uid, "(UID BODY.PEEK[])")
             .await?;
         fetches
             .iter()
@@ -341,7 +330,7 @@ impl ImapSession {
         }
     }
 
-    async fn opened(
+    fn opened(
         &mut self,
         folder: &str,
         result: Result<Mailbox, MailError>,
@@ -360,8 +349,7 @@ impl ImapSession {
                 Ok(folder)
             }
             // A refused SELECT leaves no folder open (RFC 3501 6.3.1).
-            Err(MailError::ServerSaid { text, .. }) => Err(self.open_failed(folder, text).await),
-            Err(other) => Err(other),
+            Err(err) => Err(err),
         }
     }
 
@@ -378,31 +366,6 @@ impl ImapSession {
             uid_validity,
             uid_next: mailbox.uid_next,
         })
-    }
-
-    /// A refused SELECT: `UnknownFolder` when no such folder exists, else the server's words.
-    async fn open_failed(&mut self, folder: &str, text: String) -> MailError {
-        match unknown_folder(self, folder).await {
-            Ok(Some(unknown)) => unknown,
-            _ => MailError::ServerSaid {
-                protocol: Protocol::Imap,
-                text,
-            },
-        }
-    }
-}
-
-fn check_uid_validity(
-    selected: SelectedFolder,
-    expected: Option<u32>,
-) -> Result<SelectedFolder, MailError> {
-    match expected {
-        Some(expected) if expected != selected.uid_validity => Err(MailError::FolderChanged {
-            folder: selected.name,
-            expected,
-            actual: selected.uid_validity,
-        }),
-        _ => Ok(selected),
     }
 }
 

@@ -88,10 +88,8 @@ pub async fn fetch_by_uid(
     }
     let set = uid_set(uids);
     let items = summary_items();
-    let fetches: Vec<Fetch> = session
-        .read_command("fetching message summaries", |s| async move {
-            s.uid_fetch(set, items).await?.try_collect().await
-        })
+    let fetches = session
+        .uid_fetch("fetching message summaries", set, &items)
         .await?;
     let mut found: Vec<FetchedSummary> = fetches
         .iter()
