@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{OAuthError, pkce, scope};
+use super::{ErrorCode, OAuthError, pkce, scope};
 use crate::app::AppState;
 use crate::clients;
 use crate::http::forwarded;
@@ -75,7 +75,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::OAuth(error) => {
-                tracing::info!(error = error.code, description = %error.description, "token request refused");
+                tracing::info!(error = error.code.as_str(), description = %error.description, "token request refused");
                 error.into_response()
             }
             Refusal::Limited(LimitError::RetryAfter(wait)) => slow_down(wait),
@@ -92,7 +92,7 @@ fn slow_down(wait: Duration) -> Response {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     tracing::info!(retry_after = seconds, "token request over the rate limit");
     let error = OAuthError {
-        code: "slow_down",
+        code: ErrorCode::SlowDown,
         description: format!("too many token requests; retry in {seconds} s"),
         basic_challenge: false,
     };
@@ -403,7 +403,7 @@ fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAut
 fn check_resource(state: &AppState, resource: Option<&str>) -> Result<(), OAuthError> {
     match resource {
         Some(r) if r.trim_end_matches('/') != state.config.resource() => Err(OAuthError {
-            code: "invalid_target",
+            code: ErrorCode::InvalidTarget,
             description: "resource is not this server's MCP endpoint".into(),
             basic_challenge: false,
         }),
