@@ -2,6 +2,7 @@
 //! the router on a listener until the shutdown token is cancelled. `main` and the
 //! integration tests both start the server through [`run`].
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -11,7 +12,7 @@ use crate::attachments::{
     AttachmentStore, LINK_SUBKEY_LABEL, LinkSigner, LocalStore, S3Store, spawn_sweeper,
 };
 use crate::clients::ClientRegistry;
-use crate::config::{AttachmentBackend, Config};
+use crate::config::{AttachmentBackend, Config, ConfigError};
 use crate::mail::{Imap, LoginBudget, Smtp};
 use crate::store::{LoginLimiter, SharedStore};
 use crate::token::TokenCodec;
@@ -34,11 +35,26 @@ pub struct AppState {
     pub login_budget: LoginBudget,
 }
 
-/// Why the server could not start.
+/// Why the server could not start (or stopped serving). Each message names the setting
+/// to look at; the underlying error is its `source` as well as part of the text.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The mail settings (IMAP/SMTP defaults and providers) are not usable.
     #[error("{0}")]
-    Config(String),
+    MailSettings(#[source] ConfigError),
+    /// REDIS_URL is set but the store cannot be opened.
+    #[error("REDIS_URL: {0}")]
+    SharedStore(#[source] crate::store::StoreError),
+    /// The local attachment store's directory cannot be used.
+    #[error("local attachment store {}: {source}", root.display())]
+    LocalAttachments {
+        root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The S3 attachment store cannot be set up.
+    #[error("S3 attachment store: {0}")]
+    S3Attachments(#[source] crate::attachments::StoreError),
     #[error("serving HTTP failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -57,13 +73,10 @@ impl AppState {
             config.allow_private_network,
             config.client_metadata_documents,
         ));
-        let settings = config
-            .mail
-            .settings()
-            .map_err(|e| StartError::Config(e.to_string()))?;
+        let settings = config.mail.settings().map_err(StartError::MailSettings)?;
         let store = crate::store::open_with(config.redis_url.as_deref(), config.memory_store)
             .await
-            .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;
+            .map_err(StartError::SharedStore)?;
         let attachments = open_attachment_store(&config, shutdown).await?;
         Ok(AppState {
             tokens,
@@ -92,8 +105,9 @@ async fn open_attachment_store(
             let root = config.data_dir.join("attachments");
             let links = LinkSigner::new(config.keyring.derive_subkey(LINK_SUBKEY_LABEL));
             let store = LocalStore::new(root.clone(), links, &config.base_url, settings.url_ttl)
-                .map_err(|e| {
-                    StartError::Config(format!("local attachment store {}: {e}", root.display()))
+                .map_err(|source| StartError::LocalAttachments {
+                    root: root.clone(),
+                    source,
                 })?;
             let store = Arc::new(store);
             spawn_sweeper(store.clone(), settings.sweep_interval, shutdown.clone());
@@ -102,7 +116,7 @@ async fn open_attachment_store(
         AttachmentBackend::S3(s3) => {
             let store = S3Store::from_environment(s3.clone())
                 .await
-                .map_err(|e| StartError::Config(format!("S3 attachment store: {e}")))?;
+                .map_err(StartError::S3Attachments)?;
             let store = Arc::new(store);
             let probe = store.clone();
             let bucket = s3.bucket.clone();
@@ -141,4 +155,34 @@ pub async fn run(
     // Log out of the warm mail connections (the pools stop their reapers).
     tokio::join!(imap.shutdown(), smtp.shutdown());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// Start-up errors say which setting failed, as they did when they were strings, and
+    /// keep the underlying error as their source.
+    #[test]
+    fn start_errors_name_the_setting_and_keep_their_source() {
+        let redis = StartError::SharedStore(crate::store::StoreError::BadUrl("x".into()));
+        assert_eq!(
+            redis.to_string(),
+            "REDIS_URL: REDIS_URL is not a usable redis URL: x"
+        );
+        assert!(redis.source().is_some());
+        let local = StartError::LocalAttachments {
+            root: PathBuf::from("/data/attachments"),
+            source: std::io::Error::other("read-only file system"),
+        };
+        assert_eq!(
+            local.to_string(),
+            "local attachment store /data/attachments: read-only file system"
+        );
+        assert!(local.source().is_some());
+        let s3 = StartError::S3Attachments(crate::attachments::StoreError::NotFound);
+        assert!(s3.to_string().starts_with("S3 attachment store: "), "{s3}");
+    }
 }

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use crate::app::AppState;
 use crate::http::pages;
 
-pub use error::OAuthError;
+pub use error::{ErrorCode, OAuthError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use http::request::Parts;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -19,13 +20,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{caller, tool_error};
 use crate::app::AppState;
 use crate::attachments::{
-    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, Owner, OwnerTag,
-    StoreError, check_owner, issue_url,
+    AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, ObjectInfo, Owner, OwnerTag,
+    PiecesError, StoreError, put_pieces, stored_url,
 };
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::compose::Attachment;
 use crate::mail::compose::attachment::human_size;
-use crate::mail::imap::parts::{confirm_part, fetch_part, parse_part_id, read_part};
+use crate::mail::imap::parts::{
+    MessagePart, PartReader, Piece, confirm_part, parse_part_id, read_part,
+};
 use crate::mail::imap::{ImapSession, MailMessage};
 use crate::mail::message::AttachmentInfo;
 use crate::mail::{MailError, SelectedFolder};
@@ -254,23 +257,8 @@ impl PartLinks {
         part: &str,
     ) -> Result<Option<AttachmentLink>, StoreError> {
         let key = self.key(folder, uid_validity, uid, part);
-        let Some(info) = self.store.describe(&key).await? else {
-            return Ok(None);
-        };
-        if !check_owner(&info, &key, &self.owner_tag())? {
-            return Ok(None);
-        }
-        let url = match self.store.url(&key, self.ttl).await {
-            Ok(url) => url,
-            Err(StoreError::NotFound) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let issued = Issued {
-            url,
-            info,
-            uploaded: false,
-        };
-        Ok(Some(link(issued, folder, uid_validity, uid, part)))
+        let stored = stored_url(self.store.as_ref(), &key, &self.owner_tag(), self.ttl).await?;
+        Ok(stored.map(|issued| link(issued, folder, uid_validity, uid, part)))
     }
 
     /// Refuses, before anything is fetched, a part whose announced size is over the limit.
@@ -299,24 +287,60 @@ impl PartLinks {
         let announced = confirm_part(session, folder, uid, part).await?;
         self.check_read_limit(announced)?;
         let key = self.key(&folder.name, folder.uid_validity, uid, part);
-        let limit = self.read_limit;
         let owner = self.owner_tag();
-        let issued = issue_url(
-            self.store.as_ref(),
-            &key,
-            &owner,
-            self.ttl,
-            move || async move {
-                let fetched = fetch_part(session, folder, uid, part, limit).await?;
-                Ok::<_, LinkError>(NewAttachment {
-                    body: fetched.bytes.into(),
-                    filename: fetched.filename.unwrap_or_default(),
-                    content_type: fetched.content_type,
-                })
-            },
-        )
-        .await?;
+        let issued = match stored_url(self.store.as_ref(), &key, &owner, self.ttl).await? {
+            Some(issued) => issued,
+            None => {
+                let info = self
+                    .upload(session, folder, uid, part, &key, &owner)
+                    .await?;
+                let url = self.store.url(&key, self.ttl).await?;
+                Issued {
+                    url,
+                    info,
+                    uploaded: true,
+                }
+            }
+        };
         Ok(link(issued, &folder.name, folder.uid_validity, uid, part))
+    }
+
+    /// Streams part `part` from the mailbox into the store under `key`, piece by piece as
+    /// it is decoded (a piece and one S3 part in memory, not the whole file). A part that
+    /// does not decode in pieces is stored whole, as decoded at once.
+    async fn upload(
+        &self,
+        session: &mut ImapSession,
+        folder: &SelectedFolder,
+        uid: u32,
+        part: &str,
+        key: &AttachmentKey,
+        owner: &OwnerTag,
+    ) -> Result<ObjectInfo, LinkError> {
+        let reader = PartReader::open(session, folder, uid, part, self.read_limit).await?;
+        let filename = reader.filename.clone().unwrap_or_default();
+        let content_type = reader.content_type.clone();
+        let pieces = futures::stream::unfold(Some(reader), |reader| async move {
+            let mut reader = reader?;
+            match reader.next_piece().await {
+                Ok(Piece::Data(data)) => Some((Ok(Bytes::from(data)), Some(reader))),
+                Ok(Piece::End) => None,
+                Ok(Piece::Restart(whole)) => Some((Err(Stop::Restart(whole)), None)),
+                Err(e) => Some((Err(Stop::Mail(e)), None)),
+            }
+        });
+        let store = self.store.as_ref();
+        match put_pieces(store, key, owner, pieces, &filename, &content_type).await {
+            Ok(info) => Ok(info),
+            Err(PiecesError::Store(e)) => Err(e.into()),
+            Err(PiecesError::Source(Stop::Mail(e))) => Err(e.into()),
+            Err(PiecesError::Source(Stop::Restart(whole))) => {
+                let name = whole.filename.unwrap_or_default();
+                let body = whole.bytes.into();
+                let put = store.put_owned(key, Some(owner), body, &name, &whole.content_type);
+                Ok(put.await?)
+            }
+        }
     }
 
     /// The link of a part that the caller's own mailbox was just asked about: the message
@@ -381,6 +405,13 @@ impl PartLinks {
         };
         self.issue(session, selected, uid, part).await
     }
+}
+
+/// Why the pieces of a part stopped before its end.
+enum Stop {
+    Mail(MailError),
+    /// Decoded at once instead (see [`Piece::Restart`]).
+    Restart(MessagePart),
 }
 
 /// Puts a link (or why there is none) on an attachment's description.
