@@ -14,7 +14,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::Caller;
 use super::tools::required_scope;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// What the model is told about this server when it connects.
 const INSTRUCTIONS: &str = "Reads, searches, sends and organises the signed-in person's email over IMAP and SMTP. \

@@ -17,7 +17,6 @@ use rmcp::{schemars, tool, tool_router};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{caller, tool_error};
-use crate::app::AppState;
 use crate::attachments::{
     AttachmentKey, AttachmentStore, Issued, KEY_SUBKEY_LABEL, NewAttachment, Owner, OwnerTag,
     StoreError, check_owner, issue_url,
@@ -29,6 +28,7 @@ use crate::mail::imap::parts::{confirm_part, fetch_part, parse_part_id, read_par
 use crate::mail::imap::{ImapSession, MailMessage};
 use crate::mail::message::AttachmentInfo;
 use crate::mail::{MailError, SelectedFolder};
+use crate::state::AppState;
 
 /// The forms an attachment of outgoing mail may take, for error messages.
 const ACCEPTED_FORMS: &str = "give each attachment as one of: {\"url\": \"<a URL that \
