@@ -12,6 +12,8 @@
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
 //! - [`store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
 //! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
+//! - [`mail_files`]: attachments of mail as files: links of read parts, files of outgoing
+//!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
 //! - [`net_guard`]: outbound connections to hosts a stranger named never reach private networks.
 
 pub mod app;
@@ -21,6 +23,7 @@ pub mod clients;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod mail_files;
 pub mod net_guard;
 pub mod providers;
 pub mod state;

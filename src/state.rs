@@ -8,11 +8,13 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::attachments::{
-    AttachmentStore, LINK_SUBKEY_LABEL, LinkSigner, LocalStore, S3Store, spawn_sweeper,
+    AttachmentStore, KEY_SUBKEY_LABEL, LINK_SUBKEY_LABEL, LinkSigner, LocalStore, S3Store,
+    spawn_sweeper,
 };
 use crate::clients::ClientRegistry;
 use crate::config::{AttachmentBackend, Config};
-use crate::mail::{Imap, LoginBudget, Smtp};
+use crate::mail::{Imap, LoginBudget, Outbox, Smtp};
+use crate::mail_files::{FileLimits, MailFiles};
 use crate::store::{LoginLimiter, SharedStore};
 use crate::token::TokenCodec;
 
@@ -28,6 +30,10 @@ pub struct AppState {
     pub store: Arc<dyn SharedStore>,
     /// Where attachments are uploaded and read back (local files or S3).
     pub attachments: Arc<dyn AttachmentStore>,
+    /// Attachment links of read mail and the files of outgoing mail, over `attachments`.
+    pub mail_files: Arc<MailFiles>,
+    /// Sends, replies, forwards and saves drafts over `imap` and `smtp`.
+    pub outbox: Arc<Outbox>,
     /// Sign-in attempts counted in `store`, and those in flight in this process.
     pub login_limiter: LoginLimiter,
     /// The connection budget of login checks, apart from the IMAP pool.
@@ -65,12 +71,29 @@ impl AppState {
             .await
             .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;
         let attachments = open_attachment_store(&config, shutdown).await?;
+        let imap = Imap::with_pool(settings.clone(), config.mail_pool);
+        let smtp = Smtp::with_pool(settings, config.mail_pool)
+            .with_max_connecting(config.smtp_max_connecting);
+        let mail_files = MailFiles::new(
+            attachments.clone(),
+            config.keyring.derive_subkey(KEY_SUBKEY_LABEL),
+            FileLimits {
+                url_ttl: config.attachments.url_ttl,
+                read_bytes: config.attachments.max_read_bytes,
+                send_bytes: config.attachments.max_bytes,
+            },
+            imap.clone(),
+        );
+        let outbox = Outbox::new(imap.clone(), smtp.clone())
+            .with_attachment_limit(mail_files.send_limit())
+            .with_smtp_saving_sent(config.providers.smtp_saves_sent_hosts());
         Ok(AppState {
             tokens,
             clients,
-            imap: Imap::with_pool(settings.clone(), config.mail_pool),
-            smtp: Smtp::with_pool(settings, config.mail_pool)
-                .with_max_connecting(config.smtp_max_connecting),
+            imap,
+            smtp,
+            mail_files: Arc::new(mail_files),
+            outbox: Arc::new(outbox),
             login_limiter: LoginLimiter::new(store.clone(), config.login_limits),
             login_budget: LoginBudget::new(config.login_check_max),
             store,
