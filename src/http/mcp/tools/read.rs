@@ -3,21 +3,14 @@
 //! returns its result as structured content. None of them changes the mailbox, except
 //! `get_mail_message` with `mark_seen`.
 
-use futures::future::BoxFuture;
-use http::request::Parts;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 
-use super::attachments::PartLinks;
-use super::{caller, tool_error};
-use crate::http::mcp::MailServer;
+use super::tool_error;
+use crate::http::mcp::{Caller, MailServer};
 use crate::http::oauth::scope;
-use crate::mail::MailError;
-use crate::mail::imap::{
-    self, GetOptions, ImapSession, MailMessage, MailThread, MessagePage, PageRequest,
-};
+use crate::mail::imap::{self, GetOptions, MailMessage, MailThread, MessagePage, PageRequest};
 use crate::mail::message::ReadOptions;
 use crate::mail::search::SearchCriteria;
 
@@ -184,22 +177,6 @@ pub struct GetMailThreadParams {
     pub uid_validity: Option<u32>,
 }
 
-impl MailServer {
-    /// Runs `work` on an IMAP session of the caller's account.
-    async fn with_imap<T>(
-        &self,
-        parts: &Parts,
-        work: impl for<'s> FnOnce(&'s mut ImapSession) -> BoxFuture<'s, Result<T, MailError>>,
-    ) -> Result<T, String> {
-        let caller = caller(parts)?;
-        self.state
-            .imap
-            .with_session(&caller.0.account.imap, work)
-            .await
-            .map_err(tool_error)
-    }
-}
-
 #[tool_router(router = read_tools, vis = "pub(crate)")]
 impl MailServer {
     #[tool(
@@ -213,15 +190,19 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "list_mail_messages", folder = %params.folder, page = params.page)
+    )]
     async fn list_mail_messages(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<ListMailMessagesParams>,
     ) -> Result<Json<MessagePage>, String> {
         let page = PageRequest::new(params.page, params.per_page).map_err(tool_error)?;
         let folder = params.folder;
         let listed = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move { imap::list_messages(s, &folder, page).await })
             })
             .await?;
@@ -239,12 +220,16 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "get_mail_message", folder = %params.folder, uid = params.uid)
+    )]
     async fn get_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<GetMailMessageParams>,
     ) -> Result<Json<MailMessage>, String> {
-        if params.mark_seen && !caller(&parts)?.has_scope(scope::SEND) {
+        if params.mark_seen && !caller.has_scope(scope::SEND) {
             return Err(format!(
                 "mark_seen changes the message, and this connection may only read mail (no {} \
                  scope): call again without mark_seen, or reconnect and allow changes",
@@ -259,12 +244,12 @@ impl MailServer {
             mark_seen: params.mark_seen,
         };
         let links = match params.attachment_urls {
-            true => Some(PartLinks::for_caller(&self.state, &caller(&parts)?)),
+            true => Some(self.state.mail_files.for_account(&caller.account().imap)),
             false => None,
         };
         let (folder, uid) = (params.folder, params.uid);
         let message = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move {
                     let mut message = imap::get_message(s, &folder, uid, options).await?;
                     if let Some(links) = links {
@@ -288,16 +273,20 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "search_mail_messages", folder = %params.folder, page = params.page)
+    )]
     async fn search_mail_messages(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<SearchMailMessagesParams>,
     ) -> Result<Json<MessagePage>, String> {
         let page = PageRequest::new(params.page, params.per_page).map_err(tool_error)?;
         let program = params.criteria().build().map_err(tool_error)?;
         let folder = params.folder;
         let found = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move { imap::search_messages(s, &folder, &program, page).await })
             })
             .await?;
@@ -315,14 +304,18 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "get_mail_thread", folder = %params.folder, uid = params.uid)
+    )]
     async fn get_mail_thread(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<GetMailThreadParams>,
     ) -> Result<Json<MailThread>, String> {
         let (folder, uid, uid_validity) = (params.folder, params.uid, params.uid_validity);
         let thread = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move { imap::get_thread(s, &folder, uid, uid_validity).await })
             })
             .await?;
