@@ -85,83 +85,15 @@ pub struct SearchMailMessagesParams {
     /// The folder to search.
     #[serde(default = "inbox")]
     pub folder: String,
-    /// Text in the From header (name or address).
-    #[serde(default)]
-    pub from: Option<String>,
-    /// Text in the To header.
-    #[serde(default)]
-    pub to: Option<String>,
-    /// Text in the Cc header.
-    #[serde(default)]
-    pub cc: Option<String>,
-    /// Text in the subject.
-    #[serde(default)]
-    pub subject: Option<String>,
-    /// Text anywhere in the headers or body.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// Text in the body.
-    #[serde(default)]
-    pub body: Option<String>,
-    /// Received on or after this day, YYYY-MM-DD.
-    #[serde(default)]
-    pub since: Option<String>,
-    /// Received before this day, YYYY-MM-DD.
-    #[serde(default)]
-    pub before: Option<String>,
-    /// true: only read messages; false: only unread ones.
-    #[serde(default)]
-    pub seen: Option<bool>,
-    /// true: only flagged (starred) messages; false: only unflagged ones.
-    #[serde(default)]
-    pub flagged: Option<bool>,
-    /// true: only answered messages; false: only unanswered ones.
-    #[serde(default)]
-    pub answered: Option<bool>,
-    /// true: only messages with attachments; false: only without. IMAP cannot search for
-    /// attachments, so this matches Content-Type multipart/mixed, which nearly every
-    /// message with attachments has (has_attachments in the results is exact).
-    #[serde(default)]
-    pub has_attachments: Option<bool>,
-    /// Only messages larger than this many bytes.
-    #[serde(default)]
-    pub larger: Option<u32>,
-    /// Only messages smaller than this many bytes.
-    #[serde(default)]
-    pub smaller: Option<u32>,
-    /// For experts: IMAP SEARCH keys, combined with the criteria above, e.g.
-    /// `OR FROM "John Smith" FROM jane` or `NOT SEEN SENTSINCE 1-Feb-2024`. Strings with
-    /// spaces go in double quotes. Known keys only; no literals, no line breaks.
-    #[serde(default)]
-    pub query: Option<String>,
+    /// What to look for; every criterion given must match.
+    #[serde(flatten)]
+    pub criteria: SearchCriteria,
     /// Page number, from 1 (the newest matches).
     #[serde(default = "first_page")]
     pub page: u32,
     /// Messages per page, 1 to 100.
     #[serde(default = "twenty")]
     pub per_page: u32,
-}
-
-impl SearchMailMessagesParams {
-    fn criteria(&self) -> SearchCriteria {
-        SearchCriteria {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            cc: self.cc.clone(),
-            subject: self.subject.clone(),
-            text: self.text.clone(),
-            body: self.body.clone(),
-            since: self.since.clone(),
-            before: self.before.clone(),
-            seen: self.seen,
-            flagged: self.flagged,
-            answered: self.answered,
-            has_attachments: self.has_attachments,
-            larger: self.larger,
-            smaller: self.smaller,
-            query: self.query.clone(),
-        }
-    }
 }
 
 /// Arguments of `get_mail_thread`.
@@ -283,7 +215,7 @@ impl MailServer {
         Parameters(params): Parameters<SearchMailMessagesParams>,
     ) -> Result<Json<MessagePage>, String> {
         let page = PageRequest::new(params.page, params.per_page).map_err(tool_error)?;
-        let program = params.criteria().build().map_err(tool_error)?;
+        let program = params.criteria.build().map_err(tool_error)?;
         let folder = params.folder;
         let found = self
             .with_imap(&caller, move |s| {
