@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::body_limit::BodyLimit;
-use crate::app::AppState;
 use crate::config::Config;
 use crate::http::oauth::scope;
+use crate::state::AppState;
 use crate::token::{AccessClaims, Purpose};
 
 /// The authenticated caller of one MCP request.

@@ -16,8 +16,8 @@ pub mod token;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
 use crate::http::pages;
+use crate::state::AppState;
 
 pub use error::{ErrorCode, OAuthError};
 

@@ -9,8 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ErrorCode, OAuthError};
-use crate::app::AppState;
 use crate::clients::registration::{self, RegistrationError, RegistrationRequest};
+use crate::state::AppState;
 
 #[tracing::instrument(skip_all)]
 pub async fn register(

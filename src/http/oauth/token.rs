@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ErrorCode, OAuthError, pkce, scope};
-use crate::app::AppState;
 use crate::clients;
 use crate::http::forwarded;
 use crate::mail::MailAccount;
+use crate::state::AppState;
 use crate::store::{LimitError, RefreshVerdict, RequestLimiter, StoreError};
 use crate::token::{
     AccessClaims, AuthMethod, CLOCK_SKEW_LEEWAY_SECS, CodeClaims, Purpose, RefreshClaims,
