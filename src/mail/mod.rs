@@ -10,6 +10,7 @@
 //! - [`smtp`]: [`Smtp`] builds lettre transports and checks logins.
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
+//! - [`sasl`]: XOAUTH2 / OAUTHBEARER messages and an IMAP authenticator for bearer tokens.
 //! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.
 
 pub mod account;
@@ -21,6 +22,7 @@ pub mod imap;
 pub mod message;
 pub mod outbox;
 mod resolve;
+pub mod sasl;
 pub mod search;
 pub mod settings;
 pub mod smtp;
