@@ -72,12 +72,13 @@ pub fn oauthbearer_initial_response(user: &str, token: &str) -> Vec<u8> {
 }
 
 /// The server's reason for refusing a token: the JSON of the error challenge (RFC 7628
-/// §3.2.2; Google's and Dovecot's XOAUTH2 send the same), e.g.
-/// `{"status":"401","schemes":"bearer","scope":"mail"}`.
+/// §3.2.2; Google's XOAUTH2 sends the same), e.g. Dovecot's
+/// `{"status":"401","schemes":"bearer","scope":"mail"}` for XOAUTH2 and
+/// `{"status":"invalid_token"}` for OAUTHBEARER.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct OAuthServerError {
-    /// `401` (token invalid or expired), `400`, `403`, ... or `invalid_token` and the
-    /// like in RFC 7628's own words.
+    /// `401` (token invalid or expired), `400`, `403`, ... (XOAUTH2), or RFC 7628's
+    /// words: `invalid_token`, `insufficient_scope`, ... (OAUTHBEARER).
     #[serde(default)]
     pub status: String,
     /// The authentication schemes the server takes, usually `bearer`.
