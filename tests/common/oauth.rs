@@ -43,6 +43,8 @@ pub struct OAuthStack {
     pub redirect_uri: String,
     /// `<email>` files holding the provider password of each account.
     pub users_dir: PathBuf,
+    /// The OAuth Dovecot's mail store (`<domain>/<local>/Maildir`).
+    pub mail_dir: PathBuf,
     /// Dovecot taking bearer tokens: plain IMAP (STARTTLS offered) and IMAPS.
     pub imap_port: u16,
     pub imaps_port: u16,
@@ -130,6 +132,7 @@ impl OAuthStack {
             client_secret: get("OAUTH_CLIENT_SECRET")?,
             redirect_uri: get("OAUTH_REDIRECT_URI")?,
             users_dir: PathBuf::from(get("OAUTH_USERS_DIR")?),
+            mail_dir: PathBuf::from(get("OAUTH_MAIL_DIR")?),
             imap_port: port("OAUTH_IMAP_PORT")?,
             imaps_port: port("OAUTH_IMAPS_PORT")?,
             submission_port: port("OAUTH_SUBMISSION_PORT")?,
@@ -137,20 +140,45 @@ impl OAuthStack {
         })
     }
 
-    /// A new provider account `<prefix>-<random>@example.test` with a random password; its
-    /// mailbox exists on the OAuth Dovecot as soon as it signs in or receives mail.
+    /// A new provider account `<prefix>-<random>@example.test` with a random password, and
+    /// its mailbox on the OAuth Dovecot (every address of the domain is a mailbox there).
     pub fn new_account(&self, prefix: &str) -> TestUser {
         let tag = random_string(10).to_ascii_lowercase();
         let user = TestUser {
             email: format!("{prefix}-{tag}@{}", stack().domain),
             password: random_string(24),
         };
+        self.create_mailboxes(&user.email);
         let path = self.users_dir.join(&user.email);
         let tmp = self.users_dir.join(format!(".new.{}", user.email));
         std::fs::write(&tmp, &user.password)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .unwrap_or_else(|e| panic!("cannot add {}: {e}", path.display()));
         user
+    }
+
+    /// Creates the Maildir with INBOX and the special folders, owned like the store, before
+    /// the first delivery or login (which would otherwise race to create them).
+    fn create_mailboxes(&self, email: &str) {
+        use std::os::unix::fs::MetadataExt;
+        let (local, domain) = email.split_once('@').expect("an address");
+        let owner = std::fs::metadata(&self.mail_dir).expect("the OAuth mail store");
+        let chown = |path: &Path| {
+            std::os::unix::fs::chown(path, Some(owner.uid()), Some(owner.gid()))
+                .unwrap_or_else(|e| panic!("cannot chown {}: {e}", path.display()))
+        };
+        let user_dir = self.mail_dir.join(domain).join(local);
+        let maildir = user_dir.join("Maildir");
+        for folder in ["", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(maildir.join(folder).join(sub))
+                    .unwrap_or_else(|e| panic!("cannot create {}: {e}", maildir.display()));
+                chown(&maildir.join(folder).join(sub));
+            }
+            chown(&maildir.join(folder));
+        }
+        chown(&user_dir);
+        chown(&self.mail_dir.join(domain));
     }
 
     /// Signs `user` in at the provider as a browser would, for `client_id`, and exchanges
