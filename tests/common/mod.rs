@@ -27,4 +27,5 @@ pub use imap::{
 pub use smtp::{deliver, submission_transport, try_deliver, try_submit};
 #[allow(unused_imports)]
 pub use stack::{Stack, TestUser, stack};
+pub mod oauth;
 pub mod silent;
