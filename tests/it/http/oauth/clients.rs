@@ -3,7 +3,7 @@
 //! read-only grants, RFC 8707 resources, code and refresh replay, login rate limits (in
 //! memory and in Redis), a prefixed BASE_URL, and the MCP endpoint's Origin/Accept rules.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

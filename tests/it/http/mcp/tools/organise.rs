@@ -5,7 +5,7 @@
 //! moved copies by Message-ID are driven through the mail layer directly, since Dovecot
 //! has MOVE and reports COPYUID.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

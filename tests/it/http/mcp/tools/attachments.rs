@@ -5,7 +5,7 @@
 //! bytes a URL downloads, the objects in the bucket or on disk, the messages in the
 //! mailboxes over IMAP.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! against the stack's Dovecot. Messages are put in over IMAP and every outcome is checked
 //! in the mailbox itself as well as in the tool's answer.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

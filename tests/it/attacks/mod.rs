@@ -14,9 +14,6 @@
 //! - [`login_limits`]: racing and sidestepping the login limits, exhausting login slots.
 //! - [`sizes`]: oversized attachments and request bodies.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod client_documents;
 mod hostile_imap;
 mod login_limits;

@@ -3,7 +3,7 @@
 //! Also: a Redis that is down or goes away gives a clean `StoreError` quickly, comes back
 //! by itself, and an unreachable `REDIS_URL` stops the server at start-up with a reason.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::process::Stdio;

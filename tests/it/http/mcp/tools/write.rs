@@ -3,7 +3,7 @@
 //! themselves over IMAP: what arrived, with which headers, and what was filed in Sent and
 //! Drafts.
 
-mod common;
+use crate::common;
 
 use common::app::TestServer;
 use common::{RawMessage, TestUser, deliver, fetch_raw, stack, wait_for_messages};

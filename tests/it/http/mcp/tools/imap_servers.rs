@@ -4,7 +4,7 @@
 //! many hosted servers do (folders named as Exchange names them: "Sent Items", "Deleted
 //! Items", "Junk E-mail"). Every test checks the mailbox itself over plain IMAP.
 
-mod common;
+use crate::common;
 
 use async_imap::Session;
 use futures::TryStreamExt;

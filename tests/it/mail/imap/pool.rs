@@ -5,7 +5,7 @@
 //! idle sessions expire, and a token's calls through the MCP endpoint log in once.
 //! Logins are counted with the pool's own counters and, end to end, in Dovecot's log.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! count shows that the attachments never left the server; and a big attachment read on
 //! its own (in pieces) comes out byte for byte.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use mail_mcp::mail::imap::{self, GetOptions, PoolSettings};

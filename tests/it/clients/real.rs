@@ -13,7 +13,7 @@
 //! Each program prints one JSON line describing what it saw; the tests check that and the
 //! mailbox itself over IMAP.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
