@@ -552,7 +552,7 @@ async fn replay_is_refused_with_the_memory_store() {
 
 #[tokio::test]
 async fn replay_is_refused_with_redis() {
-    replay_is_refused(&["--redis-url", &stack().redis_url]).await;
+    replay_is_refused(&["--redis-url", &stack().own_redis_url()]).await;
 }
 
 /// After the allowed number of wrong passwords for one account, the page says to wait
@@ -607,7 +607,7 @@ async fn logins_are_rate_limited_in_memory() {
 
 #[tokio::test]
 async fn logins_are_rate_limited_in_redis() {
-    logins_are_rate_limited(&["--redis-url", &stack().redis_url]).await;
+    logins_are_rate_limited(&["--redis-url", &stack().own_redis_url()]).await;
 }
 
 /// With BASE_URL under a path prefix (a reverse proxy strips it), every URL the server
