@@ -1,4 +1,4 @@
-//! The running mail stack: started once per test binary by `bin/mail-stack` (or the one
+//! The running mail stack: started once per test run by `bin/mail-stack` (or the one
 //! `MAIL_STACK_ENV` names), its `stack.env` parsed into typed fields, and fresh mailboxes.
 
 use std::collections::HashMap;
