@@ -7,13 +7,17 @@
 //! - [`Stack::new_user`]: a mailbox nobody else uses.
 //! - [`imap_session`], [`append`], [`fetch_raw`], [`wait_for_messages`]: IMAP as a mail
 //!   client sees it. [`deliver`]: incoming mail over the unauthenticated SMTP port.
+//! - [`small_message`]: messages to put in. [`error_text`]: a tool error's text.
+//!   [`eventually`]: waiting for what the stack does a moment later.
 //!
 //! Not every helper is used at every moment of a change, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
 pub mod app;
+mod eventually;
 pub mod hostile_imap;
 mod imap;
+mod messages;
 mod smtp;
 pub mod stack;
 
@@ -24,7 +28,17 @@ pub use imap::{
     try_imap_session, wait_for_message_containing, wait_for_messages,
 };
 #[allow(unused_imports)]
+pub use imap::{folder_names, list_folder_names};
+#[allow(unused_imports)]
 pub use smtp::{deliver, submission_transport, try_deliver, try_submit};
 #[allow(unused_imports)]
 pub use stack::{Stack, TestUser, stack};
 pub mod silent;
+mod tool_results;
+
+#[allow(unused_imports)]
+pub use eventually::{eventually, eventually_within};
+#[allow(unused_imports)]
+pub use messages::{small_message, small_message_with_id, unique_message_id};
+#[allow(unused_imports)]
+pub use tool_results::error_text;

@@ -305,7 +305,10 @@ impl Stack {
     pub fn own_redis_url(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let db = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(db < 16, "redis-server has 16 databases: 15 tests may own one");
+        assert!(
+            db < 16,
+            "redis-server has 16 databases: 15 tests may own one"
+        );
         format!("{}/{db}", self.redis_url)
     }
 }

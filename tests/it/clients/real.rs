@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use common::app::{AuthRequest, TestServer};
 use common::{Stack, TestUser, stack};
-use futures::TryStreamExt;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -176,21 +175,6 @@ fn providers_file(stack: &Stack) -> PathBuf {
     path
 }
 
-/// The account's folder names as IMAP LIST shows them.
-async fn folder_names(user: &TestUser) -> Vec<String> {
-    let mut session = common::imap_session(user).await;
-    let names: Vec<String> = session
-        .list(Some(""), Some("*"))
-        .await
-        .unwrap()
-        .map_ok(|name| name.name().to_owned())
-        .try_collect()
-        .await
-        .unwrap();
-    session.logout().await.ok();
-    names
-}
-
 /// Puts a message with `subject` into `user`'s INBOX (IMAP APPEND: delivering to a
 /// brand-new mailbox over SMTP can race Dovecot's creation of INBOX with a login).
 async fn deliver_to(user: &TestUser, subject: &str) {
@@ -246,7 +230,9 @@ async fn assert_python_session(report: &Value, user: &TestUser, folder: &str, su
         "list_mailboxes shows the new folder: {report}"
     );
     assert!(
-        folder_names(user).await.contains(&folder.to_string()),
+        common::folder_names(user)
+            .await
+            .contains(&folder.to_string()),
         "the folder exists on the IMAP server"
     );
     assert_eq!(report["token_scope"], "mail.read mail.send offline_access");
@@ -376,7 +362,7 @@ async fn typescript_sdk_works_with_a_token_from_mail_mcp_token() {
     let tools = names(&report["tools"]);
     assert!(tools.contains(&"list_mailboxes"), "{tools:?}");
     assert!(names(&report["mailboxes"]).contains(&folder.as_str()));
-    assert!(folder_names(&user).await.contains(&folder));
+    assert!(common::folder_names(&user).await.contains(&folder));
     if tools.contains(&"send_mail_message") {
         let subject = format!("typescript sdk {folder}");
         common::wait_for_message_containing(&user, "INBOX", subject.as_bytes()).await;
