@@ -292,13 +292,7 @@ async fn a_typed_server_nesting_deep_after_login_gets_a_tool_error() {
         "the login check met a behaving server"
     );
     let token = server
-        .token_request(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &request.redirect_uri),
-            ("code_verifier", &request.verifier),
-            ("client_id", &client_id),
-        ])
+        .exchange_code(&client_id, None, &code, &request)
         .await;
     assert_eq!(token.status(), 200, "a token for the typed servers");
     let token: Value = token.json().await.unwrap();

@@ -489,17 +489,7 @@ async fn exchange_and_use(
     assert_eq!(callback.get("state"), Some(&request.state), "{callback:?}");
     assert_eq!(callback.get("iss"), Some(&server.base_url));
     let code = callback.get("code").expect("the callback carries a code");
-    let mut fields = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", request.redirect_uri.as_str()),
-        ("code_verifier", request.verifier.as_str()),
-        ("client_id", client_id),
-    ];
-    if let Some(secret) = secret {
-        fields.push(("client_secret", secret));
-    }
-    let response = server.token_request(&fields).await;
+    let response = server.exchange_code(client_id, secret, code, request).await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     let token = tokens["access_token"].as_str().unwrap();
