@@ -14,20 +14,10 @@ use serde_json::{Value, json};
 
 use crate::common::app::{AuthRequest, TestServer};
 use crate::common::hostile_imap::{Answer, HostileImap, JUNK_END, JUNK_START, Trigger};
-use crate::common::stack;
+use crate::common::{error_text, stack};
 
 /// Levels of nesting the hostile server sends: far beyond any stack.
 const DEEP: usize = 100_000;
-
-/// The text of a tool result that must be an error.
-fn error_text(result: &Value) -> String {
-    assert_eq!(
-        result["isError"],
-        json!(true),
-        "expected a tool error: {result}"
-    );
-    result["content"][0]["text"].as_str().unwrap().to_owned()
-}
 
 /// After an attack: the process still answers `/health` and serves a tenant on a real
 /// mail server.
@@ -302,13 +292,7 @@ async fn a_typed_server_nesting_deep_after_login_gets_a_tool_error() {
         "the login check met a behaving server"
     );
     let token = server
-        .token_request(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &request.redirect_uri),
-            ("code_verifier", &request.verifier),
-            ("client_id", &client_id),
-        ])
+        .exchange_code(&client_id, None, &code, &request)
         .await;
     assert_eq!(token.status(), 200, "a token for the typed servers");
     let token: Value = token.json().await.unwrap();

@@ -5,7 +5,7 @@
 //! moved copies by Message-ID are driven through the mail layer directly, since Dovecot
 //! has MOVE and reports COPYUID.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
@@ -16,21 +16,10 @@ use mail_mcp::mail::{Imap, MailSettings, TlsSettings};
 use serde_json::{Value, json};
 
 use common::app::TestServer;
-use common::{RawMessage, TestUser, append, fetch_raw, imap_session, stack};
-
-/// A small message with a unique Message-ID.
-fn message(subject: &str) -> Vec<u8> {
-    message_with_id(subject, &format!("<{}@example.test>", uuid::Uuid::new_v4()))
-}
-
-fn message_with_id(subject: &str, message_id: &str) -> Vec<u8> {
-    format!(
-        "From: Carol <carol@example.test>\r\nTo: someone@example.test\r\nSubject: {subject}\r\n\
-         Message-ID: {message_id}\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\n\
-         This is {subject}.\r\n"
-    )
-    .into_bytes()
-}
+use common::{
+    RawMessage, TestUser, append, error_text, fetch_raw, folder_names, imap_session,
+    small_message as message, small_message_with_id as message_with_id, stack,
+};
 
 /// A running server, a fresh user whose INBOX holds one message per subject (UIDs 1, 2,
 /// ... in order) and an access token for that user's account.
@@ -51,21 +40,6 @@ async fn uid_validity(user: &TestUser, folder: &str) -> u32 {
     let mailbox = session.examine(folder).await.unwrap();
     session.logout().await.ok();
     mailbox.uid_validity.expect("Dovecot reports UIDVALIDITY")
-}
-
-/// Every folder name LIST reports, as the server spells it.
-async fn folder_names(user: &TestUser) -> Vec<String> {
-    let mut session = imap_session(user).await;
-    let names: Vec<String> = session
-        .list(Some(""), Some("*"))
-        .await
-        .unwrap()
-        .map_ok(|name| name.name().to_owned())
-        .try_collect()
-        .await
-        .unwrap();
-    session.logout().await.ok();
-    names
 }
 
 /// Sets `flag` on `uid` in `folder`, as another mail client would.
@@ -98,12 +72,6 @@ fn by_uid(messages: Vec<RawMessage>) -> HashMap<u32, RawMessage> {
 
 fn uids(messages: &[RawMessage]) -> Vec<u32> {
     messages.iter().map(|m| m.uid).collect()
-}
-
-/// The text of a tool result that must be an error.
-fn error_text(result: &Value) -> String {
-    assert_eq!(result["isError"], true, "expected a tool error: {result}");
-    result["content"][0]["text"].as_str().unwrap().to_owned()
 }
 
 /// (old uid, new uid) pairs of a move result.

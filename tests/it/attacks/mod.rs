@@ -16,9 +16,6 @@
 //! - [`sizes`]: oversized attachments and request bodies, attachments that pass the read
 //!   limit by their structure but not while they stream into the store.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod client_documents;
 mod hostile_imap;
 mod login_limits;

@@ -3,7 +3,10 @@
 //! silent server, an untrusted certificate); listing folders with special use and counts;
 //! opening and resolving folders.
 
-mod common;
+mod large_messages;
+mod pool;
+
+use crate::common;
 
 use std::time::{Duration, Instant};
 

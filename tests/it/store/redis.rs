@@ -3,7 +3,7 @@
 //! Also: a Redis that is down or goes away gives a clean `StoreError` quickly, comes back
 //! by itself, and an unreachable `REDIS_URL` stops the server at start-up with a reason.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::process::Stdio;
@@ -388,14 +388,12 @@ impl OwnRedis {
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server is installed (bin/install-deps)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::eventually("redis-server listens", async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
         OwnRedis { child, port }
     }
 
@@ -428,10 +426,7 @@ async fn the_store_survives_redis_going_away_and_coming_back() {
         );
     }
     let _redis = OwnRedis::start(port).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while store.ping().await.is_err() {
-        assert!(Instant::now() < deadline, "the store did not reconnect");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let reconnected = async || store.ping().await.is_ok();
+    common::eventually_within("the store reconnects", Duration::from_secs(15), reconnected).await;
     assert!(store.consume_once("b", MINUTE).await.unwrap());
 }

@@ -5,7 +5,7 @@
 //! bytes a URL downloads, the objects in the bucket or on disk, the messages in the
 //! mailboxes over IMAP.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ use aws_sdk_s3::config::{
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::app::TestServer;
-use common::{TestUser, deliver, fetch_raw, stack, wait_for_messages};
+use common::{TestUser, deliver, error_text, fetch_raw, stack, wait_for_messages};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 
@@ -152,11 +152,6 @@ impl Desk {
         let inbox = wait_for_messages(&self.alice, "INBOX", 1).await;
         inbox.last().unwrap().uid
     }
-}
-
-fn error_text(result: &Value) -> String {
-    assert_eq!(result["isError"], true, "expected a tool error: {result}");
-    result["content"][0]["text"].as_str().unwrap().to_owned()
 }
 
 fn http() -> reqwest::Client {

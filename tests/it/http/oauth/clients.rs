@@ -3,7 +3,7 @@
 //! read-only grants, RFC 8707 resources, code and refresh replay, login rate limits (in
 //! memory and in Redis), a prefixed BASE_URL, and the MCP endpoint's Origin/Accept rules.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
@@ -36,26 +36,6 @@ async fn register(server: &TestServer, body: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-async fn exchange(
-    server: &TestServer,
-    client_id: &str,
-    secret: Option<&str>,
-    code: &str,
-    request: &AuthRequest,
-) -> reqwest::Response {
-    let mut fields = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", request.redirect_uri.as_str()),
-        ("code_verifier", request.verifier.as_str()),
-        ("client_id", client_id),
-    ];
-    if let Some(secret) = secret {
-        fields.push(("client_secret", secret));
-    }
-    server.token_request(&fields).await
 }
 
 async fn login_code(
@@ -118,9 +98,12 @@ async fn a_registered_confidential_client_logs_in_through_a_provider() {
 
     let user = stack.new_user("dcr");
     let code = login_code(&server, client_id, &request, &user, &[]).await;
-    let tokens = exchange(&server, client_id, Some("wrong"), &code, &request).await;
+    let tokens = server
+        .exchange_code(client_id, Some("wrong"), &code, &request)
+        .await;
     assert_eq!(tokens.status(), 401, "a wrong derived secret is refused");
-    let tokens: Value = exchange(&server, client_id, Some(secret), &code, &request)
+    let tokens: Value = server
+        .exchange_code(client_id, Some(secret), &code, &request)
         .await
         .json()
         .await
@@ -181,9 +164,11 @@ async fn a_public_client_needs_no_secret_and_an_explicit_provider_is_used() {
         &[("provider", "stack")],
     )
     .await;
-    let with_secret = exchange(&server, client_id, Some("anything"), &code, &request).await;
+    let with_secret = server
+        .exchange_code(client_id, Some("anything"), &code, &request)
+        .await;
     assert_eq!(with_secret.status(), 401);
-    let response = exchange(&server, client_id, None, &code, &request).await;
+    let response = server.exchange_code(client_id, None, &code, &request).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -264,7 +249,7 @@ async fn a_client_metadata_document_is_fetched_and_checked() {
     assert!(page.text().await.unwrap().contains("Doc Client"));
     let user = stack.new_user("cimd");
     let code = login_code(&server, &good_id, &request, &user, &[]).await;
-    let response = exchange(&server, &good_id, None, &code, &request).await;
+    let response = server.exchange_code(&good_id, None, &code, &request).await;
     assert_eq!(
         response.status(),
         200,
@@ -350,17 +335,17 @@ async fn a_read_only_grant_lists_and_runs_only_read_tools() {
         &[("allow_send", "")],
     )
     .await;
-    let tokens: Value = exchange(
-        &server,
-        &client.client_id,
-        Some(&client.client_secret),
-        &code,
-        &request,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let tokens: Value = server
+        .exchange_code(
+            &client.client_id,
+            Some(&client.client_secret),
+            &code,
+            &request,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(tokens["scope"], "mail.read offline_access");
     let access = tokens["access_token"].as_str().unwrap();
 
@@ -447,14 +432,14 @@ async fn a_foreign_resource_is_refused() {
         .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_target");
-    let response = exchange(
-        &server,
-        &client.client_id,
-        Some(&client.client_secret),
-        &code,
-        &request,
-    )
-    .await;
+    let response = server
+        .exchange_code(
+            &client.client_id,
+            Some(&client.client_secret),
+            &code,
+            &request,
+        )
+        .await;
     assert_eq!(response.status(), 200, "a missing resource is accepted");
 }
 
@@ -468,25 +453,25 @@ async fn replay_is_refused(extra_args: &[&str]) {
     let request = AuthRequest::new();
     let user = stack.new_user("replay");
     let code = login_code(&server, &client.client_id, &request, &user, &[]).await;
-    let first: Value = exchange(
-        &server,
-        &client.client_id,
-        Some(&client.client_secret),
-        &code,
-        &request,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let again = exchange(
-        &server,
-        &client.client_id,
-        Some(&client.client_secret),
-        &code,
-        &request,
-    )
-    .await;
+    let first: Value = server
+        .exchange_code(
+            &client.client_id,
+            Some(&client.client_secret),
+            &code,
+            &request,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let again = server
+        .exchange_code(
+            &client.client_id,
+            Some(&client.client_secret),
+            &code,
+            &request,
+        )
+        .await;
     assert_eq!(again.status(), 400);
     assert_eq!(
         again.json::<Value>().await.unwrap()["error"],
@@ -517,17 +502,17 @@ async fn replay_is_refused(extra_args: &[&str]) {
 
     let request = AuthRequest::new();
     let code = login_code(&server, &client.client_id, &request, &user, &[]).await;
-    let fresh: Value = exchange(
-        &server,
-        &client.client_id,
-        Some(&client.client_secret),
-        &code,
-        &request,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let fresh: Value = server
+        .exchange_code(
+            &client.client_id,
+            Some(&client.client_secret),
+            &code,
+            &request,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let r1 = fresh["refresh_token"].as_str().unwrap().to_string();
     let second = refresh(r1.clone()).await;
     assert_eq!(second.status(), 200);
@@ -552,7 +537,7 @@ async fn replay_is_refused_with_the_memory_store() {
 
 #[tokio::test]
 async fn replay_is_refused_with_redis() {
-    replay_is_refused(&["--redis-url", &stack().redis_url]).await;
+    replay_is_refused(&["--redis-url", &stack().own_redis_url()]).await;
 }
 
 /// After the allowed number of wrong passwords for one account, the page says to wait
@@ -607,7 +592,7 @@ async fn logins_are_rate_limited_in_memory() {
 
 #[tokio::test]
 async fn logins_are_rate_limited_in_redis() {
-    logins_are_rate_limited(&["--redis-url", &stack().redis_url]).await;
+    logins_are_rate_limited(&["--redis-url", &stack().own_redis_url()]).await;
 }
 
 /// With BASE_URL under a path prefix (a reverse proxy strips it), every URL the server
@@ -663,17 +648,17 @@ async fn a_prefixed_base_url_is_in_every_emitted_url() {
     );
     let user = stack.new_user("prefix");
     let code = login_code(&server, &client.client_id, &request, &user, &[]).await;
-    let tokens: Value = exchange(
-        &server,
-        &client.client_id,
-        Some(&client.client_secret),
-        &code,
-        &request,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let tokens: Value = server
+        .exchange_code(
+            &client.client_id,
+            Some(&client.client_secret),
+            &code,
+            &request,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let access = tokens["access_token"].as_str().unwrap();
     assert!(
         server

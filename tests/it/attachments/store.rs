@@ -4,7 +4,7 @@
 //! service itself hands out (a presigned URL fetched over HTTP, a link downloaded from the
 //! server, the files on disk), not only what the store says.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};

@@ -13,7 +13,7 @@
 //! Each program prints one JSON line describing what it saw; the tests check that and the
 //! mailbox itself over IMAP.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use common::app::{AuthRequest, TestServer};
 use common::{Stack, TestUser, stack};
-use futures::TryStreamExt;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -176,21 +175,6 @@ fn providers_file(stack: &Stack) -> PathBuf {
     path
 }
 
-/// The account's folder names as IMAP LIST shows them.
-async fn folder_names(user: &TestUser) -> Vec<String> {
-    let mut session = common::imap_session(user).await;
-    let names: Vec<String> = session
-        .list(Some(""), Some("*"))
-        .await
-        .unwrap()
-        .map_ok(|name| name.name().to_owned())
-        .try_collect()
-        .await
-        .unwrap();
-    session.logout().await.ok();
-    names
-}
-
 /// Puts a message with `subject` into `user`'s INBOX (IMAP APPEND: delivering to a
 /// brand-new mailbox over SMTP can race Dovecot's creation of INBOX with a login).
 async fn deliver_to(user: &TestUser, subject: &str) {
@@ -246,7 +230,9 @@ async fn assert_python_session(report: &Value, user: &TestUser, folder: &str, su
         "list_mailboxes shows the new folder: {report}"
     );
     assert!(
-        folder_names(user).await.contains(&folder.to_string()),
+        common::folder_names(user)
+            .await
+            .contains(&folder.to_string()),
         "the folder exists on the IMAP server"
     );
     assert_eq!(report["token_scope"], "mail.read mail.send offline_access");
@@ -376,7 +362,7 @@ async fn typescript_sdk_works_with_a_token_from_mail_mcp_token() {
     let tools = names(&report["tools"]);
     assert!(tools.contains(&"list_mailboxes"), "{tools:?}");
     assert!(names(&report["mailboxes"]).contains(&folder.as_str()));
-    assert!(folder_names(&user).await.contains(&folder));
+    assert!(common::folder_names(&user).await.contains(&folder));
     if tools.contains(&"send_mail_message") {
         let subject = format!("typescript sdk {folder}");
         common::wait_for_message_containing(&user, "INBOX", subject.as_bytes()).await;
@@ -503,17 +489,7 @@ async fn exchange_and_use(
     assert_eq!(callback.get("state"), Some(&request.state), "{callback:?}");
     assert_eq!(callback.get("iss"), Some(&server.base_url));
     let code = callback.get("code").expect("the callback carries a code");
-    let mut fields = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", request.redirect_uri.as_str()),
-        ("code_verifier", request.verifier.as_str()),
-        ("client_id", client_id),
-    ];
-    if let Some(secret) = secret {
-        fields.push(("client_secret", secret));
-    }
-    let response = server.token_request(&fields).await;
+    let response = server.exchange_code(client_id, secret, code, request).await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     let token = tokens["access_token"].as_str().unwrap();

@@ -4,7 +4,7 @@
 //! many hosted servers do (folders named as Exchange names them: "Sent Items", "Deleted
 //! Items", "Junk E-mail"). Every test checks the mailbox itself over plain IMAP.
 
-mod common;
+use crate::common;
 
 use async_imap::Session;
 use futures::TryStreamExt;
@@ -49,12 +49,8 @@ async fn basic_session(user: &TestUser) -> BasicSession {
 
 /// A small message with a unique Message-ID, and that Message-ID.
 fn message(subject: &str) -> (Vec<u8>, String) {
-    let id = format!("<{}@example.test>", uuid::Uuid::new_v4());
-    let raw = format!(
-        "From: Carol <carol@example.test>\r\nTo: someone@example.test\r\nSubject: {subject}\r\n\
-         Message-ID: {id}\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nThis is {subject}.\r\n"
-    );
-    (raw.into_bytes(), id)
+    let id = common::unique_message_id();
+    (common::small_message_with_id(subject, &id), id)
 }
 
 /// A running app, a fresh user on the basic server with `folders` created and one message
@@ -102,14 +98,7 @@ impl Account {
     /// Every folder name LIST reports.
     async fn folders(&self) -> Vec<String> {
         let mut session = basic_session(&self.user).await;
-        let names = session
-            .list(Some(""), Some("*"))
-            .await
-            .unwrap()
-            .map_ok(|name| name.name().to_owned())
-            .try_collect()
-            .await
-            .unwrap();
+        let names = common::list_folder_names(&mut session).await;
         session.logout().await.ok();
         names
     }

@@ -3,7 +3,7 @@
 //! against the stack's Dovecot. Messages are put in over IMAP and every outcome is checked
 //! in the mailbox itself as well as in the tool's answer.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use common::app::TestServer;
-use common::{TestUser, append, fetch_raw, imap_session, stack};
+use common::{TestUser, append, error_text, fetch_raw, imap_session, stack};
 
 /// A server, a fresh mailbox and an access token from the browser login.
 async fn setup(prefix: &str) -> (TestServer, TestUser, String) {
@@ -32,15 +32,6 @@ Message-ID: <{}@test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r
         uuid::Uuid::new_v4()
     )
     .into_bytes()
-}
-
-/// The text of a tool error.
-fn error_text(result: &Value) -> String {
-    assert_eq!(result["isError"], true, "expected a tool error: {result}");
-    result["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn subjects(page: &Value) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! `bin/mail-stack`: SMTP logins over submission (STARTTLS) and SMTPS, how a wrong
 //! password and an untrusted certificate are reported, and `verify_login` on both sides.
 
-mod common;
+use crate::common;
 
 use mail_mcp::mail::{
     Imap, MailError, MailSettings, Protocol, Security, ServerLogin, Smtp, TlsSettings, verify_login,

@@ -1,7 +1,7 @@
 //! The test harness and the mail stack it starts: mailboxes, delivery, submission,
 //! special-use folders, S3 and redis behave as the other integration tests assume.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

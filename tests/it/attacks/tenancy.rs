@@ -10,7 +10,7 @@ use mail_mcp::token::Keyring;
 use serde_json::{Value, json};
 
 use crate::common::app::TestServer;
-use crate::common::{TestUser, deliver, fetch_raw, stack, wait_for_messages};
+use crate::common::{TestUser, deliver, error_text, fetch_raw, stack, wait_for_messages};
 
 /// The attachment's bytes, recognisable anywhere they might leak.
 const SECRET: &[u8] = b"tenant A's confidential figures: 4242-SECRET";
@@ -120,12 +120,6 @@ impl Tenants {
             .call_tool(&self.impostor_token, tool, arguments)
             .await
     }
-}
-
-/// The text of a tool error (fails when the result is not one).
-fn error_text(result: &Value) -> String {
-    assert_eq!(result["isError"], true, "expected a tool error: {result}");
-    result["content"][0]["text"].as_str().unwrap().to_owned()
 }
 
 /// No URL, and none of A's bytes, anywhere in a result.

@@ -2,7 +2,7 @@
 //! discovery, the login page, a browser-style login, the code exchange, refresh, and an
 //! MCP client listing the account's mailboxes with the access token.
 
-mod common;
+use crate::common;
 
 use common::app::{AuthRequest, TestServer, hidden_field};
 use common::stack;

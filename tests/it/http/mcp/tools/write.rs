@@ -3,10 +3,10 @@
 //! themselves over IMAP: what arrived, with which headers, and what was filed in Sent and
 //! Drafts.
 
-mod common;
+use crate::common;
 
 use common::app::TestServer;
-use common::{RawMessage, TestUser, deliver, fetch_raw, stack, wait_for_messages};
+use common::{RawMessage, TestUser, deliver, error_text, fetch_raw, stack, wait_for_messages};
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 
@@ -102,11 +102,6 @@ fn header_block(raw: &[u8]) -> String {
 fn contains(haystack: &[u8], needle: &str) -> bool {
     let haystack = String::from_utf8_lossy(haystack).to_ascii_lowercase();
     haystack.contains(&needle.to_ascii_lowercase())
-}
-
-fn error_text(result: &Value) -> String {
-    assert_eq!(result["isError"], true, "expected a tool error: {result}");
-    result["content"][0]["text"].as_str().unwrap().to_owned()
 }
 
 fn only(messages: Vec<RawMessage>) -> RawMessage {

@@ -4,14 +4,14 @@
 //! count shows that the attachments never left the server; and a big attachment read on
 //! its own (in pieces) comes out byte for byte.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use mail_mcp::mail::imap::{self, GetOptions, PoolSettings};
 use mail_mcp::mail::message::{ReadOptions, read_message};
 use mail_mcp::mail::{Imap, MailSettings, TlsSettings};
 
-use common::{TestUser, stack};
+use common::{TestUser, eventually, stack};
 
 /// An IMAP client that logs out after each call, so that Dovecot logs its byte counts.
 fn imap() -> Imap {
@@ -116,20 +116,14 @@ fn bytes_sent_to(user: &TestUser) -> usize {
 /// Waits until Dovecot logged `sessions` logouts of `user` (its log process writes a
 /// moment after the connection closed).
 async fn logged_out(user: &TestUser, sessions: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let logouts = || {
         let log = std::fs::read_to_string(stack().dir.join("dovecot.log")).unwrap_or_default();
         let who = format!("imap({})", user.email);
-        let count = log
-            .lines()
+        log.lines()
             .filter(|l| l.contains(&who) && l.contains("Logged out"))
-            .count();
-        if count >= sessions {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "no logout logged");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+            .count()
+    };
+    eventually("Dovecot logged the logouts", async || logouts() >= sessions).await;
 }
 
 /// Each large message reads exactly as the whole message parsed here, with and without

@@ -5,18 +5,18 @@
 //! idle sessions expire, and a token's calls through the MCP endpoint log in once.
 //! Logins are counted with the pool's own counters and, end to end, in Dovecot's log.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mail_mcp::mail::imap::{self, PageRequest, PoolSettings};
 use mail_mcp::mail::{Imap, MailError, MailSettings, ServerLogin, TlsSettings};
 use serde_json::json;
 
 use common::app::TestServer;
-use common::{TestUser, stack};
+use common::{TestUser, eventually, small_message as message, stack};
 
 fn settings() -> MailSettings {
     MailSettings::new(TlsSettings::new(Some(&stack().ca_file)).expect("the test CA loads"))
@@ -36,10 +36,6 @@ fn imaps(user: &TestUser) -> ServerLogin {
     stack().mail_account(user).imap
 }
 
-fn message(subject: &str) -> Vec<u8> {
-    format!("From: a@example.test\r\nSubject: {subject}\r\n\r\nbody\r\n").into_bytes()
-}
-
 /// The number of messages of INBOX, through the pool.
 async fn inbox_count(imap: &Imap, login: &ServerLogin) -> u32 {
     imap.with_session(login, |s| {
@@ -50,15 +46,6 @@ async fn inbox_count(imap: &Imap, login: &ServerLogin) -> u32 {
     })
     .await
     .unwrap()
-}
-
-/// Polls `condition` every 20 ms for up to 10 s (real time).
-async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Three calls of one account log in once and reuse the session twice.
