@@ -3,8 +3,6 @@
 //! PKCE, checked by Dovecot's oauth2 passdb (XOAUTH2, OAUTHBEARER) and by Postfix through
 //! Dovecot SASL; `mail_mcp::mail::sasl` builds the client side.
 
-mod common;
-
 use std::time::Duration;
 
 use async_imap::Client;
@@ -18,8 +16,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use common::oauth::{OAuthStack, oauth_stack};
-use common::{TestUser, stack};
+use crate::common::oauth::{OAuthStack, oauth_stack};
+use crate::common::{TestUser, stack};
 
 const MECHANISMS: [OAuthMechanism; 2] = [OAuthMechanism::XOAuth2, OAuthMechanism::OAuthBearer];
 
