@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`cli`]: the command line (`server`, `generate`, `token`, `keygen`).
 //! - [`config`]: settings from flags and environment, validated at start-up.
+//! - [`logging`]: the `LOG_LEVEL` filter, and the cap that keeps wire traces (passwords,
+//!   tokens, mail) out of the logs.
 //! - [`providers`]: the mail providers offered on the login page, from a TOML file.
 //! - [`app`]: [`app::run`], which serves the router; used by `main` and the tests.
 //! - [`state`]: [`state::AppState`], the shared state built once at start-up.
@@ -22,6 +24,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod mail;
 pub mod mail_files;
 pub mod net_guard;
