@@ -61,8 +61,11 @@ pub struct TestServer {
 }
 
 impl Drop for TestServer {
+    /// Stops the server and removes its DATA_DIR (its key and local attachments), so a
+    /// run leaves no directories behind.
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
