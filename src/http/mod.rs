@@ -11,6 +11,7 @@ pub mod health;
 pub mod mcp;
 pub mod oauth;
 pub mod pages;
+pub mod panics;
 pub mod trace;
 
 use axum::Router;
@@ -33,6 +34,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(oauth::routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(mcp::routes(&state, shutdown))
+        .layer(panics::catch_panics())
         .layer(TraceLayer::new_for_http().make_span_with(trace::RedactedSpan))
         .with_state(state)
 }
