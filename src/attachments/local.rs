@@ -1,7 +1,7 @@
 //! The embedded store (the default, nothing to set up): one file per attachment under
 //! `DATA_DIR/attachments/<account tag>/`, its description in a JSON file beside it, and
-//! links `BASE_URL/attachments/<token>` served by this server, where the token is a
-//! signed reference to the key with an expiry ([`LinkSigner`]). Every object has an
+//! links `BASE_URL/attachments/<signed_link>` served by this server, where the signed
+//! link is a reference to the key with an expiry ([`LinkSigner`]). Every object has an
 //! expiry too, pushed forward whenever a link outlives it; [`LocalStore::sweep_once`]
 //! removes expired objects and leftovers of interrupted writes, and [`spawn_sweeper`]
 //! runs it periodically until shutdown.
@@ -96,7 +96,7 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// A store in `root` (created, mode 0700, if missing) whose links are
-    /// `<base_url>/attachments/<token>` signed by `links`; objects are kept `retention`
+    /// `<base_url>/attachments/<signed_link>` signed by `links`; objects are kept `retention`
     /// after they are stored, or as long as the last link issued for them.
     pub fn new(
         root: PathBuf,
@@ -243,9 +243,9 @@ impl LocalStore {
                 .await
                 .map_err(|e| StoreError::backend("store the attachment", e))?;
         }
-        let token = self.links.sign(key, expires);
+        let signed_link = self.links.sign(key, expires);
         Ok(IssuedUrl {
-            url: format!("{}{token}", self.link_base),
+            url: format!("{}{signed_link}", self.link_base),
             expires_at: from_unix_seconds(expires),
         })
     }
@@ -256,8 +256,8 @@ impl LocalStore {
         url: &str,
         now: SystemTime,
     ) -> Result<Option<AttachmentKey>, StoreError> {
-        match self.link_token(url) {
-            Some(token) => self.links.verify(&token, unix_seconds(now)).map(Some),
+        match self.signed_link_of(url) {
+            Some(signed_link) => self.links.verify(&signed_link, unix_seconds(now)).map(Some),
             None => Ok(None),
         }
     }
@@ -265,10 +265,10 @@ impl LocalStore {
     /// [`AttachmentStore::open_link`] as of `now`.
     pub async fn open_link_at(
         &self,
-        token: &str,
+        signed_link: &str,
         now: SystemTime,
     ) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-        let key = self.links.verify(token, unix_seconds(now))?;
+        let key = self.links.verify(signed_link, unix_seconds(now))?;
         self.get_at(&key, now).await
     }
 
@@ -295,8 +295,8 @@ impl LocalStore {
         Ok(report)
     }
 
-    /// The token of a URL under our link base, `None` for any other URL.
-    fn link_token(&self, text: &str) -> Option<String> {
+    /// The signed link of a URL under our link base, `None` for any other URL.
+    fn signed_link_of(&self, text: &str) -> Option<String> {
         let url = Url::parse(text).ok()?;
         let base = &self.link_base;
         let same_origin = url.scheme() == base.scheme()
@@ -399,8 +399,8 @@ impl AttachmentStore for LocalStore {
         self.resolve_url_at(url, SystemTime::now())
     }
 
-    async fn open_link(&self, token: &str) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-        self.open_link_at(token, SystemTime::now()).await
+    async fn open_link(&self, signed_link: &str) -> Result<(ObjectInfo, ChunkStream), StoreError> {
+        self.open_link_at(signed_link, SystemTime::now()).await
     }
 }
 
@@ -603,13 +603,13 @@ mod tests {
             store.resolve_url_at(&issued.url, at(60)),
             Err(StoreError::LinkExpired)
         ));
-        let token = issued.url.rsplit('/').next().unwrap();
+        let signed_link = issued.url.rsplit('/').next().unwrap();
         let foreign = [
-            format!("https://other.example.test/prefix/attachments/{token}"),
-            format!("http://mail.example.test/prefix/attachments/{token}"),
-            format!("https://mail.example.test:8443/prefix/attachments/{token}"),
-            format!("https://mail.example.test/attachments/{token}"),
-            format!("https://user@mail.example.test/prefix/attachments/{token}"),
+            format!("https://other.example.test/prefix/attachments/{signed_link}"),
+            format!("http://mail.example.test/prefix/attachments/{signed_link}"),
+            format!("https://mail.example.test:8443/prefix/attachments/{signed_link}"),
+            format!("https://mail.example.test/attachments/{signed_link}"),
+            format!("https://user@mail.example.test/prefix/attachments/{signed_link}"),
             "http://169.254.169.254/latest/meta-data".to_string(),
             "not a url".to_string(),
         ];

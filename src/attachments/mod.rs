@@ -11,7 +11,7 @@
 //! # Layout
 //! - [`key`]: [`AttachmentKey`], deterministic opaque object keys.
 //! - [`naming`]: safe filenames, content types and `Content-Disposition`.
-//! - [`link`]: signed expiring tokens of local links.
+//! - [`link`]: signed, expiring local links.
 //! - [`local`]: the embedded store and its expiry sweep.
 //! - [`s3`]: the S3 store.
 
@@ -202,10 +202,10 @@ pub trait AttachmentStore: Send + Sync {
         Ok(())
     }
 
-    /// The object behind a local link token (the last segment of
-    /// `BASE_URL/attachments/<token>`). Stores without local links answer NotFound.
-    async fn open_link(&self, token: &str) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-        let _ = token;
+    /// The object behind a signed local link (the last segment of
+    /// `BASE_URL/attachments/<signed_link>`). Stores without local links answer NotFound.
+    async fn open_link(&self, signed_link: &str) -> Result<(ObjectInfo, ChunkStream), StoreError> {
+        let _ = signed_link;
         Err(StoreError::NotFound)
     }
 

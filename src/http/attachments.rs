@@ -1,10 +1,10 @@
-//! `GET /attachments/{token}`: downloads of the local attachment store. The bytes are
+//! `GET /attachments/{signed_link}`: downloads of the local attachment store. The bytes are
 //! hostile mail content served from our own origin, next to the login page, so every
 //! answer is a download that cannot render or run: `Content-Disposition: attachment` with
 //! a safe filename, `nosniff`, a sandboxing CSP, and renderable types (HTML, SVG, XML,
 //! scripts) served as `application/octet-stream`. The file is streamed, never read whole.
 //! A tampered link gets 403, an expired one 410, an unknown or swept one 404, each with a
-//! one-line plain-text body. The token itself is checked by the store.
+//! one-line plain-text body. The signed link itself is checked by the store.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -27,8 +27,8 @@ const COMMON_HEADERS: [(HeaderName, &str); 4] = [
 ];
 
 #[tracing::instrument(skip_all)]
-pub async fn download(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.attachments.open_link(&token).await {
+pub async fn download(State(state): State<AppState>, Path(signed_link): Path<String>) -> Response {
+    match state.attachments.open_link(&signed_link).await {
         Ok((info, stream)) => file_response(&info, stream),
         Err(error) => refusal(&error),
     }

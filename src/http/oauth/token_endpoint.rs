@@ -105,7 +105,7 @@ fn slow_down(wait: Duration) -> Response {
 }
 
 #[tracing::instrument(skip_all, fields(grant_type))]
-pub async fn token(
+pub async fn grant(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
