@@ -1,7 +1,8 @@
 //! Writing tools: `send_mail_message`, `reply_to_mail_message`, `forward_mail_message`,
-//! `create_draft_mail_message`. Thin: turn the arguments (the shared ones are in [`super::write_fields`]) into
-//! typed recipients and attachments (read from where they are given: see
-//! [`super::attachments`]), call the app's [`crate::mail::Outbox`], return its report.
+//! `create_draft_mail_message`. Thin: turn the arguments (the shared ones are in
+//! [`super::write_fields`]) into typed recipients and attachments (read from where they
+//! are given: see [`super::attachments`]), call the app's [`crate::mail::Outbox`], return
+//! its report.
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
