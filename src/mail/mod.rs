@@ -12,6 +12,7 @@
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
 //! - [`blocking`]: `run_blocking`, slow parsing and decoding off the async threads.
+//! - [`sasl`]: XOAUTH2 / OAUTHBEARER messages and an IMAP authenticator for bearer tokens.
 //! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.
 
 pub mod account;
@@ -25,6 +26,7 @@ pub mod message;
 pub mod outbox;
 mod resolve;
 pub mod reuse;
+pub mod sasl;
 pub mod search;
 pub mod settings;
 pub mod smtp;
