@@ -60,7 +60,7 @@ pub enum StartError {
     },
     /// The S3 attachment store cannot be set up.
     #[error("S3 attachment store: {0}")]
-    S3Attachments(#[source] crate::attachments::StoreError),
+    S3Attachments(#[source] crate::attachments::AttachmentStoreError),
     #[error("serving HTTP failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -181,7 +181,7 @@ mod tests {
             "local attachment store /data/attachments: read-only file system"
         );
         assert!(local.source().is_some());
-        let s3 = StartError::S3Attachments(crate::attachments::StoreError::NotFound);
+        let s3 = StartError::S3Attachments(crate::attachments::AttachmentStoreError::NotFound);
         assert!(s3.to_string().starts_with("S3 attachment store: "), "{s3}");
     }
 }

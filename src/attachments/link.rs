@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::StoreError;
+use super::AttachmentStoreError;
 use super::key::AttachmentKey;
 
 /// Label of the keyring subkey that signs links (`Keyring::derive_subkey`).
@@ -46,15 +46,20 @@ impl LinkSigner {
         )
     }
 
-    /// The key a signed link names, when its signature is ours ([`StoreError::LinkInvalid`]
-    /// otherwise) and it has not expired at `now_unix` ([`StoreError::LinkExpired`]).
-    pub fn verify(&self, signed_link: &str, now_unix: u64) -> Result<AttachmentKey, StoreError> {
-        let (key, expires, tag) = split_signed_link(signed_link).ok_or(StoreError::LinkInvalid)?;
+    /// The key a signed link names, when its signature is ours ([`AttachmentStoreError::LinkInvalid`]
+    /// otherwise) and it has not expired at `now_unix` ([`AttachmentStoreError::LinkExpired`]).
+    pub fn verify(
+        &self,
+        signed_link: &str,
+        now_unix: u64,
+    ) -> Result<AttachmentKey, AttachmentStoreError> {
+        let (key, expires, tag) =
+            split_signed_link(signed_link).ok_or(AttachmentStoreError::LinkInvalid)?;
         self.mac(key.as_str(), expires)
             .verify_truncated_left(&tag)
-            .map_err(|_| StoreError::LinkInvalid)?;
+            .map_err(|_| AttachmentStoreError::LinkInvalid)?;
         if now_unix >= expires {
-            return Err(StoreError::LinkExpired);
+            return Err(AttachmentStoreError::LinkExpired);
         }
         Ok(key)
     }
@@ -118,11 +123,11 @@ mod tests {
         assert_eq!(signer().verify(&signed_link, 999).ok(), Some(key()));
         assert!(matches!(
             signer().verify(&signed_link, 1_000),
-            Err(StoreError::LinkExpired)
+            Err(AttachmentStoreError::LinkExpired)
         ));
         assert!(matches!(
             signer().verify(&signed_link, 5_000),
-            Err(StoreError::LinkExpired)
+            Err(AttachmentStoreError::LinkExpired)
         ));
     }
 
@@ -158,7 +163,7 @@ mod tests {
             for now in [500, 5_000] {
                 let result = signer().verify(&case, now);
                 assert!(
-                    matches!(result, Err(StoreError::LinkInvalid)),
+                    matches!(result, Err(AttachmentStoreError::LinkInvalid)),
                     "{case}: {result:?}"
                 );
             }

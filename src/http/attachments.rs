@@ -12,7 +12,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::attachments::naming::{content_disposition, served_content_type};
-use crate::attachments::{ChunkStream, ObjectInfo, StoreError};
+use crate::attachments::{AttachmentStoreError, ChunkStream, ObjectInfo};
 use crate::state::AppState;
 
 /// Headers on every answer of this endpoint, file or refusal.
@@ -56,17 +56,17 @@ fn file_response(info: &ObjectInfo, stream: ChunkStream) -> Response {
 }
 
 /// The status and one-line explanation for a link that cannot be served.
-fn refusal(error: &StoreError) -> Response {
+fn refusal(error: &AttachmentStoreError) -> Response {
     let (status, message) = match error {
-        StoreError::LinkInvalid => (
+        AttachmentStoreError::LinkInvalid => (
             StatusCode::FORBIDDEN,
             "This attachment link is not valid: it was altered or not issued by this server.",
         ),
-        StoreError::LinkExpired => (
+        AttachmentStoreError::LinkExpired => (
             StatusCode::GONE,
             "This attachment link has expired. Ask for the message again to get a new link.",
         ),
-        StoreError::NotFound => (
+        AttachmentStoreError::NotFound => (
             StatusCode::NOT_FOUND,
             "No such attachment: it may have expired and been removed.",
         ),
@@ -134,11 +134,11 @@ mod tests {
     #[test]
     fn refusals_map_to_distinct_statuses_with_plain_text() {
         let cases = [
-            (StoreError::LinkInvalid, StatusCode::FORBIDDEN),
-            (StoreError::LinkExpired, StatusCode::GONE),
-            (StoreError::NotFound, StatusCode::NOT_FOUND),
+            (AttachmentStoreError::LinkInvalid, StatusCode::FORBIDDEN),
+            (AttachmentStoreError::LinkExpired, StatusCode::GONE),
+            (AttachmentStoreError::NotFound, StatusCode::NOT_FOUND),
             (
-                StoreError::backend("read the attachment", "disk on fire"),
+                AttachmentStoreError::backend("read the attachment", "disk on fire"),
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
         ];
