@@ -18,7 +18,7 @@ use crate::clients::registration::RedirectPolicy;
 use crate::mail::imap::PoolSettings;
 use crate::mail::{MailSettings, TlsSettings};
 use crate::providers::Providers;
-use crate::store::{Capacities, LoginLimits, RequestLimits};
+use crate::shared_store::{Capacities, LoginLimits, RequestLimits};
 use crate::token::{Keyring, Lifetimes};
 
 /// Settings every command that makes or opens tokens needs. No `Debug`: it holds the keys.

@@ -10,7 +10,7 @@
 //! - [`clients`]: OAuth clients without a database (redirect URIs, provisioning).
 //! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
-//! - [`store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
+//! - [`shared_store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
 //! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 //! - [`mail_files`]: attachments of mail as files: links of read parts, files of outgoing
 //!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
@@ -26,6 +26,6 @@ pub mod mail;
 pub mod mail_files;
 pub mod net_guard;
 pub mod providers;
+pub mod shared_store;
 pub mod state;
-pub mod store;
 pub mod token;

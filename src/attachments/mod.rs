@@ -93,7 +93,7 @@ pub struct NewAttachment {
 }
 
 /// Why an attachment store operation failed (the shared store has its own
-/// [`crate::store::StoreError`]); every message can be shown to a person or a model.
+/// [`crate::shared_store::StoreError`]); every message can be shown to a person or a model.
 /// Backend detail (paths, endpoints, SDK errors) is kept as the `source`, for logs only.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachmentStoreError {

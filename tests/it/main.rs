@@ -6,7 +6,7 @@
 //!   over real HTTP.
 //! - [`mail`]: the IMAP layer (sessions, the pool, large messages) and SMTP.
 //! - [`attachments`]: the S3 and local attachment stores.
-//! - [`store`]: the shared store (memory and Redis).
+//! - [`shared_store`]: the shared store (memory and Redis).
 //! - [`clients`]: the MCP clients people use (SDKs, a browser), run as programs.
 //! - [`attacks`]: the attack suite, one module per hole closed.
 //! - [`stack`]: the harness and the stack behave as the other tests assume.
@@ -19,5 +19,5 @@ mod attacks;
 mod clients;
 mod http;
 mod mail;
+mod shared_store;
 mod stack;
-mod store;

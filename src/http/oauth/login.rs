@@ -21,8 +21,8 @@ use super::{form_guard, mail_choice, scope};
 use crate::http::forwarded;
 use crate::http::pages::{CustomServerValues, LoginValues};
 use crate::mail::{LoginCheck, MailAccount, ServerLogin};
+use crate::shared_store::{Accounts, LimitError, Outcome};
 use crate::state::AppState;
-use crate::store::{Accounts, LimitError, Outcome};
 use crate::token::{
     ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,
 };
