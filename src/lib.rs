@@ -7,7 +7,7 @@
 //! - [`app`]: [`app::run`], which serves the router; used by `main` and the tests.
 //! - [`state`]: [`state::AppState`], the shared state built once at start-up.
 //! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.
-//! - [`clients`]: OAuth clients without a database (redirect URIs, provisioning).
+//! - [`oauth_clients`]: OAuth clients without a database (redirect URIs, provisioning).
 //! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
 //! - [`shared_store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
@@ -19,12 +19,12 @@
 pub mod app;
 pub mod attachments;
 pub mod cli;
-pub mod clients;
 pub mod config;
 pub mod http;
 pub mod mail;
 pub mod mail_files;
 pub mod net_guard;
+pub mod oauth_clients;
 pub mod providers;
 pub mod shared_store;
 pub mod state;

@@ -12,10 +12,10 @@ use crate::attachments::{
     AttachmentStore, KEY_SUBKEY_LABEL, LINK_SUBKEY_LABEL, LinkSigner, LocalStore, S3Store,
     spawn_sweeper,
 };
-use crate::clients::ClientRegistry;
 use crate::config::{AttachmentBackend, Config, ConfigError};
 use crate::mail::{Imap, LoginBudget, Outbox, Smtp};
 use crate::mail_files::{FileLimits, MailFiles};
+use crate::oauth_clients::ClientRegistry;
 use crate::shared_store::{LoginLimiter, SharedStore};
 use crate::token::TokenCodec;
 
@@ -24,7 +24,8 @@ use crate::token::TokenCodec;
 pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenCodec>,
-    pub clients: Arc<ClientRegistry>,
+    /// The OAuth clients: sealed client_ids, registration, metadata documents.
+    pub oauth_clients: Arc<ClientRegistry>,
     pub imap: Imap,
     pub smtp: Smtp,
     /// Used codes, refresh families, login failures: memory, or Redis with REDIS_URL.
@@ -74,7 +75,7 @@ impl AppState {
             config.base_url.clone(),
             config.resource(),
         ));
-        let clients = Arc::new(ClientRegistry::new(
+        let oauth_clients = Arc::new(ClientRegistry::new(
             tokens.clone(),
             config.allow_private_network,
             config.client_metadata_documents,
@@ -103,7 +104,7 @@ impl AppState {
             .with_smtp_saving_sent(config.providers.smtp_saves_sent_hosts());
         Ok(AppState {
             tokens,
-            clients,
+            oauth_clients,
             imap,
             smtp,
             mail_files: Arc::new(mail_files),

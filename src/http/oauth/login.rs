@@ -203,7 +203,7 @@ async fn open_form(
                 expired()
             })?;
     let client = state
-        .clients
+        .oauth_clients
         .resolve(&claims.client_id)
         .await
         .map_err(|_| expired())?;

@@ -24,9 +24,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ErrorCode, OAuthError, pkce, scope};
-use crate::clients;
 use crate::http::forwarded;
 use crate::mail::MailAccount;
+use crate::oauth_clients;
 use crate::shared_store::{LimitError, RefreshVerdict, RequestLimiter, StoreError};
 use crate::state::AppState;
 use crate::token::{
@@ -167,10 +167,14 @@ async fn authenticate_client(
         error.basic_challenge = used_basic;
         error
     };
-    let client = state.clients.resolve(&client_id).await.map_err(|reason| {
-        tracing::debug!(%reason, "token request from an unknown client");
-        unauthorised("unknown client")
-    })?;
+    let client = state
+        .oauth_clients
+        .resolve(&client_id)
+        .await
+        .map_err(|reason| {
+            tracing::debug!(%reason, "token request from an unknown client");
+            unauthorised("unknown client")
+        })?;
     limiter.count_client(&client_id).await?;
     let public = client.auth_method == AuthMethod::None && client.secret_hash.is_none();
     match (public, secret) {
@@ -184,7 +188,8 @@ async fn authenticate_client(
             );
         }
         (false, Some(secret)) => {
-            if !clients::secret_matches(state.tokens.keyring(), &client_id, &client, &secret) {
+            if !oauth_clients::secret_matches(state.tokens.keyring(), &client_id, &client, &secret)
+            {
                 return Err(unauthorised("client authentication failed").into());
             }
         }
