@@ -1,6 +1,6 @@
 //! The attachment stores against real servers: the S3 store against the stack's s3s-fs
 //! (which checks SigV4 signatures, presigned ones included), and the local store through
-//! the real application serving `GET /attachments/{token}`. Each test checks the bytes the
+//! the real application serving `GET /attachments/{signed_link}`. Each test checks the bytes the
 //! service itself hands out (a presigned URL fetched over HTTP, a link downloaded from the
 //! server, the files on disk), not only what the store says.
 
@@ -531,8 +531,8 @@ async fn local_links_refuse_tampered_expired_unknown_and_swept() {
         .await
         .unwrap();
     let url = store.url(&key, Duration::from_secs(600)).await.unwrap().url;
-    let (prefix, token) = url.rsplit_once('/').unwrap();
-    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let (prefix, signed_link) = url.rsplit_once('/').unwrap();
+    let mut parts: Vec<String> = signed_link.split('.').map(str::to_string).collect();
 
     let mut later_expiry = parts.clone();
     later_expiry[1] = (parts[1].parse::<u64>().unwrap() + 3600).to_string();
@@ -555,7 +555,7 @@ async fn local_links_refuse_tampered_expired_unknown_and_swept() {
         (format!("{prefix}/{}", later_expiry.join(".")), 403),
         (format!("{prefix}/{}", parts.join(".")), 403),
         (format!("{prefix}/{signed_elsewhere}"), 403),
-        (format!("{prefix}/not-a-token"), 403),
+        (format!("{prefix}/not-a-signed-link"), 403),
         (expired, 410),
         (unknown, 404),
     ];
