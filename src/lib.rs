@@ -8,9 +8,11 @@
 //! - [`state`]: [`state::AppState`], the shared state built once at start-up.
 //! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.
 //! - [`oauth_clients`]: OAuth clients without a database (redirect URIs, provisioning).
-//! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
+//! - [`token`]: the sealed credentials (client_ids, codes, access and refresh tokens):
+//!   keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
-//! - [`shared_store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
+//! - [`shared_store`]: the shared store (memory or Redis): single-use codes, refresh
+//!   rotation, login limits. Not the attachment stores.
 //! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 //! - [`mail_files`]: attachments of mail as files: links of read parts, files of outgoing
 //!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.

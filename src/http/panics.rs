@@ -20,7 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 /// What a tool may have done before it panicked, which decides what the caller is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ToolKind {
+pub enum ToolKind {
     /// The tool only reads mail (its `readOnlyHint`): no mail was changed.
     ReadsOnly,
     /// The tool changes or sends mail: it may have done part of that.
@@ -29,7 +29,7 @@ pub(crate) enum ToolKind {
 
 /// Runs a tool call; a panic in it becomes a tool result with `isError` that says which
 /// tool failed and what may have happened, so the model can look before trying again.
-pub(crate) async fn guard_tool_call<F>(
+pub async fn guard_tool_call<F>(
     tool: &str,
     kind: ToolKind,
     call: F,
@@ -64,7 +64,7 @@ fn tool_panic_text(tool: &str, kind: ToolKind) -> String {
 
 /// Runs a non-tool MCP request (such as `tools/list`); a panic in it becomes a JSON-RPC
 /// internal error naming the method.
-pub(crate) async fn guard_request<T, F>(method: &str, request: F) -> Result<T, ErrorData>
+pub async fn guard_request<T, F>(method: &str, request: F) -> Result<T, ErrorData>
 where
     F: Future<Output = Result<T, ErrorData>>,
 {
