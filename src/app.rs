@@ -2,122 +2,12 @@
 //! the router on a listener until the shutdown token is cancelled. `main` and the
 //! integration tests both start the server through [`run`].
 
-use std::sync::Arc;
-
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::attachments::{
-    AttachmentStore, LINK_SUBKEY_LABEL, LinkSigner, LocalStore, S3Store, spawn_sweeper,
-};
-use crate::clients::ClientRegistry;
-use crate::config::{AttachmentBackend, Config};
-use crate::mail::{Imap, LoginBudget, Smtp};
-use crate::store::{LoginLimiter, SharedStore};
-use crate::token::TokenCodec;
-
-/// Everything a request handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub tokens: Arc<TokenCodec>,
-    pub clients: Arc<ClientRegistry>,
-    pub imap: Imap,
-    pub smtp: Smtp,
-    /// Used codes, refresh families, login failures: memory, or Redis with REDIS_URL.
-    pub store: Arc<dyn SharedStore>,
-    /// Where attachments are uploaded and read back (local files or S3).
-    pub attachments: Arc<dyn AttachmentStore>,
-    /// Sign-in attempts counted in `store`, and those in flight in this process.
-    pub login_limiter: LoginLimiter,
-    /// The connection budget of login checks, apart from the IMAP pool.
-    pub login_budget: LoginBudget,
-}
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Config(String),
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[from] std::io::Error),
-}
-
-impl AppState {
-    /// The state for `config`; background work (the local attachment sweep) stops when
-    /// `shutdown` is cancelled.
-    pub async fn new(config: Config, shutdown: &CancellationToken) -> Result<AppState, StartError> {
-        let tokens = Arc::new(TokenCodec::new(
-            config.keyring.clone(),
-            config.base_url.clone(),
-            config.resource(),
-        ));
-        let clients = Arc::new(ClientRegistry::new(
-            tokens.clone(),
-            config.allow_private_network,
-            config.client_metadata_documents,
-        ));
-        let settings = config
-            .mail
-            .settings()
-            .map_err(|e| StartError::Config(e.to_string()))?;
-        let store = crate::store::open_with(config.redis_url.as_deref(), config.memory_store)
-            .await
-            .map_err(|e| StartError::Config(format!("REDIS_URL: {e}")))?;
-        let attachments = open_attachment_store(&config, shutdown).await?;
-        Ok(AppState {
-            tokens,
-            clients,
-            imap: Imap::with_pool(settings.clone(), config.mail_pool),
-            smtp: Smtp::with_pool(settings, config.mail_pool)
-                .with_max_connecting(config.smtp_max_connecting),
-            login_limiter: LoginLimiter::new(store.clone(), config.login_limits),
-            login_budget: LoginBudget::new(config.login_check_max),
-            store,
-            attachments,
-            config: Arc::new(config),
-        })
-    }
-}
-
-/// The configured attachment store: the local one with its sweep task, or S3 (whose
-/// bucket is checked in the background, so a slow credential source cannot stall start-up).
-async fn open_attachment_store(
-    config: &Config,
-    shutdown: &CancellationToken,
-) -> Result<Arc<dyn AttachmentStore>, StartError> {
-    let settings = &config.attachments;
-    match &settings.backend {
-        AttachmentBackend::Local => {
-            let root = config.data_dir.join("attachments");
-            let links = LinkSigner::new(config.keyring.derive_subkey(LINK_SUBKEY_LABEL));
-            let store = LocalStore::new(root.clone(), links, &config.base_url, settings.url_ttl)
-                .map_err(|e| {
-                    StartError::Config(format!("local attachment store {}: {e}", root.display()))
-                })?;
-            let store = Arc::new(store);
-            spawn_sweeper(store.clone(), settings.sweep_interval, shutdown.clone());
-            Ok(store)
-        }
-        AttachmentBackend::S3(s3) => {
-            let store = S3Store::from_environment(s3.clone())
-                .await
-                .map_err(|e| StartError::Config(format!("S3 attachment store: {e}")))?;
-            let store = Arc::new(store);
-            let probe = store.clone();
-            let bucket = s3.bucket.clone();
-            tokio::spawn(async move {
-                match probe.check_bucket().await {
-                    Ok(()) => tracing::info!(%bucket, "S3 attachment bucket reachable"),
-                    Err(e) => {
-                        tracing::warn!(%bucket, error = %e, "S3 attachment bucket not reachable yet")
-                    }
-                }
-            });
-            Ok(store)
-        }
-    }
-}
+use crate::config::Config;
+use crate::state::AppState;
+pub use crate::state::StartError;
 
 /// Serves the application on `listener` until `shutdown` is cancelled.
 pub async fn run(

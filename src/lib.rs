@@ -3,13 +3,18 @@
 //! # Layout
 //! - [`cli`]: the command line (`server`, `generate`, `token`, `keygen`).
 //! - [`config`]: settings from flags and environment, validated at start-up.
-//! - [`app`]: shared state and [`app::run`], used by `main` and the tests.
+//! - [`providers`]: the mail providers offered on the login page, from a TOML file.
+//! - [`app`]: [`app::run`], which serves the router; used by `main` and the tests.
+//! - [`state`]: [`state::AppState`], the shared state built once at start-up.
 //! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.
 //! - [`clients`]: OAuth clients without a database (redirect URIs, provisioning).
 //! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
 //! - [`store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
 //! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
+//! - [`mail_files`]: attachments of mail as files: links of read parts, files of outgoing
+//!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
+//! - [`net_guard`]: outbound connections to hosts a stranger named never reach private networks.
 
 pub mod app;
 pub mod attachments;
@@ -18,7 +23,9 @@ pub mod clients;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod mail_files;
 pub mod net_guard;
 pub mod providers;
+pub mod state;
 pub mod store;
 pub mod token;

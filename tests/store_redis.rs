@@ -226,11 +226,43 @@ async fn the_login_limiter_blocks_and_says_when_to_retry(store: Arc<dyn SharedSt
     fail(elsewhere, &id()).await.unwrap();
 }
 
+/// `family_revoked` is true only for a family revoked by a stale refresh token or by
+/// `revoke_family` (what the MCP endpoint refuses access tokens for): not for a live
+/// family, one that rotated, one ended without a refresh token, or one never stored.
+async fn only_revoked_families_are_reported_revoked(store: &dyn SharedStore) {
+    let (live, stale, replayed, ended) = (id(), id(), id(), id());
+    let (first, second) = (id(), id());
+    for family in [&live, &stale, &replayed] {
+        store.start_family(family, &first, MINUTE).await.unwrap();
+    }
+    store.start_family(&ended, "!ended", MINUTE).await.unwrap();
+    store
+        .rotate_refresh(&live, &first, &second, MINUTE)
+        .await
+        .unwrap();
+    store
+        .rotate_refresh(&stale, &second, &id(), MINUTE)
+        .await
+        .unwrap();
+    store.revoke_family(&replayed, MINUTE).await.unwrap();
+    let expected = [
+        (&live, false),
+        (&stale, true),
+        (&replayed, true),
+        (&ended, false),
+        (&id(), false),
+    ];
+    for (family, revoked) in expected {
+        assert_eq!(store.family_revoked(family).await.unwrap(), revoked);
+    }
+}
+
 /// Every behaviour above, against one store.
 async fn suite(store: Arc<dyn SharedStore>) {
     store.ping().await.unwrap();
     consume_once_is_true_once(store.as_ref()).await;
     a_stale_refresh_token_revokes_its_family(store.as_ref()).await;
+    only_revoked_families_are_reported_revoked(store.as_ref()).await;
     concurrent_uses_yield_exactly_one_winner(store.clone()).await;
     concurrent_hits_are_all_counted(store.clone()).await;
     a_window_counts_then_expires(store.as_ref()).await;

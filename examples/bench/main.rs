@@ -407,6 +407,7 @@ impl Tokens {
             client: "bench".into(),
             scope: "mail.read mail.send offline_access".into(),
             account,
+            family: None,
         };
         self.codec
             .seal(

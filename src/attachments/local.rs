@@ -745,6 +745,61 @@ mod tests {
         assert_eq!(store.describe(&key(2)).await.unwrap().unwrap().owner, None);
     }
 
+    /// `put_pieces` stores pieces in order as they come, tagged; a source that fails
+    /// midway stores nothing (the earlier object stays, no temporary file is left) and its
+    /// own error comes back.
+    #[tokio::test]
+    async fn pieces_are_stored_in_order_and_a_failing_source_replaces_nothing() {
+        use crate::attachments::{PiecesError, put_pieces};
+        let store = store();
+        let pieces: Vec<Result<bytes::Bytes, &str>> =
+            vec![Ok("ab".into()), Ok(bytes::Bytes::new()), Ok("cde".into())];
+        let info = put_pieces(
+            &store,
+            &key(1),
+            &tag("a"),
+            futures::stream::iter(pieces),
+            "a.txt",
+            "text/plain",
+        )
+        .await
+        .unwrap();
+        assert_eq!((info.size, info.owner.clone()), (5, Some(tag("a"))));
+        let (_, bytes) = store.read_all_owned(&key(1), &tag("a"), 100).await.unwrap();
+        assert_eq!(&bytes[..], b"abcde");
+
+        let failing: Vec<Result<bytes::Bytes, &str>> = vec![
+            Ok("xy".into()),
+            Err("the mailbox went away"),
+            Ok("z".into()),
+        ];
+        let err = put_pieces(
+            &store,
+            &key(1),
+            &tag("a"),
+            futures::stream::iter(failing),
+            "b.txt",
+            "text/plain",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, PiecesError::Source("the mailbox went away")),
+            "{err:?}"
+        );
+        let (_, bytes) = store.read_all_owned(&key(1), &tag("a"), 100).await.unwrap();
+        assert_eq!(&bytes[..], b"abcde", "the earlier object is untouched");
+        let dir = store.root().join(key(1).account_tag());
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with(TEMP_PREFIX)),
+            "{names:?}"
+        );
+    }
+
     #[tokio::test]
     async fn sweep_removes_old_leftovers_but_not_fresh_ones() {
         let store = store();

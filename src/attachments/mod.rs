@@ -315,20 +315,8 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<NewAttachment, E>>,
 {
-    if let Some(info) = store.describe(key).await?
-        && check_owner(&info, key, owner)?
-    {
-        match store.url(key, ttl).await {
-            Ok(url) => {
-                return Ok(Issued {
-                    url,
-                    info,
-                    uploaded: false,
-                });
-            }
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(issued) = stored_url(store, key, owner, ttl).await? {
+        return Ok(issued);
     }
     let new = fetch().await?;
     let info = store
@@ -339,6 +327,96 @@ where
         info,
         uploaded: true,
     })
+}
+
+/// A URL for the object under `key` when the store has it as `owner`'s; `None` when it
+/// has none or one without a tag (to be fetched again), [`StoreError::NotOurs`] when the
+/// object carries another owner's tag ([`check_owner`]).
+pub async fn stored_url(
+    store: &dyn AttachmentStore,
+    key: &AttachmentKey,
+    owner: &OwnerTag,
+    ttl: Duration,
+) -> Result<Option<Issued>, StoreError> {
+    let Some(info) = store.describe(key).await? else {
+        return Ok(None);
+    };
+    if !check_owner(&info, key, owner)? {
+        return Ok(None);
+    }
+    match store.url(key, ttl).await {
+        Ok(url) => Ok(Some(Issued {
+            url,
+            info,
+            uploaded: false,
+        })),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why [`put_pieces`] stored nothing: its source failed (that error wins) or the store did.
+#[derive(Debug)]
+pub enum PiecesError<E> {
+    Source(E),
+    Store(StoreError),
+}
+
+/// Stores, tagged with `owner`, the pieces of a source that borrows something (a mail
+/// session) and so cannot be a [`ChunkStream`]: the pieces pass through a channel of one
+/// piece into [`AttachmentStore::put_owned`] as they come, so at most a piece or two are
+/// in memory besides what the store buffers (one S3 part). A failing source makes the
+/// store drop what it wrote (nothing replaces the object) and its error is returned; a
+/// failing store ends the channel, so the source is not read further and the store's
+/// error is returned. Neither side waits for the other once one has failed.
+pub async fn put_pieces<S, E>(
+    store: &dyn AttachmentStore,
+    key: &AttachmentKey,
+    owner: &OwnerTag,
+    pieces: S,
+    filename: &str,
+    content_type: &str,
+) -> Result<ObjectInfo, PiecesError<E>>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+{
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(1);
+    // `poll_recv` keeps answering `None` once the channel is closed and empty, so a store
+    // that asks again after the end is not a problem.
+    let body: ChunkStream = Box::pin(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)));
+    let produce = async move {
+        futures::pin_mut!(pieces);
+        while let Some(piece) = pieces.next().await {
+            let (item, failure) = match piece {
+                Ok(bytes) => (Ok(bytes), None),
+                Err(e) => (
+                    Err(io::Error::other(
+                        "the attachment could not be read from its source",
+                    )),
+                    Some(e),
+                ),
+            };
+            // A closed channel: the store stopped (it failed); its error is the answer.
+            let store_gone = sender.send(item).await.is_err();
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            if store_gone {
+                return Ok(());
+            }
+        }
+        Ok(())
+    };
+    let stored = store.put_owned(
+        key,
+        Some(owner),
+        AttachmentBody::Stream(body),
+        filename,
+        content_type,
+    );
+    let (produced, stored) = futures::join!(produce, stored);
+    produced.map_err(PiecesError::Source)?;
+    stored.map_err(PiecesError::Store)
 }
 
 /// Reads a stream of an expected `size` into one buffer, failing past `limit`.
@@ -398,6 +476,177 @@ mod tests {
             err.to_string(),
             "the attachment is 6 bytes, over the limit of 4 bytes"
         );
+    }
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A store that reads what it is given slowly, counting the bytes it has taken; it
+    /// fails once it has taken `fail_after` bytes, when set (an S3 part refused).
+    struct CountingStore {
+        taken: Arc<AtomicUsize>,
+        fail_after: Option<usize>,
+    }
+
+    #[async_trait]
+    impl AttachmentStore for CountingStore {
+        async fn exists(&self, _: &AttachmentKey) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn put_owned(
+            &self,
+            _: &AttachmentKey,
+            owner: Option<&OwnerTag>,
+            body: AttachmentBody,
+            filename: &str,
+            content_type: &str,
+        ) -> Result<ObjectInfo, StoreError> {
+            let AttachmentBody::Stream(mut stream) = body else {
+                unreachable!("put_pieces streams");
+            };
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| StoreError::backend("read", e))?;
+                let taken = self.taken.fetch_add(chunk.len(), Ordering::SeqCst) + chunk.len();
+                tokio::task::yield_now().await;
+                if self.fail_after.is_some_and(|limit| taken >= limit) {
+                    return Err(StoreError::backend("upload a part", "refused"));
+                }
+            }
+            // Asked again after the end: must not panic or hang.
+            assert!(stream.next().await.is_none());
+            Ok(ObjectInfo {
+                filename: filename.into(),
+                content_type: content_type.into(),
+                size: self.taken.load(Ordering::SeqCst) as u64,
+                created: None,
+                expires: None,
+                owner: owner.cloned(),
+            })
+        }
+        async fn get(&self, _: &AttachmentKey) -> Result<(ObjectInfo, ChunkStream), StoreError> {
+            Err(StoreError::NotFound)
+        }
+        async fn url(&self, _: &AttachmentKey, _: Duration) -> Result<IssuedUrl, StoreError> {
+            Err(StoreError::NotFound)
+        }
+        fn resolve_url(&self, _: &str) -> Result<Option<AttachmentKey>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    const PIECE: usize = 64 * 1024;
+
+    /// `count` pieces of [`PIECE`] bytes, counting in `made` the bytes handed out; checks,
+    /// as each piece is made, that the store has taken all but at most two pieces of what
+    /// was made before (one in the channel, one just made).
+    fn counted_pieces(
+        count: usize,
+        made: Arc<AtomicUsize>,
+        taken: Arc<AtomicUsize>,
+        most_ahead: Arc<AtomicUsize>,
+    ) -> impl Stream<Item = Result<Bytes, &'static str>> {
+        futures::stream::iter(0..count).map(move |_| {
+            let made = made.fetch_add(PIECE, Ordering::SeqCst) + PIECE;
+            let ahead = made - taken.load(Ordering::SeqCst);
+            most_ahead.fetch_max(ahead, Ordering::SeqCst);
+            Ok(Bytes::from(vec![1u8; PIECE]))
+        })
+    }
+
+    fn sample_key() -> (AttachmentKey, OwnerTag) {
+        let subkey = [9u8; 32];
+        let owner = Owner {
+            imap_host: "imap.example.org",
+            imap_port: 993,
+            username: "alice",
+        };
+        (
+            AttachmentKey::derive(&subkey, &owner, "INBOX", 1, 1, "2"),
+            OwnerTag::derive(&subkey, &owner),
+        )
+    }
+
+    /// 200 pieces (12.5 MiB) pass through `put_pieces` with never more than two pieces
+    /// made and not yet taken by the store: memory held is bounded by the piece size, not
+    /// by the attachment's.
+    #[tokio::test]
+    async fn pieces_in_flight_never_exceed_two() {
+        let (made, taken, most_ahead) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let store = CountingStore {
+            taken: Arc::clone(&taken),
+            fail_after: None,
+        };
+        let pieces = counted_pieces(200, made.clone(), taken.clone(), most_ahead.clone());
+        let (key, owner) = sample_key();
+        let info = put_pieces(&store, &key, &owner, pieces, "big.bin", "application/x")
+            .await
+            .unwrap();
+        assert_eq!(info.size, 200 * PIECE as u64);
+        let most = most_ahead.load(Ordering::SeqCst);
+        assert!(most <= 2 * PIECE, "{most} bytes were in flight at once");
+    }
+
+    /// A store that fails after three pieces ends the upload with its own error, and the
+    /// source is read at most two pieces further (never to its end), without a hang.
+    #[tokio::test]
+    async fn a_failing_store_stops_the_source_with_its_error() {
+        let (made, taken, most_ahead) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let store = CountingStore {
+            taken: Arc::clone(&taken),
+            fail_after: Some(3 * PIECE),
+        };
+        let pieces = counted_pieces(1000, made.clone(), taken.clone(), most_ahead);
+        let (key, owner) = sample_key();
+        let stored = put_pieces(&store, &key, &owner, pieces, "big.bin", "application/x");
+        let err = tokio::time::timeout(Duration::from_secs(10), stored)
+            .await
+            .expect("no hang")
+            .unwrap_err();
+        assert!(
+            matches!(&err, PiecesError::Store(StoreError::Backend { operation, .. }) if *operation == "upload a part"),
+            "{err:?}"
+        );
+        let made = made.load(Ordering::SeqCst);
+        assert!(made <= 5 * PIECE, "the source was read on: {made} bytes");
+    }
+
+    /// A source that fails midway ends the upload with the source's error, and the store
+    /// sees an error (so it keeps nothing) rather than a short, complete-looking file.
+    #[tokio::test]
+    async fn a_failing_source_ends_the_store_with_the_source_error() {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let store = CountingStore {
+            taken: Arc::clone(&taken),
+            fail_after: None,
+        };
+        let pieces: Vec<Result<Bytes, &str>> =
+            vec![Ok(Bytes::from_static(b"abc")), Err("over the read limit")];
+        let (key, owner) = sample_key();
+        let stored = put_pieces(
+            &store,
+            &key,
+            &owner,
+            futures::stream::iter(pieces),
+            "a",
+            "b/c",
+        );
+        let err = tokio::time::timeout(Duration::from_secs(10), stored)
+            .await
+            .expect("no hang")
+            .unwrap_err();
+        assert!(
+            matches!(err, PiecesError::Source("over the read limit")),
+            "{err:?}"
+        );
+        assert_eq!(taken.load(Ordering::SeqCst), 3);
     }
 
     #[test]

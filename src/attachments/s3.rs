@@ -27,6 +27,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use futures::stream::Fuse;
 use subtle::ConstantTimeEq;
 use url::Url;
 
@@ -531,14 +532,18 @@ fn object_info(
     }
 }
 
-/// Parts of an upload: slices of bytes in memory, or a stream regrouped into parts.
+/// Parts of an upload: slices of bytes in memory, or a stream regrouped into parts. The
+/// stream is fused: asking for a part after the last one answers `None` again instead of
+/// polling a finished stream (which many streams, `unfold` among them, answer by
+/// panicking: that panic used to kill the request of every attachment of one part and a
+/// bit, leaving its caller waiting for ever).
 enum PartSource {
     Slices {
         rest: Bytes,
         part: usize,
     },
     Stream {
-        stream: ChunkStream,
+        stream: Fuse<ChunkStream>,
         pending: Bytes,
         part: usize,
     },
@@ -549,7 +554,7 @@ impl PartSource {
         match body {
             AttachmentBody::Bytes(rest) => PartSource::Slices { rest, part },
             AttachmentBody::Stream(stream) => PartSource::Stream {
-                stream,
+                stream: stream.fuse(),
                 pending: Bytes::new(),
                 part,
             },
@@ -573,9 +578,9 @@ impl PartSource {
 }
 
 /// Fills one part from the stream; a chunk that is at least a whole part is sliced, not
-/// copied.
+/// copied. Holds at most one part besides the chunk being split.
 async fn next_stream_part(
-    stream: &mut ChunkStream,
+    stream: &mut Fuse<ChunkStream>,
     pending: &mut Bytes,
     part: usize,
 ) -> io::Result<Option<Bytes>> {
@@ -674,6 +679,9 @@ fn sdk_failure(operation: &'static str, error: impl std::error::Error) -> StoreE
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     fn chunks(sizes: &[usize]) -> ChunkStream {
@@ -720,6 +728,58 @@ mod tests {
             all.extend_from_slice(&part);
         }
         assert_eq!(all, [0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    }
+
+    /// Chunks of `sizes` from a stream that, like `unfold` and a channel read through it,
+    /// panics when polled after its end; `pulled` counts the bytes taken from it.
+    fn strict_chunks(sizes: &[usize], pulled: Arc<AtomicUsize>) -> ChunkStream {
+        let items: std::collections::VecDeque<usize> = sizes.iter().copied().collect();
+        Box::pin(futures::stream::unfold(items, move |mut items| {
+            let pulled = Arc::clone(&pulled);
+            async move {
+                let n = items.pop_front()?;
+                pulled.fetch_add(n, Ordering::SeqCst);
+                Some((Ok(Bytes::from(vec![7u8; n])), items))
+            }
+        }))
+    }
+
+    /// The upload loop asks for one more part after the last (short) one: a stream that
+    /// panics when polled after its end (what the channel of a streamed attachment
+    /// became) now gets `None` again instead of being polled. Before the fuse this
+    /// panicked inside the tool call, whose request then never got an answer.
+    #[tokio::test]
+    async fn asking_past_the_last_part_never_polls_the_finished_stream() {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let stream = strict_chunks(&[4, 4, 4], Arc::clone(&pulled));
+        let mut source = PartSource::new(AttachmentBody::Stream(stream), 10);
+        let mut sizes = Vec::new();
+        while let Some(part) = source.next_part().await.unwrap() {
+            sizes.push(part.len());
+        }
+        assert_eq!(sizes, [10, 2]);
+        for _ in 0..3 {
+            assert!(source.next_part().await.unwrap().is_none());
+        }
+        assert_eq!(pulled.load(Ordering::SeqCst), 12);
+    }
+
+    /// Regrouping a stream into parts holds at most one part plus the chunk being split:
+    /// after each part, the bytes pulled from the stream exceed the bytes handed out by
+    /// less than one chunk (nothing is read ahead).
+    #[tokio::test]
+    async fn regrouping_holds_one_part_and_one_chunk_at_most() {
+        const CHUNK: usize = 3;
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let stream = strict_chunks(&[CHUNK; 40], Arc::clone(&pulled));
+        let mut source = PartSource::new(AttachmentBody::Stream(stream), 10);
+        let mut handed_out = 0;
+        while let Some(part) = source.next_part().await.unwrap() {
+            handed_out += part.len();
+            let ahead = pulled.load(Ordering::SeqCst) - handed_out;
+            assert!(ahead < CHUNK, "{ahead} bytes read ahead after {handed_out}");
+        }
+        assert_eq!(handed_out, 120);
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
         client: client_fingerprint(&client),
         scope: granted,
         account,
+        family: None,
     };
     let token = codec
         .seal(Purpose::Access, &claims, Some(args.lifetime))
@@ -378,6 +379,7 @@ mod tests {
             client: "c".into(),
             scope: "mail.read".into(),
             account,
+            family: None,
         };
         let text = setup_text(
             "https://mail.example.com/mcp",

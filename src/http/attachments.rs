@@ -11,9 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::attachments::naming::{content_disposition, served_content_type};
 use crate::attachments::{ChunkStream, ObjectInfo, StoreError};
+use crate::state::AppState;
 
 /// Headers on every answer of this endpoint, file or refusal.
 const COMMON_HEADERS: [(HeaderName, &str); 4] = [

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Largest request body outside `/mcp` (forms and registration documents); `/mcp`, whose
 /// calls carry inline attachments, sets its own limit from MAX_ATTACHMENT_BYTES.

@@ -11,6 +11,8 @@
 //! add another one.
 
 use chrono::{Datelike, NaiveDate};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use crate::mail::error::MailError;
 
@@ -58,31 +60,60 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Structured search criteria; every field given must match (AND).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Structured search criteria; every field given must match (AND). The search tool takes
+/// them as its arguments (flattened), so each field's doc comment is the description the
+/// model reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct SearchCriteria {
+    /// Text in the From header (name or address).
+    #[serde(default)]
     pub from: Option<String>,
+    /// Text in the To header.
+    #[serde(default)]
     pub to: Option<String>,
+    /// Text in the Cc header.
+    #[serde(default)]
     pub cc: Option<String>,
+    /// Text in the subject.
+    #[serde(default)]
     pub subject: Option<String>,
-    /// Anywhere in the headers or the body.
+    /// Text anywhere in the headers or body.
+    #[serde(default)]
     pub text: Option<String>,
-    /// In the body only.
+    /// Text in the body.
+    #[serde(default)]
     pub body: Option<String>,
-    /// `YYYY-MM-DD`: received on or after this day.
+    /// Received on or after this day, YYYY-MM-DD.
+    #[serde(default)]
     pub since: Option<String>,
-    /// `YYYY-MM-DD`: received before this day.
+    /// Received before this day, YYYY-MM-DD.
+    #[serde(default)]
     pub before: Option<String>,
+    /// true: only read messages; false: only unread ones.
+    #[serde(default)]
     pub seen: Option<bool>,
+    /// true: only flagged (starred) messages; false: only unflagged ones.
+    #[serde(default)]
     pub flagged: Option<bool>,
+    /// true: only answered messages; false: only unanswered ones.
+    #[serde(default)]
     pub answered: Option<bool>,
-    /// Approximated by `Content-Type: multipart/mixed` (see [`ATTACHMENT_CONTENT_TYPE`]).
+    /// true: only messages with attachments; false: only without. IMAP cannot search for
+    /// attachments, so this matches Content-Type multipart/mixed, which nearly every
+    /// message with attachments has (has_attachments in the results is exact).
+    // IMAP has no such key: ATTACHMENT_CONTENT_TYPE stands in for it.
+    #[serde(default)]
     pub has_attachments: Option<bool>,
-    /// Larger than this many bytes.
+    /// Only messages larger than this many bytes.
+    #[serde(default)]
     pub larger: Option<u32>,
-    /// Smaller than this many bytes.
+    /// Only messages smaller than this many bytes.
+    #[serde(default)]
     pub smaller: Option<u32>,
-    /// A raw IMAP search query, e.g. `OR FROM alice FROM bob`.
+    /// For experts: IMAP SEARCH keys, combined with the criteria above, e.g.
+    /// `OR FROM "John Smith" FROM jane` or `NOT SEEN SENTSINCE 1-Feb-2024`. Strings with
+    /// spaces go in double quotes. Known keys only; no literals, no line breaks.
+    #[serde(default)]
     pub query: Option<String>,
 }
 

@@ -377,6 +377,14 @@ impl SharedStore for MemoryStore {
         self.with(|r, now| r.revoke_family(family, ttl, now))
     }
 
+    async fn family_revoked(&self, family: &str) -> Result<bool, StoreError> {
+        Ok(self.with(|r, now| {
+            r.families
+                .live(&keys::family(family), now)
+                .is_some_and(|e| e.value == keys::REVOKED)
+        }))
+    }
+
     async fn hit(&self, key: &str, window: Duration) -> Result<Window, StoreError> {
         self.with(|r, now| r.hit(key, window, now))
     }

@@ -3,7 +3,8 @@
 //! counters for rate limiting (logins, the token endpoint). Its size is bounded by logins,
 //! never by refreshes: a code's marker lives only as long as the code, and a refresh family
 //! (every refresh token descended from one sign-in) is one record holding the id of its one
-//! current refresh token, replaced on each rotation (compare-and-set). It holds no mail data and no secrets, only opaque ids
+//! current refresh token, replaced on each rotation (compare-and-set), or its revocation,
+//! which the MCP endpoint looks up for every access token of the family. It holds no mail data and no secrets, only opaque ids
 //! and hashed keys with an expiry. One interface, [`SharedStore`], two backends: [`memory`]
 //! (one instance, the default) and [`redis`] (several instances behind a load balancer,
 //! `REDIS_URL`). Every operation is atomic in both. A store that cannot answer returns a
@@ -106,6 +107,11 @@ pub trait SharedStore: Send + Sync + 'static {
     /// codes cannot fill the store with records (a replay racing the first exchange's
     /// [`start_family`](Self::start_family) may therefore not revoke it).
     async fn revoke_family(&self, family: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Whether `family` was revoked (a replayed code, a stale refresh token): the access
+    /// tokens issued from it are refused. One lookup; a family the store does not hold
+    /// (never stored, expired, or forgotten by a full memory store) is not revoked.
+    async fn family_revoked(&self, family: &str) -> Result<bool, StoreError>;
 
     /// Counts one hit on `key` and returns the counter after it. The first hit starts a
     /// window of length `window`; the count resets when it ends.

@@ -215,6 +215,14 @@ impl SharedStore for RedisStore {
         Ok(())
     }
 
+    async fn family_revoked(&self, family: &str) -> Result<bool, StoreError> {
+        let key = self.key(keys::family(family));
+        let value: Option<String> = self
+            .run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await?;
+        Ok(value.as_deref() == Some(keys::REVOKED))
+    }
+
     async fn hit(&self, key: &str, window: Duration) -> Result<Window, StoreError> {
         let key = self.key(keys::hits(key));
         let (count, ttl): (u64, u64) = self

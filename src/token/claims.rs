@@ -85,10 +85,17 @@ pub struct AccessClaims {
     pub client: String,
     pub scope: String,
     pub account: MailAccount,
+    /// The sign-in (refresh family, see [`RefreshClaims::family`]) the token was issued
+    /// from, checked against the shared store on every MCP request, so that revoking the
+    /// family (a replayed code, a stale refresh token) ends its access tokens too. `None`
+    /// for tokens made outside a sign-in (`mail_mcp token`) and for tokens issued before
+    /// the field existed: those stay valid until they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
 }
 
-/// A refresh token. `family` is shared by every refresh token descended from one login,
-/// so a family can be recognised (and, should state ever be added, revoked) as a whole.
+/// A refresh token. `family` is shared by every refresh token (and access token, see
+/// [`AccessClaims::family`]) descended from one login, so a family is revoked as a whole.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshClaims {
     /// [`client_fingerprint`] of the client_id.
@@ -179,6 +186,7 @@ pub(crate) mod fixtures {
             client: client_fingerprint("client-id"),
             scope: "mail".into(),
             account: account(),
+            family: Some("0b7c2f0e5d3a4c1e9f8a7b6c5d4e3f2a".into()),
         }
     }
 
@@ -220,6 +228,20 @@ mod tests {
         for (presented, expected) in cases {
             assert_eq!(client.secret_matches(presented), expected, "{presented:?}");
         }
+    }
+
+    /// Access claims sealed before they carried a family still open (with none), and a
+    /// family is written only when there is one.
+    #[test]
+    fn access_claims_without_a_family_still_open() {
+        let mut claims = fixtures::access();
+        let with = serde_json::to_value(&claims).unwrap();
+        assert_eq!(with["family"], "0b7c2f0e5d3a4c1e9f8a7b6c5d4e3f2a");
+        claims.family = None;
+        let without = serde_json::to_value(&claims).unwrap();
+        assert!(without.get("family").is_none(), "{without}");
+        let opened: AccessClaims = serde_json::from_value(without).unwrap();
+        assert_eq!(opened, claims);
     }
 
     #[test]

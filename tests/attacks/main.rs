@@ -10,9 +10,11 @@
 //! - [`hostile_imap`]: a mail server (a token's, or one typed on the login page) that answers
 //!   to crash or starve the process, or to fill error messages with its bytes.
 //! - [`replay_store`]: filling the replay store, replaying codes and refresh tokens,
-//!   flooding the token endpoint, refresh tokens without `offline_access`.
+//!   flooding the token endpoint, refresh tokens without `offline_access`, access tokens
+//!   of a sign-in revoked by a replay.
 //! - [`login_limits`]: racing and sidestepping the login limits, exhausting login slots.
-//! - [`sizes`]: oversized attachments and request bodies.
+//! - [`sizes`]: oversized attachments and request bodies, attachments that pass the read
+//!   limit by their structure but not while they stream into the store.
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -1,7 +1,8 @@
 //! Attacks on the replay store and the token endpoint: refreshing in a loop to grow the
 //! store, replaying a rotated refresh token or a used code, flooding the token endpoint,
 //! flooding code exchanges to make the memory store forget or refuse other people's
-//! codes, and getting a refresh token without asking for `offline_access`. Each runs
+//! codes, getting a refresh token without asking for `offline_access`, and using the
+//! access tokens of a sign-in revoked by a replay. Each runs
 //! against the real server (memory store, and Redis where the store's shape matters).
 
 use std::time::Duration;
@@ -474,4 +475,134 @@ async fn flooding_codes_neither_refuses_nor_revives_other_codes() {
     assert_eq!(refused(again, 400).await, "invalid_grant");
     let (body, _) = sign_in(&server, &client, &stack.new_user("bystander")).await;
     granted(refresh(&server, &client, &refresh_token_of(&body)).await).await;
+}
+
+/// A `list_mailboxes` call on `/mcp` with `token`: the status, the JSON body and the
+/// `WWW-Authenticate` challenge, if any.
+async fn list_mailboxes(server: &TestServer, token: &str) -> (u16, Value, Option<String>) {
+    let call = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "list_mailboxes", "arguments": {}},
+    });
+    let response = server.mcp_raw(Some(token), call).await;
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body, challenge)
+}
+
+/// Asserts that `token` is served on `/mcp` (the mailbox list arrives).
+async fn assert_served(server: &TestServer, token: &str, what: &str) {
+    let (status, body, _) = list_mailboxes(server, token).await;
+    assert_eq!(status, 200, "{what} is served: {body}");
+    assert!(
+        body["result"].to_string().contains("INBOX"),
+        "{what} lists the mailboxes: {body}"
+    );
+}
+
+/// Asserts that `token` gets 401 `invalid_token` on `/mcp`, saying to sign in again, with
+/// the challenge MCP clients follow, and no tool result (nothing was read).
+async fn assert_revoked(server: &TestServer, token: &str, what: &str) {
+    let (status, body, challenge) = list_mailboxes(server, token).await;
+    assert_eq!(status, 401, "{what} is refused: {body}");
+    assert_eq!(body["error"], "invalid_token", "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("sign in again"), "{description}");
+    let challenge = challenge.expect("a WWW-Authenticate challenge");
+    assert!(
+        challenge.contains("invalid_token") && challenge.contains("resource_metadata"),
+        "{challenge}"
+    );
+    assert!(body.get("result").is_none(), "nothing was read: {body}");
+}
+
+fn access_token_of(body: &Value) -> String {
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// (g) A replayed authorization code also ends the access token its first exchange
+/// issued: it was served before the replay and gets 401 `invalid_token` ("sign in again")
+/// after it, also for a sign-in without `offline_access` (no refresh token, so no family
+/// record before the fix). Another sign-in of the same account keeps working. Before the
+/// fix the access tokens stayed valid for their 8 hours.
+async fn a_replayed_code_ends_its_access_tokens(extra_args: &[&str]) {
+    let stack = stack();
+    let server = TestServer::start(stack, extra_args).await;
+    let client = client_of(&server, stack);
+    let user = stack.new_user("code-replay-access");
+    let (other, _) = sign_in(&server, &client, &user).await;
+    for scope in [None, Some("mail.read")] {
+        let request = AuthRequest::new();
+        let code = login_with_scope(&server, &client, &request, &user, scope).await;
+        let first = granted(exchange(&server, &client, &code, &request, "192.0.2.1").await).await;
+        let access = access_token_of(&first);
+        assert_served(&server, &access, "the first exchange's access token").await;
+        let replay = exchange(&server, &client, &code, &request, "192.0.2.1").await;
+        assert_eq!(refused(replay, 400).await, "invalid_grant");
+        assert_revoked(
+            &server,
+            &access,
+            &format!("after a replay (scope {scope:?})"),
+        )
+        .await;
+    }
+    assert_served(&server, &access_token_of(&other), "another sign-in").await;
+    granted(refresh(&server, &client, &refresh_token_of(&other)).await).await;
+}
+
+#[tokio::test]
+async fn a_replayed_code_ends_its_access_tokens_in_memory() {
+    a_replayed_code_ends_its_access_tokens(&[]).await;
+}
+
+#[tokio::test]
+async fn a_replayed_code_ends_its_access_tokens_in_redis() {
+    a_replayed_code_ends_its_access_tokens(&["--redis-url", &stack().redis_url]).await;
+}
+
+/// (h) A stale (already rotated) refresh token presented again ends the family's live
+/// access tokens, the one issued with it and the one from the latest rotation (401
+/// `invalid_token`, "sign in again"), and the family's current refresh token is refused;
+/// another sign-in of the same account (its access and refresh tokens) keeps working.
+/// Before the fix the access tokens stayed valid until they expired.
+async fn a_stale_refresh_token_ends_the_familys_access_tokens(extra_args: &[&str]) {
+    let stack = stack();
+    let server = TestServer::start(stack, extra_args).await;
+    let client = client_of(&server, stack);
+    let user = stack.new_user("stale-access");
+    let (first, _) = sign_in(&server, &client, &user).await;
+    let (other, _) = sign_in(&server, &client, &user).await;
+    let r1 = refresh_token_of(&first);
+    let rotated = granted(refresh(&server, &client, &r1).await).await;
+    let (live_access, r2) = (access_token_of(&rotated), refresh_token_of(&rotated));
+    assert_served(&server, &live_access, "the family's live access token").await;
+
+    assert_eq!(
+        refused(refresh(&server, &client, &r1).await, 400).await,
+        "invalid_grant"
+    );
+    assert_revoked(&server, &live_access, "the live access token").await;
+    assert_revoked(&server, &access_token_of(&first), "the first access token").await;
+    assert_eq!(
+        refused(refresh(&server, &client, &r2).await, 400).await,
+        "invalid_grant",
+        "the family's current refresh token is refused"
+    );
+    assert_served(&server, &access_token_of(&other), "another sign-in").await;
+    granted(refresh(&server, &client, &refresh_token_of(&other)).await).await;
+}
+
+#[tokio::test]
+async fn a_stale_refresh_token_ends_the_familys_access_tokens_in_memory() {
+    a_stale_refresh_token_ends_the_familys_access_tokens(&[]).await;
+}
+
+#[tokio::test]
+async fn a_stale_refresh_token_ends_the_familys_access_tokens_in_redis() {
+    a_stale_refresh_token_ends_the_familys_access_tokens(&["--redis-url", &stack().redis_url])
+        .await;
 }

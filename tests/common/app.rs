@@ -147,6 +147,7 @@ impl TestServer {
             client: "test".into(),
             scope: "mail.read mail.send offline_access".into(),
             account,
+            family: None,
         };
         let lifetime = Some(std::time::Duration::from_secs(600));
         self.codec()

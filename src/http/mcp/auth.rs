@@ -1,9 +1,10 @@
 //! Guards of the MCP endpoint, in order: the Host header must be BASE_URL's host (or an
 //! allowed one); an `Origin` header, when present, must be this server's origin (or an
 //! allowed one: DNS-rebinding protection); a POST must carry a valid access token whose
-//! scope covers every tool it calls. Every token failure is the same 401 with a
-//! `WWW-Authenticate` challenge pointing at the resource metadata; the reason is logged at
-//! debug only. The opened claims travel to the tools as a [`Caller`].
+//! scope covers every tool it calls, and whose sign-in (refresh family) was not revoked in
+//! the shared store. Every token failure is the same 401 with a `WWW-Authenticate`
+//! challenge pointing at the resource metadata, the reason logged at debug only; a revoked
+//! sign-in's 401 says to sign in again. The opened claims travel to the tools as a [`Caller`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::body_limit::BodyLimit;
-use crate::app::AppState;
 use crate::config::Config;
 use crate::http::oauth::scope;
+use crate::state::AppState;
 use crate::token::{AccessClaims, Purpose};
 
 /// The authenticated caller of one MCP request.
@@ -114,6 +115,9 @@ pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next)
             return closing(unauthorized(config));
         }
     };
+    if let Err(response) = check_family(&guard.state, &caller).await {
+        return closing(response);
+    }
     let request = match check_tool_scopes(&guard, &caller, request).await {
         Ok(request) => request,
         Err(response) => return response,
@@ -203,6 +207,41 @@ fn open_bearer(state: &AppState, request: &Request) -> Result<AccessClaims, Stri
         .map_err(|e| e.to_string())
 }
 
+/// Refuses an access token whose sign-in (refresh family) was revoked in the shared store:
+/// its code was replayed or a stale refresh token of it was presented. One lookup; tokens
+/// without a family (issued before tokens carried it, or by `mail_mcp token`) pass. A store
+/// that does not answer gets a 503: a revoked token is never let through.
+#[allow(clippy::result_large_err)]
+async fn check_family(state: &AppState, caller: &Caller) -> Result<(), Response> {
+    let Some(family) = caller.0.family.as_deref() else {
+        return Ok(());
+    };
+    match state.store.family_revoked(family).await {
+        Ok(false) => Ok(()),
+        Ok(true) => {
+            tracing::info!("an access token of a revoked sign-in was refused");
+            Err(revoked(&state.config))
+        }
+        Err(error) => {
+            tracing::error!(%error, "the shared store did not answer");
+            Err(store_unavailable())
+        }
+    }
+}
+
+/// 503 when the shared store cannot say whether the token's sign-in was revoked.
+fn store_unavailable() -> Response {
+    let body = serde_json::json!({
+        "error": "temporarily_unavailable",
+        "error_description": "the server cannot check this sign-in right now; try again in a few seconds",
+    });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 fn challenge_response(
     status: StatusCode,
     challenge: String,
@@ -221,7 +260,18 @@ fn challenge_response(
 
 /// 401 with the challenge MCP clients use to discover the authorization server.
 pub fn unauthorized(config: &Config) -> Response {
-    let description = "The access token is missing, invalid or expired";
+    invalid_token(config, "The access token is missing, invalid or expired")
+}
+
+/// 401 for an access token of a revoked sign-in: the client must sign in again.
+fn revoked(config: &Config) -> Response {
+    invalid_token(
+        config,
+        "This sign-in was revoked because its authorization code or a refresh token was used twice: sign in again",
+    )
+}
+
+fn invalid_token(config: &Config, description: &str) -> Response {
     let challenge = format!(
         "Bearer error=\"invalid_token\", error_description=\"{description}\", scope=\"{}\", resource_metadata=\"{}\"",
         scope::DEFAULT,

@@ -14,7 +14,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::Caller;
 use super::tools::required_scope;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// What the model is told about this server when it connects.
 const INSTRUCTIONS: &str = "Reads, searches, sends and organises the signed-in person's email over IMAP and SMTP. \
@@ -45,13 +45,6 @@ impl MailServer {
     }
 }
 
-fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>().cloned())
-}
-
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MailServer {
     fn get_info(&self) -> ServerConfig {
@@ -72,7 +65,7 @@ impl ServerHandler for MailServer {
     ) -> Result<CallToolResponse, ErrorData> {
         if let Some(tool) = self.tool_router.get(&request.name) {
             let needed = required_scope(tool);
-            if !caller_of(&context).is_some_and(|c| c.has_scope(needed)) {
+            if !Caller::of(&context).is_some_and(|c| c.has_scope(needed)) {
                 let message = format!(
                     "this connection was granted without the {needed} scope, so it cannot use \
                      {}; reconnect and allow it",
@@ -90,7 +83,7 @@ impl ServerHandler for MailServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let caller = caller_of(&context);
+        let caller = Caller::of(&context);
         let tools = self
             .tools()
             .into_iter()

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{form_guard, pkce, scope};
-use crate::app::AppState;
 use crate::clients;
 use crate::http::pages::{self, LoginPage, LoginValues, ProviderOption};
+use crate::state::AppState;
 use crate::token::{ClientClaims, FormClaims, Purpose};
 
 /// The query of an authorization request (RFC 6749 §4.1.1, RFC 7636, RFC 8707).

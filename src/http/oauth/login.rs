@@ -18,10 +18,10 @@ use serde::Deserialize;
 
 use super::authorize::{error_page, login_page, redirect_with};
 use super::{form_guard, mail_choice, scope};
-use crate::app::AppState;
 use crate::http::forwarded;
 use crate::http::pages::{CustomServerValues, LoginValues};
 use crate::mail::{LoginCheck, MailAccount, ServerLogin};
+use crate::state::AppState;
 use crate::store::{Accounts, LimitError, Outcome};
 use crate::token::{
     ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,

@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::scope;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]`.
 #[tracing::instrument(level = "debug", skip_all)]

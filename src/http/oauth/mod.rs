@@ -16,10 +16,10 @@ pub mod token;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
 use crate::http::pages;
+use crate::state::AppState;
 
-pub use error::OAuthError;
+pub use error::{ErrorCode, OAuthError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

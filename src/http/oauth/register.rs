@@ -8,9 +8,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::OAuthError;
-use crate::app::AppState;
+use super::{ErrorCode, OAuthError};
 use crate::clients::registration::{self, RegistrationError, RegistrationRequest};
+use crate::state::AppState;
 
 #[tracing::instrument(skip_all)]
 pub async fn register(
@@ -19,7 +19,7 @@ pub async fn register(
 ) -> Response {
     let Ok(Json(request)) = body else {
         return error(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             "the body must be a JSON object of client metadata",
         );
     };
@@ -33,20 +33,15 @@ pub async fn register(
             response
         }
         Err(RegistrationError::InvalidRedirectUri(description)) => {
-            error("invalid_redirect_uri", &description)
+            error(ErrorCode::InvalidRedirectUri, &description)
         }
         Err(RegistrationError::InvalidClientMetadata(description)) => {
-            error("invalid_client_metadata", &description)
+            error(ErrorCode::InvalidClientMetadata, &description)
         }
         Err(RegistrationError::Server) => OAuthError::server_error().into_response(),
     }
 }
 
-fn error(code: &'static str, description: &str) -> Response {
-    OAuthError {
-        code,
-        description: description.to_string(),
-        basic_challenge: false,
-    }
-    .into_response()
+fn error(code: ErrorCode, description: &str) -> Response {
+    OAuthError::new(code, description).into_response()
 }

@@ -4,7 +4,8 @@
 //!
 //! Replay protection: a code works once; a replayed code revokes the refresh family its
 //! first exchange started. A refresh family holds one current refresh token (by digest):
-//! presenting any other token of the family revokes it. A refresh token is issued only
+//! presenting any other token of the family revokes it. Access tokens carry their family,
+//! and the MCP endpoint refuses those of a revoked one (see `http::mcp::auth`). A refresh token is issued only
 //! when the granted scope holds `offline_access` (which a request without a scope gets).
 //! Every request is counted per client IP and per client; over the limit the answer is
 //! 429 `slow_down` with `Retry-After`, before any work is done.
@@ -22,11 +23,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{OAuthError, pkce, scope};
-use crate::app::AppState;
+use super::{ErrorCode, OAuthError, pkce, scope};
 use crate::clients;
 use crate::http::forwarded;
 use crate::mail::MailAccount;
+use crate::state::AppState;
 use crate::store::{LimitError, RefreshVerdict, RequestLimiter, StoreError};
 use crate::token::{
     AccessClaims, AuthMethod, CLOCK_SKEW_LEEWAY_SECS, CodeClaims, Purpose, RefreshClaims,
@@ -74,7 +75,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::OAuth(error) => {
-                tracing::info!(error = error.code, description = %error.description, "token request refused");
+                tracing::info!(error = error.code.as_str(), description = %error.description, "token request refused");
                 error.into_response()
             }
             Refusal::Limited(LimitError::RetryAfter(wait)) => slow_down(wait),
@@ -91,7 +92,7 @@ fn slow_down(wait: Duration) -> Response {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     tracing::info!(retry_after = seconds, "token request over the rate limit");
     let error = OAuthError {
-        code: "slow_down",
+        code: ErrorCode::SlowDown,
         description: format!("too many token requests; retry in {seconds} s"),
         basic_challenge: false,
     };
@@ -281,15 +282,19 @@ async fn exchange_code(
         claims.account,
         &family,
     )?;
-    if let Some(current) = &issued.refresh_id {
-        let started = state
-            .store
-            .start_family(&family, current, state.config.lifetimes.refresh)
-            .await
-            .map_err(store_unavailable)?;
-        if !started {
-            return Err(revoked_sign_in());
-        }
+    // The family is recorded even without a refresh token, so that a replay of the code
+    // can revoke the access token issued here.
+    let (current, lifetime) = match &issued.refresh_id {
+        Some(current) => (current.as_str(), state.config.lifetimes.refresh),
+        None => (NO_REFRESH_TOKEN, state.config.lifetimes.access),
+    };
+    let started = state
+        .store
+        .start_family(&family, current, lifetime)
+        .await
+        .map_err(store_unavailable)?;
+    if !started {
+        return Err(revoked_sign_in());
     }
     Ok(issued.respond())
 }
@@ -304,6 +309,11 @@ fn code_marker_ttl(expires_at: Option<i64>) -> Duration {
     let remaining = refused_from.saturating_sub(chrono::Utc::now().timestamp_millis());
     Duration::from_millis(u64::try_from(remaining).unwrap_or(0).max(1000))
 }
+
+/// The current token of a family that has no refresh token (a grant without
+/// `offline_access`): no [`token_id`] looks like it, so any refresh token presented for the
+/// family is stale.
+const NO_REFRESH_TOKEN: &str = "!ended";
 
 fn revoked_sign_in() -> OAuthError {
     OAuthError::invalid_grant(
@@ -347,8 +357,8 @@ async fn refresh(
         claims.account,
         &claims.family,
     )?;
-    // A refresh narrowed to drop offline_access ends the family: nothing matches "!ended".
-    let next = issued.refresh_id.as_deref().unwrap_or("!ended");
+    // A refresh narrowed to drop offline_access ends the family: no token matches.
+    let next = issued.refresh_id.as_deref().unwrap_or(NO_REFRESH_TOKEN);
     let verdict = state
         .store
         .rotate_refresh(
@@ -393,7 +403,7 @@ fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAut
 fn check_resource(state: &AppState, resource: Option<&str>) -> Result<(), OAuthError> {
     match resource {
         Some(r) if r.trim_end_matches('/') != state.config.resource() => Err(OAuthError {
-            code: "invalid_target",
+            code: ErrorCode::InvalidTarget,
             description: "resource is not this server's MCP endpoint".into(),
             basic_challenge: false,
         }),
@@ -437,6 +447,7 @@ fn seal_tokens(
         client: client.to_string(),
         scope: scope.to_string(),
         account: account.clone(),
+        family: Some(family.to_string()),
     };
     let access_token = state
         .tokens

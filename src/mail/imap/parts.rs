@@ -4,10 +4,11 @@
 //! rest of the message and without setting \Seen. The body is decoded from its transfer
 //! encoding (base64, quoted-printable) the way mail-parser decodes it when it reads a whole
 //! message, so the bytes are the file the sender attached. A part larger than [`CHUNK`] is
-//! fetched in pieces (`BODY.PEEK[<part>]<offset.length>`) and decoded piece by piece, so
-//! that besides the decoded file at most one piece of the encoded part is held (a 25 MB
-//! attachment costs about 25 MB, not 25 MB plus its 34 MB of base64); decoding runs on a
-//! blocking thread.
+//! fetched in pieces (`BODY.PEEK[<part>]<offset.length>`) and decoded piece by piece
+//! ([`PartReader`]), so that at most one piece of the encoded part is held; a caller that
+//! passes the decoded pieces on (the attachment store) never holds the whole file, and
+//! [`fetch_part`], which collects them, holds the decoded file plus one piece. Decoding
+//! runs on a blocking thread.
 //!
 //! Part ids are checked before they reach the server: numbers from 1, separated by dots.
 //! The part's content is untrusted third-party data; nothing here interprets it.
@@ -77,12 +78,8 @@ pub async fn read_part(
     Ok((selected, fetched))
 }
 
-/// Part `part` of message `uid` in `folder`, which must be the folder open in `session`:
-/// `UnknownMessage` when no message has that UID, `InvalidInput` when it has no such part.
-/// The first FETCH brings the part's MIME header, the message's structure and the first
-/// [`CHUNK`] bytes of the part; a bigger part is fetched and decoded piece by piece. A
-/// server that sends more than `max_bytes` of decoded file (whatever its structure
-/// announced) is cut off with an error.
+/// Part `part` of message `uid` in `folder`, which must be the folder open in `session`,
+/// whole in memory (see [`PartReader`] for the errors and the read limit).
 pub async fn fetch_part(
     session: &mut ImapSession,
     folder: &SelectedFolder,
@@ -90,52 +87,193 @@ pub async fn fetch_part(
     part: &str,
     max_bytes: usize,
 ) -> Result<MessagePart, MailError> {
-    let path = parse_part_id(part)?;
-    let items = format!("(UID BODYSTRUCTURE BODY.PEEK[{part}.MIME] BODY.PEEK[{part}]<0.{CHUNK}>)");
-    let fetches = session.uid_fetch(FETCHING, uid, &items).await?;
-    let missing = |missing: Missing| missing_error(missing, folder, uid, part);
-    let first = first_piece(&fetches, uid, &path).map_err(missing)?;
-    drop(fetches);
-    let header = first.header;
-    let mut decoder = Decoder::new(&header, first.octets);
-    let mut piece = first.body;
-    let mut offset = 0;
+    let mut reader = PartReader::open(session, folder, uid, part, max_bytes).await?;
+    let mut bytes = Vec::with_capacity(reader.expected_size().min(max_bytes));
     loop {
-        let last = piece.len() < CHUNK;
-        offset += piece.len();
-        decoder = run_blocking(DECODE_FAILED, move || {
-            decoder.feed(piece, last);
-            decoder
+        match reader.next_piece().await? {
+            Piece::Data(data) => bytes.extend_from_slice(&data),
+            Piece::End => break,
+            Piece::Restart(whole) => return Ok(whole),
+        }
+    }
+    Ok(MessagePart {
+        bytes,
+        filename: reader.filename.take(),
+        content_type: std::mem::take(&mut reader.content_type),
+    })
+}
+
+/// What [`PartReader::next_piece`] gives.
+#[derive(Debug)]
+pub enum Piece {
+    /// The next decoded bytes of the file.
+    Data(Vec<u8>),
+    /// The file is complete.
+    End,
+    /// The part does not decode piece by piece (invalid base64, or padding inside):
+    /// discard the pieces so far; this is the whole part, decoded at once as mail-parser
+    /// does (kept as stored when it does not decode).
+    Restart(MessagePart),
+}
+
+/// One part of a message being fetched: its name and type known from the first FETCH,
+/// its decoded bytes handed out piece by piece, so that a caller who passes them on (to
+/// the attachment store) holds one piece at a time, never the whole file.
+///
+/// The first FETCH brings the part's MIME header, the message's structure and the first
+/// [`CHUNK`] bytes of the part (`UnknownMessage` when no message has that UID,
+/// `InvalidInput` when it has no such part); a bigger part is fetched in further pieces. A
+/// server that sends more than `max_bytes` of decoded file (whatever its structure
+/// announced) is cut off with an error.
+pub struct PartReader<'s> {
+    session: &'s mut ImapSession,
+    uid: u32,
+    part: String,
+    path: Vec<u32>,
+    header: Vec<u8>,
+    decoder: Decoder,
+    /// The first piece, decoded when the reader opened (it names attached messages).
+    ready: Option<Vec<u8>>,
+    /// Encoded bytes fetched so far.
+    offset: usize,
+    /// The encoded size the structure announced, when it did.
+    octets: Option<usize>,
+    done: bool,
+    max_bytes: usize,
+    /// The file name (as [`MessagePart::filename`]).
+    pub filename: Option<String>,
+    /// The type (as [`MessagePart::content_type`]).
+    pub content_type: String,
+}
+
+impl<'s> PartReader<'s> {
+    /// Fetches the header and the first piece of part `part` of message `uid` in `folder`
+    /// (open in `session`).
+    pub async fn open(
+        session: &'s mut ImapSession,
+        folder: &SelectedFolder,
+        uid: u32,
+        part: &str,
+        max_bytes: usize,
+    ) -> Result<PartReader<'s>, MailError> {
+        let path = parse_part_id(part)?;
+        let items =
+            format!("(UID BODYSTRUCTURE BODY.PEEK[{part}.MIME] BODY.PEEK[{part}]<0.{CHUNK}>)");
+        let fetches = session.uid_fetch(FETCHING, uid, &items).await?;
+        let first = first_piece(&fetches, uid, &path)
+            .map_err(|missing| missing_error(missing, folder, uid, part))?;
+        drop(fetches);
+        let mut reader = PartReader {
+            session,
+            uid,
+            part: part.to_owned(),
+            path,
+            decoder: Decoder::new(&first.header),
+            header: first.header,
+            ready: None,
+            offset: 0,
+            octets: first.octets,
+            done: false,
+            max_bytes,
+            filename: None,
+            content_type: String::new(),
+        };
+        let decoded = reader.decode(first.body).await?;
+        let header = reader.header.clone();
+        let (filename, content_type, decoded) = run_blocking(DECODE_FAILED, move || {
+            let (filename, content_type) = description(&header, &decoded);
+            (filename, content_type, decoded)
         })
         .await?;
-        if decoder.out.len() > max_bytes {
-            return Err(over_read_limit(decoder.out.len(), max_bytes));
-        }
-        if last || decoder.failed() {
-            break;
-        }
-        let items = format!("(UID BODY.PEEK[{part}]<{offset}.{CHUNK}>)");
-        let fetches = session.uid_fetch(FETCHING, uid, &items).await?;
-        piece = section(&fetches, uid, &SectionPath::Part(path.clone(), None))
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
+        reader.filename = filename;
+        reader.content_type = content_type;
+        reader.ready = Some(decoded);
+        Ok(reader)
     }
-    if decoder.failed() {
-        // Not plain base64 / QP piece by piece (invalid, or padding inside): decode it
-        // whole, as mail-parser does (which keeps it as stored when it does not decode).
-        let items = format!("(UID BODY.PEEK[{part}])");
-        let fetches = session.uid_fetch(FETCHING, uid, &items).await?;
+
+    /// The decoded size to expect, from the structure (0 when unknown).
+    pub fn expected_size(&self) -> usize {
+        let octets = self.octets.unwrap_or(0);
+        match self.decoder.encoding {
+            Encoding::Base64 => octets / 4 * 3 + 3,
+            _ => octets,
+        }
+    }
+
+    /// The next decoded piece of the file, or its end, or the whole part when it does
+    /// not decode in pieces.
+    pub async fn next_piece(&mut self) -> Result<Piece, MailError> {
+        if let Some(ready) = self.ready.take() {
+            return Ok(Piece::Data(ready));
+        }
+        if self.decoder.failed() {
+            return self.whole().await.map(Piece::Restart);
+        }
+        if self.done {
+            return Ok(Piece::End);
+        }
+        let items = format!("(UID BODY.PEEK[{}]<{}.{CHUNK}>)", self.part, self.offset);
+        let fetches = self.session.uid_fetch(FETCHING, self.uid, &items).await?;
+        let piece = section(
+            &fetches,
+            self.uid,
+            &SectionPath::Part(self.path.clone(), None),
+        )
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+        drop(fetches);
+        let decoded = self.decode(piece).await?;
+        if self.decoder.failed() {
+            return self.whole().await.map(Piece::Restart);
+        }
+        Ok(Piece::Data(decoded))
+    }
+
+    /// Decodes one encoded piece (on a blocking thread), counting against the limit.
+    async fn decode(&mut self, piece: Vec<u8>) -> Result<Vec<u8>, MailError> {
+        let last = piece.len() < CHUNK;
+        self.offset += piece.len();
+        self.done = last;
+        let mut decoder = std::mem::take(&mut self.decoder);
+        let (decoder, decoded) = run_blocking(DECODE_FAILED, move || {
+            let decoded = decoder.feed(piece, last);
+            (decoder, decoded)
+        })
+        .await?;
+        self.decoder = decoder;
+        if self.decoder.total > self.max_bytes {
+            return Err(over_read_limit(self.decoder.total, self.max_bytes));
+        }
+        if self.offset > encoded_limit(self.max_bytes) {
+            // Pieces that decode to (almost) nothing, e.g. endless whitespace in base64:
+            // the loop must end even when the decoded size stays under the limit.
+            return Err(over_read_limit(self.offset, encoded_limit(self.max_bytes)));
+        }
+        Ok(decoded)
+    }
+
+    /// The whole part fetched again and decoded at once, within the limit.
+    async fn whole(&mut self) -> Result<MessagePart, MailError> {
+        let items = format!("(UID BODY.PEEK[{}])", self.part);
+        let fetches = self.session.uid_fetch(FETCHING, self.uid, &items).await?;
+        let header = self.header.clone();
+        let (uid, path) = (self.uid, self.path.clone());
         let decoded = run_blocking(DECODE_FAILED, move || {
             let body = section(&fetches, uid, &SectionPath::Part(path, None)).unwrap_or_default();
             decode_part(&header, body)
         })
         .await?;
-        if decoded.bytes.len() > max_bytes {
-            return Err(over_read_limit(decoded.bytes.len(), max_bytes));
+        if decoded.bytes.len() > self.max_bytes {
+            return Err(over_read_limit(decoded.bytes.len(), self.max_bytes));
         }
-        return Ok(decoded);
+        Ok(decoded)
     }
-    run_blocking(DECODE_FAILED, move || described(&header, decoder.finish())).await
+}
+
+/// The most encoded bytes fetched for a part whose decoded size may be `max_bytes`:
+/// quoted-printable at its worst (3 bytes for each, plus soft line breaks), and a piece.
+fn encoded_limit(max_bytes: usize) -> usize {
+    max_bytes.saturating_mul(4).saturating_add(CHUNK)
 }
 
 /// The refusal of a part whose server sent more than the read limit.
@@ -273,37 +411,34 @@ fn octets(part: &BodyStructure<'_>) -> Option<usize> {
 }
 
 /// Transfer-decodes a part fed in pieces, as mail-parser decodes it whole.
+#[derive(Default)]
 struct Decoder {
     encoding: Encoding,
-    out: Vec<u8>,
+    /// Decoded bytes handed out so far.
+    total: usize,
     /// Encoded bytes not decoded yet (an incomplete base64 group or QP line).
     pending: Vec<u8>,
     failed: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 enum Encoding {
     Base64,
     QuotedPrintable,
+    #[default]
     Identity,
 }
 
 impl Decoder {
-    fn new(header: &[u8], octets: Option<usize>) -> Decoder {
+    fn new(header: &[u8]) -> Decoder {
         let encoding = match transfer_encoding(header).as_deref() {
             Some("base64") => Encoding::Base64,
             Some("quoted-printable") => Encoding::QuotedPrintable,
             _ => Encoding::Identity,
         };
-        let capacity = match encoding {
-            Encoding::Base64 => octets.map_or(0, |n| n / 4 * 3 + 3),
-            _ => octets.unwrap_or(0),
-        };
         Decoder {
             encoding,
-            out: Vec::with_capacity(capacity),
-            pending: Vec::new(),
-            failed: false,
+            ..Decoder::default()
         }
     }
 
@@ -313,13 +448,19 @@ impl Decoder {
 
     /// Decodes `piece` (after what was pending) up to a point where decoding can stop:
     /// a whole number of base64 groups, the end of a QP line; `last` decodes the rest.
-    fn feed(&mut self, piece: Vec<u8>, last: bool) {
+    /// Returns the decoded bytes (none once decoding failed).
+    fn feed(&mut self, piece: Vec<u8>, last: bool) -> Vec<u8> {
+        let decoded = self.decode(piece, last);
+        self.total += decoded.len();
+        decoded
+    }
+
+    fn decode(&mut self, piece: Vec<u8>, last: bool) -> Vec<u8> {
         if self.failed {
-            return;
+            return Vec::new();
         }
         if self.encoding == Encoding::Identity {
-            self.out.extend_from_slice(&piece);
-            return;
+            return piece;
         }
         let mut data = std::mem::take(&mut self.pending);
         if data.is_empty() {
@@ -335,26 +476,19 @@ impl Decoder {
         if !last && self.encoding == Encoding::Base64 && data[..cut].contains(&b'=') {
             // Padding before the end: left to the whole-part decoder.
             self.failed = true;
-            return;
+            return Vec::new();
         }
-        if cut > 0 {
-            let decoded = match self.encoding {
-                Encoding::Base64 => base64_decode(&data[..cut]),
-                _ => quoted_printable_decode(&data[..cut]),
-            };
-            match decoded {
-                Some(bytes) => self.out.extend_from_slice(&bytes),
-                None => {
-                    self.failed = true;
-                    return;
-                }
-            }
-        }
+        let decoded = match (cut, self.encoding) {
+            (0, _) => Some(Vec::new()),
+            (_, Encoding::Base64) => base64_decode(&data[..cut]),
+            _ => quoted_printable_decode(&data[..cut]),
+        };
+        let Some(decoded) = decoded else {
+            self.failed = true;
+            return Vec::new();
+        };
         self.pending = data.split_off(cut);
-    }
-
-    fn finish(self) -> Vec<u8> {
-        self.out
+        decoded
     }
 }
 
@@ -424,6 +558,17 @@ pub fn decode_part(header: &[u8], body: &[u8]) -> MessagePart {
 
 /// A part from its MIME header and its decoded bytes: the file name and the type.
 fn described(header: &[u8], bytes: Vec<u8>) -> MessagePart {
+    let (filename, content_type) = description(header, &bytes);
+    MessagePart {
+        bytes,
+        filename,
+        content_type,
+    }
+}
+
+/// The file name and type of a part from its MIME header and the start of its decoded
+/// bytes (enough for the header of an attached message).
+fn description(header: &[u8], start: &[u8]) -> (Option<String>, String) {
     let headers = MessageParser::default().parse_headers(header);
     let content_type = headers
         .as_ref()
@@ -434,12 +579,8 @@ fn described(header: &[u8], bytes: Vec<u8>) -> MessagePart {
         .map(str::trim)
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
-        .or_else(|| attached_message_name(&content_type, &bytes));
-    MessagePart {
-        bytes,
-        filename,
-        content_type,
-    }
+        .or_else(|| attached_message_name(&content_type, start));
+    (filename, content_type)
 }
 
 /// `type/subtype` in lower case, plus `; charset=<charset>` when the header names a
@@ -614,13 +755,15 @@ mod tests {
         for (header, body) in cases {
             let whole = decode_part(header.as_bytes(), body.as_bytes()).bytes;
             for size in [1, 3, 77, 1000, 4096, body.len()] {
-                let mut decoder = Decoder::new(header.as_bytes(), Some(body.len()));
+                let mut decoder = Decoder::new(header.as_bytes());
                 let pieces: Vec<&[u8]> = body.as_bytes().chunks(size).collect();
+                let mut out = Vec::new();
                 for (i, piece) in pieces.iter().enumerate() {
-                    decoder.feed(piece.to_vec(), i + 1 == pieces.len());
+                    out.extend(decoder.feed(piece.to_vec(), i + 1 == pieces.len()));
                 }
                 assert!(!decoder.failed(), "{header:?} in pieces of {size}");
-                assert_eq!(decoder.finish(), whole, "{header:?} in pieces of {size}");
+                assert_eq!(out, whole, "{header:?} in pieces of {size}");
+                assert_eq!(decoder.total, whole.len());
             }
         }
     }
@@ -631,7 +774,7 @@ mod tests {
     fn odd_base64_falls_back_to_the_whole_part() {
         let header = b"Content-Transfer-Encoding: base64\r\n\r\n";
         for body in [&b"aGk=aGk=aGk=aGk="[..], b"not*base64 at all"] {
-            let mut decoder = Decoder::new(header, None);
+            let mut decoder = Decoder::new(header);
             decoder.feed(body[..8].to_vec(), false);
             decoder.feed(body[8..].to_vec(), true);
             assert!(decoder.failed(), "{:?}", String::from_utf8_lossy(body));

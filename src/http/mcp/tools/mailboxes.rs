@@ -1,13 +1,10 @@
 //! Folder tools: `list_mailboxes`.
 
-use http::request::Parts;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::{Deserialize, Serialize};
 
-use super::{caller, tool_error};
-use crate::http::mcp::MailServer;
+use crate::http::mcp::{Caller, MailServer};
 use crate::mail::MailboxInfo;
 
 /// Arguments of `list_mailboxes`.
@@ -38,22 +35,21 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "list_mailboxes", with_counts = params.with_counts)
+    )]
     async fn list_mailboxes(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<ListMailboxesParams>,
     ) -> Result<Json<ListMailboxesResult>, String> {
-        let caller = caller(&parts)?;
-        let mut session = self
-            .state
-            .imap
-            .session(&caller.0.account.imap)
-            .await
-            .map_err(tool_error)?;
-        let listed = crate::mail::imap::list_mailboxes(&mut session, params.with_counts).await;
-        session.logout().await;
-        let mailboxes = listed.map_err(tool_error)?;
-
+        let with_counts = params.with_counts;
+        let mailboxes = self
+            .with_imap(&caller, move |s| {
+                Box::pin(async move { crate::mail::imap::list_mailboxes(s, with_counts).await })
+            })
+            .await?;
         Ok(Json(ListMailboxesResult { mailboxes }))
     }
 }

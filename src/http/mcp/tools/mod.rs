@@ -1,27 +1,17 @@
 //! The MCP tools, grouped by purpose, one `#[tool_router]` block per file. Tools are thin:
-//! find the caller, parse arguments, call `mail/`, shape the result. Errors the model can
-//! act on come back as tool results with `isError`.
+//! take the [`Caller`](super::Caller) and the arguments, call `mail/` or `mail_files/`,
+//! shape the result ([`context`] holds what they share). Errors the model can act on come
+//! back as tool results with `isError`.
 
 pub mod attachments;
+pub mod context;
 pub mod mailboxes;
 pub mod organise;
 pub mod read;
 pub mod write;
 
-use http::request::Parts;
-
-use super::Caller;
 use crate::http::oauth::scope;
 use crate::mail::MailError;
-
-/// The caller of this request, put there by the bearer layer.
-pub(crate) fn caller(parts: &Parts) -> Result<Caller, String> {
-    parts
-        .extensions
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| "not authenticated: reconnect the mail server in your app".to_string())
-}
 
 /// The scope a tool needs: reading tools `mail.read`, everything else `mail.send`. Decided
 /// from the tool's own `readOnlyHint`, so no list of tool names is kept anywhere.

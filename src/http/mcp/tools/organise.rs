@@ -3,21 +3,17 @@
 //! `delete_mailbox`. Thin: parse the arguments, run the `mail::imap` operation on one
 //! session, return its outcome.
 
-use futures::future::BoxFuture;
-use http::request::Parts;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 
-use super::{caller, tool_error};
-use crate::http::mcp::MailServer;
+use super::tool_error;
+use crate::http::mcp::{Caller, MailServer};
 use crate::mail::flags::FlagChange;
 use crate::mail::imap::{
     self, CreatedMailbox, DeleteOutcome, DeletedMailbox, FlagsOutcome, MessageSelection,
     MoveOutcome, RenamedMailbox,
 };
-use crate::mail::{ImapSession, MailError};
 
 /// Arguments of `move_mail_message`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -118,19 +114,21 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(skip_all, fields(tool = "move_mail_message", folder = %params.folder))]
     async fn move_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<MoveMailMessageParams>,
     ) -> Result<Json<MoveOutcome>, String> {
         let selection =
             MessageSelection::new(&params.folder, params.uid, params.uids, params.uid_validity)
                 .map_err(tool_error)?;
         let destination = params.destination;
-        on_mailbox(self, &parts, move |s| {
+        self.with_imap(&caller, move |s| {
             Box::pin(async move { imap::move_messages(s, &selection, &destination).await })
         })
         .await
+        .map(Json)
     }
 
     #[tool(
@@ -144,19 +142,24 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "delete_mail_message", folder = %params.folder, permanent = params.permanent)
+    )]
     async fn delete_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<DeleteMailMessageParams>,
     ) -> Result<Json<DeleteOutcome>, String> {
         let selection =
             MessageSelection::new(&params.folder, params.uid, params.uids, params.uid_validity)
                 .map_err(tool_error)?;
         let permanent = params.permanent;
-        on_mailbox(self, &parts, move |s| {
+        self.with_imap(&caller, move |s| {
             Box::pin(async move { imap::delete_messages(s, &selection, permanent).await })
         })
         .await
+        .map(Json)
     }
 
     #[tool(
@@ -170,19 +173,24 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "update_mail_message_flags", folder = %params.folder)
+    )]
     async fn update_mail_message_flags(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<UpdateMailMessageFlagsParams>,
     ) -> Result<Json<FlagsOutcome>, String> {
         let selection =
             MessageSelection::new(&params.folder, params.uid, params.uids, params.uid_validity)
                 .map_err(tool_error)?;
         let change = FlagChange::parse(&params.add, &params.remove).map_err(tool_error)?;
-        on_mailbox(self, &parts, move |s| {
+        self.with_imap(&caller, move |s| {
             Box::pin(async move { imap::update_flags(s, &selection, &change).await })
         })
         .await
+        .map(Json)
     }
 
     #[tool(
@@ -196,15 +204,17 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(skip_all, fields(tool = "create_mailbox"))]
     async fn create_mailbox(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<CreateMailboxParams>,
     ) -> Result<Json<CreatedMailbox>, String> {
-        on_mailbox(self, &parts, move |s| {
+        self.with_imap(&caller, move |s| {
             Box::pin(async move { imap::create_mailbox(s, &params.name).await })
         })
         .await
+        .map(Json)
     }
 
     #[tool(
@@ -218,15 +228,17 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(skip_all, fields(tool = "rename_mailbox"))]
     async fn rename_mailbox(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<RenameMailboxParams>,
     ) -> Result<Json<RenamedMailbox>, String> {
-        on_mailbox(self, &parts, move |s| {
+        self.with_imap(&caller, move |s| {
             Box::pin(async move { imap::rename_mailbox(s, &params.name, &params.new_name).await })
         })
         .await
+        .map(Json)
     }
 
     #[tool(
@@ -240,31 +252,16 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(skip_all, fields(tool = "delete_mailbox", force = params.force))]
     async fn delete_mailbox(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<DeleteMailboxParams>,
     ) -> Result<Json<DeletedMailbox>, String> {
-        on_mailbox(self, &parts, move |s| {
+        self.with_imap(&caller, move |s| {
             Box::pin(async move { imap::delete_mailbox(s, &params.name, params.force).await })
         })
         .await
-    }
-}
-
-/// Runs `work` on a session of the caller's mailbox and logs out; errors become tool
-/// errors the model can act on.
-async fn on_mailbox<T>(
-    server: &MailServer,
-    parts: &Parts,
-    work: impl for<'s> FnOnce(&'s mut ImapSession) -> BoxFuture<'s, Result<T, MailError>>,
-) -> Result<Json<T>, String> {
-    let caller = caller(parts)?;
-    server
-        .state
-        .imap
-        .with_session(&caller.0.account.imap, work)
-        .await
         .map(Json)
-        .map_err(tool_error)
+    }
 }

@@ -3,21 +3,14 @@
 //! returns its result as structured content. None of them changes the mailbox, except
 //! `get_mail_message` with `mark_seen`.
 
-use futures::future::BoxFuture;
-use http::request::Parts;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 
-use super::attachments::PartLinks;
-use super::{caller, tool_error};
-use crate::http::mcp::MailServer;
+use super::tool_error;
+use crate::http::mcp::{Caller, MailServer};
 use crate::http::oauth::scope;
-use crate::mail::MailError;
-use crate::mail::imap::{
-    self, GetOptions, ImapSession, MailMessage, MailThread, MessagePage, PageRequest,
-};
+use crate::mail::imap::{self, GetOptions, MailMessage, MailThread, MessagePage, PageRequest};
 use crate::mail::message::ReadOptions;
 use crate::mail::search::SearchCriteria;
 
@@ -92,83 +85,15 @@ pub struct SearchMailMessagesParams {
     /// The folder to search.
     #[serde(default = "inbox")]
     pub folder: String,
-    /// Text in the From header (name or address).
-    #[serde(default)]
-    pub from: Option<String>,
-    /// Text in the To header.
-    #[serde(default)]
-    pub to: Option<String>,
-    /// Text in the Cc header.
-    #[serde(default)]
-    pub cc: Option<String>,
-    /// Text in the subject.
-    #[serde(default)]
-    pub subject: Option<String>,
-    /// Text anywhere in the headers or body.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// Text in the body.
-    #[serde(default)]
-    pub body: Option<String>,
-    /// Received on or after this day, YYYY-MM-DD.
-    #[serde(default)]
-    pub since: Option<String>,
-    /// Received before this day, YYYY-MM-DD.
-    #[serde(default)]
-    pub before: Option<String>,
-    /// true: only read messages; false: only unread ones.
-    #[serde(default)]
-    pub seen: Option<bool>,
-    /// true: only flagged (starred) messages; false: only unflagged ones.
-    #[serde(default)]
-    pub flagged: Option<bool>,
-    /// true: only answered messages; false: only unanswered ones.
-    #[serde(default)]
-    pub answered: Option<bool>,
-    /// true: only messages with attachments; false: only without. IMAP cannot search for
-    /// attachments, so this matches Content-Type multipart/mixed, which nearly every
-    /// message with attachments has (has_attachments in the results is exact).
-    #[serde(default)]
-    pub has_attachments: Option<bool>,
-    /// Only messages larger than this many bytes.
-    #[serde(default)]
-    pub larger: Option<u32>,
-    /// Only messages smaller than this many bytes.
-    #[serde(default)]
-    pub smaller: Option<u32>,
-    /// For experts: IMAP SEARCH keys, combined with the criteria above, e.g.
-    /// `OR FROM "John Smith" FROM jane` or `NOT SEEN SENTSINCE 1-Feb-2024`. Strings with
-    /// spaces go in double quotes. Known keys only; no literals, no line breaks.
-    #[serde(default)]
-    pub query: Option<String>,
+    /// What to look for; every criterion given must match.
+    #[serde(flatten)]
+    pub criteria: SearchCriteria,
     /// Page number, from 1 (the newest matches).
     #[serde(default = "first_page")]
     pub page: u32,
     /// Messages per page, 1 to 100.
     #[serde(default = "twenty")]
     pub per_page: u32,
-}
-
-impl SearchMailMessagesParams {
-    fn criteria(&self) -> SearchCriteria {
-        SearchCriteria {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            cc: self.cc.clone(),
-            subject: self.subject.clone(),
-            text: self.text.clone(),
-            body: self.body.clone(),
-            since: self.since.clone(),
-            before: self.before.clone(),
-            seen: self.seen,
-            flagged: self.flagged,
-            answered: self.answered,
-            has_attachments: self.has_attachments,
-            larger: self.larger,
-            smaller: self.smaller,
-            query: self.query.clone(),
-        }
-    }
 }
 
 /// Arguments of `get_mail_thread`.
@@ -184,22 +109,6 @@ pub struct GetMailThreadParams {
     pub uid_validity: Option<u32>,
 }
 
-impl MailServer {
-    /// Runs `work` on an IMAP session of the caller's account.
-    async fn with_imap<T>(
-        &self,
-        parts: &Parts,
-        work: impl for<'s> FnOnce(&'s mut ImapSession) -> BoxFuture<'s, Result<T, MailError>>,
-    ) -> Result<T, String> {
-        let caller = caller(parts)?;
-        self.state
-            .imap
-            .with_session(&caller.0.account.imap, work)
-            .await
-            .map_err(tool_error)
-    }
-}
-
 #[tool_router(router = read_tools, vis = "pub(crate)")]
 impl MailServer {
     #[tool(
@@ -213,15 +122,19 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "list_mail_messages", folder = %params.folder, page = params.page)
+    )]
     async fn list_mail_messages(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<ListMailMessagesParams>,
     ) -> Result<Json<MessagePage>, String> {
         let page = PageRequest::new(params.page, params.per_page).map_err(tool_error)?;
         let folder = params.folder;
         let listed = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move { imap::list_messages(s, &folder, page).await })
             })
             .await?;
@@ -239,12 +152,16 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "get_mail_message", folder = %params.folder, uid = params.uid)
+    )]
     async fn get_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<GetMailMessageParams>,
     ) -> Result<Json<MailMessage>, String> {
-        if params.mark_seen && !caller(&parts)?.has_scope(scope::SEND) {
+        if params.mark_seen && !caller.has_scope(scope::SEND) {
             return Err(format!(
                 "mark_seen changes the message, and this connection may only read mail (no {} \
                  scope): call again without mark_seen, or reconnect and allow changes",
@@ -259,12 +176,12 @@ impl MailServer {
             mark_seen: params.mark_seen,
         };
         let links = match params.attachment_urls {
-            true => Some(PartLinks::for_caller(&self.state, &caller(&parts)?)),
+            true => Some(self.state.mail_files.for_account(&caller.account().imap)),
             false => None,
         };
         let (folder, uid) = (params.folder, params.uid);
         let message = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move {
                     let mut message = imap::get_message(s, &folder, uid, options).await?;
                     if let Some(links) = links {
@@ -288,16 +205,20 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "search_mail_messages", folder = %params.folder, page = params.page)
+    )]
     async fn search_mail_messages(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<SearchMailMessagesParams>,
     ) -> Result<Json<MessagePage>, String> {
         let page = PageRequest::new(params.page, params.per_page).map_err(tool_error)?;
-        let program = params.criteria().build().map_err(tool_error)?;
+        let program = params.criteria.build().map_err(tool_error)?;
         let folder = params.folder;
         let found = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move { imap::search_messages(s, &folder, &program, page).await })
             })
             .await?;
@@ -315,14 +236,18 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "get_mail_thread", folder = %params.folder, uid = params.uid)
+    )]
     async fn get_mail_thread(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<GetMailThreadParams>,
     ) -> Result<Json<MailThread>, String> {
         let (folder, uid, uid_validity) = (params.folder, params.uid, params.uid_validity);
         let thread = self
-            .with_imap(&parts, move |s| {
+            .with_imap(&caller, move |s| {
                 Box::pin(async move { imap::get_thread(s, &folder, uid, uid_validity).await })
             })
             .await?;

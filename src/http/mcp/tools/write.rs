@@ -1,20 +1,18 @@
 //! Writing tools: `send_mail_message`, `reply_to_mail_message`, `forward_mail_message`,
 //! `create_draft_mail_message`. Thin: check the token may send, turn the arguments into
 //! typed recipients and attachments (read from where they are given: see
-//! [`super::attachments`]), call [`crate::mail::Outbox`], return its report.
+//! [`super::attachments`]), call the app's [`crate::mail::Outbox`], return its report.
 
-use http::request::Parts;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 
 pub use super::attachments::AttachmentParam;
-use super::{caller, tool_error};
-use crate::http::mcp::MailServer;
+use super::tool_error;
+use crate::http::mcp::{Caller, MailServer};
+use crate::mail::StoredMessage;
 use crate::mail::compose::{self, AddressList, Attachment, Outgoing, ReplyText};
 use crate::mail::outbox::{MessageRef, Recipients, ReplyReport, SendReport};
-use crate::mail::{Outbox, StoredMessage};
 
 /// Arguments of `send_mail_message`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -159,12 +157,12 @@ impl MailServer {
             open_world_hint = true
         )
     )]
+    #[tracing::instrument(skip_all, fields(tool = "send_mail_message"))]
     async fn send_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<SendMailParams>,
     ) -> Result<Json<SendReport>, String> {
-        let caller = caller(&parts)?;
         let files = self
             .attachments_to_send(&caller, params.attachments)
             .await?;
@@ -178,9 +176,10 @@ impl MailServer {
             attachments: files,
         })?;
         let report = self
-            .outbox()
+            .state
+            .outbox
             .send(
-                &caller.0.account,
+                caller.account(),
                 &outgoing,
                 params.idempotency_key.as_deref(),
             )
@@ -200,12 +199,15 @@ impl MailServer {
             open_world_hint = true
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "reply_to_mail_message", folder = %params.folder, uid = params.uid)
+    )]
     async fn reply_to_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<ReplyParams>,
     ) -> Result<Json<ReplyReport>, String> {
-        let caller = caller(&parts)?;
         let parent = MessageRef {
             folder: params.folder,
             uid: params.uid,
@@ -219,8 +221,9 @@ impl MailServer {
             .attachments_to_send(&caller, params.attachments)
             .await?;
         let report = self
-            .outbox()
-            .reply(&caller.0.account, &parent, params.reply_all, text, files)
+            .state
+            .outbox
+            .reply(caller.account(), &parent, params.reply_all, text, files)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Json(report))
@@ -237,12 +240,15 @@ impl MailServer {
             open_world_hint = true
         )
     )]
+    #[tracing::instrument(
+        skip_all,
+        fields(tool = "forward_mail_message", folder = %params.folder, uid = params.uid)
+    )]
     async fn forward_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<ForwardParams>,
     ) -> Result<Json<SendReport>, String> {
-        let caller = caller(&parts)?;
         let original = MessageRef {
             folder: params.folder,
             uid: params.uid,
@@ -254,9 +260,10 @@ impl MailServer {
             bcc: addresses("bcc", &params.bcc)?,
         };
         let report = self
-            .outbox()
+            .state
+            .outbox
             .forward(
-                &caller.0.account,
+                caller.account(),
                 &original,
                 recipients,
                 params.text_body.as_deref(),
@@ -278,12 +285,12 @@ impl MailServer {
             open_world_hint = false
         )
     )]
+    #[tracing::instrument(skip_all, fields(tool = "create_draft_mail_message"))]
     async fn create_draft_mail_message(
         &self,
-        Extension(parts): Extension<Parts>,
+        caller: Caller,
         Parameters(params): Parameters<DraftParams>,
     ) -> Result<Json<StoredMessage>, String> {
-        let caller = caller(&parts)?;
         let files = self
             .attachments_to_send(&caller, params.attachments)
             .await?;
@@ -302,19 +309,12 @@ impl MailServer {
             uid_validity: target.uid_validity,
         });
         let stored = self
-            .outbox()
-            .save_draft(&caller.0.account, draft, reply_to.as_ref())
+            .state
+            .outbox
+            .save_draft(caller.account(), draft, reply_to.as_ref())
             .await
             .map_err(tool_error)?;
         Ok(Json(stored))
-    }
-}
-
-impl MailServer {
-    fn outbox(&self) -> Outbox {
-        Outbox::new(self.state.imap.clone(), self.state.smtp.clone())
-            .with_attachment_limit(self.attachment_limit())
-            .with_smtp_saving_sent(self.state.config.providers.smtp_saves_sent_hosts())
     }
 }
 
