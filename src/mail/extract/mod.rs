@@ -30,6 +30,7 @@ pub use calendar::CalendarEvent;
 
 use crate::mail::blocking::run_blocking;
 use crate::mail::error::MailError;
+use crate::mail::message::BodyWindow;
 
 /// What extraction may cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +107,36 @@ pub struct Extracted {
     /// What the limits left out (pages, rows, characters), if anything.
     pub notes: Vec<String>,
     /// For an iCalendar file: its events, structured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<CalendarEvent>>,
+}
+
+impl Extracted {
+    /// The window of at most `max_chars` characters of the text from `offset`.
+    pub fn window(self, offset: usize, max_chars: usize) -> TextWindow {
+        TextWindow {
+            format: self.format,
+            window: BodyWindow::of(&self.text, offset, max_chars),
+            notes: self.notes,
+            events: self.events,
+        }
+    }
+}
+
+/// A window of an attachment's text, as a tool returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct TextWindow {
+    /// What the attachment was read as: pdf, docx, pptx, spreadsheet, csv, text, html,
+    /// calendar (text taken), or image, other (only described).
+    pub format: Format,
+    /// The text window: `text`, `offset`, `total_chars`, `truncated`, `next_offset`.
+    #[serde(flatten)]
+    pub window: BodyWindow,
+    /// What the limits left out (pages, sheets, rows, characters).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// For an iCalendar file: its events, structured (organizer, start/end with time
+    /// zones, attendees, location).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<CalendarEvent>>,
 }
@@ -226,18 +257,17 @@ impl Format {
     }
 }
 
+/// What an attachment is, from its MIME type or file name alone (before its bytes are
+/// fetched); `None` when only its bytes could tell.
+pub fn guess(content_type: &str, filename: Option<&str>) -> Option<Format> {
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    by_mime(&mime.to_ascii_lowercase()).or_else(|| filename.and_then(by_extension))
+}
+
 /// What `attachment` is: by its MIME type, else its file name's extension, else its first
 /// bytes (mail clients often send documents as application/octet-stream).
 pub fn detect(attachment: &Attachment) -> Format {
-    let mime = attachment
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    by_mime(&mime)
-        .or_else(|| attachment.filename.as_deref().and_then(by_extension))
+    guess(&attachment.content_type, attachment.filename.as_deref())
         .or_else(|| by_magic(&attachment.bytes))
         .unwrap_or(Format::Other)
 }

@@ -8,6 +8,8 @@ use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::mail::extract::TextWindow;
+
 /// One attachment (or inline part such as an embedded image) of a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AttachmentInfo {
@@ -36,6 +38,13 @@ pub struct AttachmentInfo {
     /// Why no URL could be made for this attachment (the rest of the message is fine).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url_error: Option<String>,
+    /// The first window of the attachment's text, when attachment_text was asked for and
+    /// it is a document (read_mail_attachment pages through the rest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextWindow>,
+    /// Why the attachment's text could not be read (the rest of the message is fine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_error: Option<String>,
 }
 
 /// The attachments of `message`, in the order they appear.
@@ -111,6 +120,8 @@ fn describe(part: &MessagePart<'_>, part_id: String) -> AttachmentInfo {
         url: None,
         url_expires_at: None,
         url_error: None,
+        text: None,
+        text_error: None,
     }
 }
 
