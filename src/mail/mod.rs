@@ -13,6 +13,7 @@
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
 //! - [`blocking`]: `run_blocking`, slow parsing and decoding off the async threads.
 //! - [`extract`]: attachment text (PDF, DOCX, PPTX, spreadsheets, CSV, HTML, ICS) within limits.
+//! - [`sasl`]: XOAUTH2 / OAUTHBEARER messages and an IMAP authenticator for bearer tokens.
 //! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.
 
 pub mod account;
@@ -27,6 +28,7 @@ pub mod message;
 pub mod outbox;
 mod resolve;
 pub mod reuse;
+pub mod sasl;
 pub mod search;
 pub mod settings;
 pub mod smtp;

@@ -270,14 +270,7 @@ impl TestServer {
         let response = self
             .submit_login(client_id, request, user, &user.password)
             .await;
-        assert_eq!(response.status(), 302, "a successful login redirects");
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        let url = url::Url::parse(&location).unwrap();
-        let code = url
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned());
-        code.expect("the redirect carries a code")
+        Self::code_of(&response)
     }
 
     /// `POST /oauth/token` with form fields.
@@ -296,14 +289,12 @@ impl TestServer {
         let request = AuthRequest::new();
         let code = self.login_code(&client.client_id, &request, user).await;
         let response = self
-            .token_request(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &request.redirect_uri),
-                ("code_verifier", &request.verifier),
-                ("client_id", &client.client_id),
-                ("client_secret", &client.client_secret),
-            ])
+            .exchange_code(
+                &client.client_id,
+                Some(&client.client_secret),
+                &code,
+                &request,
+            )
             .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
@@ -378,5 +369,29 @@ impl TestServer {
             .map(|s| s.to_string())
             .collect();
         clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
+    }
+}
+
+impl TestServer {
+    /// `POST /oauth/token` exchanging `code` (from `request`'s login) with its PKCE
+    /// verifier, as `client_id` (with `secret` in the form when given).
+    pub async fn exchange_code(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+        code: &str,
+        request: &AuthRequest,
+    ) -> reqwest::Response {
+        let mut fields = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", request.redirect_uri.as_str()),
+            ("code_verifier", request.verifier.as_str()),
+            ("client_id", client_id),
+        ];
+        if let Some(secret) = secret {
+            fields.push(("client_secret", secret));
+        }
+        self.token_request(&fields).await
     }
 }

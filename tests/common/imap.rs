@@ -198,3 +198,26 @@ fn flag_name(flag: &Flag<'_>) -> String {
         Flag::Custom(name) => name.to_string(),
     }
 }
+
+/// Every folder name LIST reports on `session`, as the server spells it.
+pub async fn list_folder_names<T>(session: &mut Session<T>) -> Vec<String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Debug + Send,
+{
+    session
+        .list(Some(""), Some("*"))
+        .await
+        .unwrap_or_else(|e| panic!("LIST failed: {e}"))
+        .map_ok(|name| name.name().to_owned())
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("LIST failed: {e}"))
+}
+
+/// Every folder name of `user` (IMAPS), as the server spells it.
+pub async fn folder_names(user: &TestUser) -> Vec<String> {
+    let mut session = imap_session(user).await;
+    let names = list_folder_names(&mut session).await;
+    session.logout().await.ok();
+    names
+}

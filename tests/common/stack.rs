@@ -1,4 +1,4 @@
-//! The running mail stack: started once per test binary by `bin/mail-stack` (or the one
+//! The running mail stack: started once per test run by `bin/mail-stack` (or the one
 //! `MAIL_STACK_ENV` names), its `stack.env` parsed into typed fields, and fresh mailboxes.
 
 use std::collections::HashMap;
@@ -292,5 +292,23 @@ impl Stack {
         account.imap.endpoint =
             Endpoint::new(self.host.clone(), self.basic_imaps_port(), Security::Tls);
         account
+    }
+}
+
+/// Redis databases of their own, for tests whose server counts per client address.
+impl Stack {
+    /// The URL of a database of the stack's redis-server (1 to 15; 0 is the one of
+    /// `redis_url`) that no other call of this process gets. A server keeps its counters
+    /// (token requests and failed logins per IP) under fixed keys, and every test server
+    /// connects from 127.0.0.1: on a shared database one test's traffic (e.g. the attack
+    /// suite's thousands of refreshes) would throttle another's.
+    pub fn own_redis_url(&self) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let db = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            db < 16,
+            "redis-server has 16 databases: 15 tests may own one"
+        );
+        format!("{}/{db}", self.redis_url)
     }
 }

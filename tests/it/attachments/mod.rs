@@ -1,0 +1,3 @@
+//! `attachments/`: the attachment stores.
+
+mod store;

@@ -1,0 +1,3 @@
+//! Real MCP clients (the programs under `tests/clients/`) against the real server.
+
+mod real;

@@ -1,0 +1,3 @@
+//! `http::mcp`: the MCP endpoint.
+
+mod tools;

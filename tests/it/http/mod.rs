@@ -1,0 +1,4 @@
+//! `http/`: the OAuth authorization server and the MCP endpoint over real HTTP.
+
+mod mcp;
+mod oauth;

@@ -1,0 +1,6 @@
+//! `mail/`: the IMAP and SMTP layer against the stack's Dovecot and Postfix, without HTTP;
+//! `sasl`: bearer-token sign-in (XOAUTH2, OAUTHBEARER) against `bin/oauth-stack`.
+
+mod imap;
+mod sasl;
+mod smtp;

@@ -1,0 +1,23 @@
+//! The integration tests, one test binary: the real app on port 0 against the real mail
+//! stack of `bin/mail-stack` (Dovecot, Postfix, s3s-fs, Redis), started once per run by
+//! [`common::stack()`]. The modules mirror `src/`:
+//!
+//! - [`http`]: the OAuth endpoints (`http::oauth`) and the MCP tools (`http::mcp::tools`)
+//!   over real HTTP.
+//! - [`mail`]: the IMAP layer (sessions, the pool, large messages) and SMTP.
+//! - [`attachments`]: the S3 and local attachment stores.
+//! - [`store`]: the shared store (memory and Redis).
+//! - [`clients`]: the MCP clients people use (SDKs, a browser), run as programs.
+//! - [`attacks`]: the attack suite, one module per hole closed.
+//! - [`stack`]: the harness and the stack behave as the other tests assume.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod attachments;
+mod attacks;
+mod clients;
+mod http;
+mod mail;
+mod stack;
+mod store;

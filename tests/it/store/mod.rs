@@ -1,0 +1,3 @@
+//! `store/`: the shared store (replay markers, refresh families, login counters).
+
+mod redis;
