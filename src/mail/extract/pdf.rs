@@ -48,3 +48,105 @@ fn page_text(document: &Document, number: u32) -> Option<String> {
     };
     std::panic::catch_unwind(AssertUnwindSafe(read)).ok()?.ok()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Instant;
+
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Object, Stream, dictionary};
+
+    use super::super::{Format, Limits};
+    use super::*;
+
+    /// A PDF of `pages` pages, page n saying "Page n of the report", made with lopdf.
+    pub(crate) fn report(pages: u32) -> Vec<u8> {
+        let mut document = Document::with_version("1.5");
+        let pages_id = document.new_object_id();
+        let font = document.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        let resources = document.add_object(dictionary! { "Font" => dictionary! { "F1" => font } });
+        let kids: Vec<Object> = (1..=pages)
+            .map(|n| {
+                let content = Content {
+                    operations: vec![
+                        Operation::new("BT", vec![]),
+                        Operation::new("Tf", vec!["F1".into(), 12.into()]),
+                        Operation::new("Td", vec![72.into(), 720.into()]),
+                        Operation::new(
+                            "Tj",
+                            vec![Object::string_literal(format!("Page {n} of the report"))],
+                        ),
+                        Operation::new("ET", vec![]),
+                    ],
+                };
+                let stream = Stream::new(dictionary! {}, content.encode().unwrap());
+                let contents = document.add_object(stream);
+                document
+                    .add_object(dictionary! {
+                        "Type" => "Page", "Parent" => pages_id, "Contents" => contents,
+                    })
+                    .into()
+            })
+            .collect();
+        let tree = dictionary! {
+            "Type" => "Pages", "Kids" => kids, "Count" => pages as i64,
+            "Resources" => resources, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        };
+        document.objects.insert(pages_id, Object::Dictionary(tree));
+        let catalog = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        document.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        document.save_to(&mut bytes).unwrap();
+        bytes
+    }
+
+    fn read_with(bytes: &[u8], limits: Limits) -> Result<(String, Vec<String>), ExtractError> {
+        let mut out = Budget::new(Format::Pdf, &limits, Instant::now() + limits.time);
+        read(bytes, &mut out)?;
+        let done = out.finish(None);
+        Ok((done.text, done.notes))
+    }
+
+    #[test]
+    fn pages_are_read_in_order_under_page_lines() {
+        let (text, notes) = read_with(&report(3), Limits::default()).unwrap();
+        let first = text.find("--- page 1 of 3 ---").unwrap();
+        let second = text.find("Page 2 of the report").unwrap();
+        assert!(first < second, "{text}");
+        assert!(
+            text.contains("--- page 3 of 3 ---\nPage 3 of the report"),
+            "{text}"
+        );
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn only_max_pages_are_read() {
+        let limits = Limits {
+            max_pages: 2,
+            ..Limits::default()
+        };
+        let (text, notes) = read_with(&report(5), limits).unwrap();
+        assert!(text.contains("Page 2 of the report"));
+        assert!(!text.contains("Page 3 of the report"));
+        assert_eq!(notes, ["only the first 2 of 5 pages were read"]);
+    }
+
+    #[test]
+    fn damaged_pdfs_are_unreadable() {
+        for bytes in [
+            &b"%PDF-1.4\ngarbage"[..],
+            b"",
+            b"%PDF-1.7\n1 0 obj << /Type /Catalog",
+        ] {
+            let err = read_with(bytes, Limits::default()).unwrap_err();
+            assert!(matches!(err, ExtractError::Unreadable { .. }), "{err}");
+            assert!(
+                err.to_string().starts_with("the PDF could not be read: "),
+                "{err}"
+            );
+        }
+    }
+}
