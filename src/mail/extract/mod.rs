@@ -163,10 +163,14 @@ pub enum ExtractError {
         reason: String,
     },
     #[error(
-        "reading the {format} took longer than the {seconds}-second limit and was stopped; \
-         download it with get_mail_attachment instead"
+        "reading the {format} took longer than the limit of {} and was stopped; download it \
+         with get_mail_attachment instead",
+        humantime::format_duration(*limit)
     )]
-    TimedOut { format: &'static str, seconds: u64 },
+    TimedOut {
+        format: &'static str,
+        limit: Duration,
+    },
 }
 
 impl From<ExtractError> for MailError {
@@ -196,7 +200,7 @@ pub async fn extract(attachment: Attachment, limits: Limits) -> Result<Extracted
     });
     let timed_out = ExtractError::TimedOut {
         format: format.label(),
-        seconds: limits.time.as_secs(),
+        limit: limits.time,
     };
     match tokio::time::timeout(limits.time, work).await {
         Err(_elapsed) => Err(timed_out.into()),
@@ -393,7 +397,7 @@ impl<'l> Budget<'l> {
             true => Ok(()),
             false => Err(ExtractError::TimedOut {
                 format: self.format.label(),
-                seconds: self.limits.time.as_secs(),
+                limit: self.limits.time,
             }),
         }
     }
@@ -493,6 +497,34 @@ mod tests {
             out.check_time(),
             Err(ExtractError::TimedOut { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn work_past_the_time_limit_is_stopped_with_a_clear_error() {
+        let limits = Limits {
+            time: Duration::from_millis(1),
+            ..Limits::default()
+        };
+        let long = attachment("application/pdf", None, &pdf::tests::report(400));
+        let err = extract(long, limits).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "reading the PDF took longer than the limit of 1ms and was stopped; download it \
+             with get_mail_attachment instead"
+        );
+    }
+
+    #[tokio::test]
+    async fn text_comes_back_from_the_blocking_pool() {
+        let csv = attachment("text/csv", Some("a.csv"), b"a,b\n1,2\n");
+        let done = extract(csv, Limits::default()).await.unwrap();
+        assert_eq!(
+            (done.format, done.text.as_str()),
+            (Format::Csv, "a | b\n1 | 2\n")
+        );
+        let window = done.window(4, 3);
+        assert_eq!(window.window.text, "b\n1");
+        assert_eq!(window.window.next_offset, Some(7));
     }
 
     #[test]
