@@ -1,7 +1,11 @@
 //! PDF text with pdf-extract (over lopdf), page by page: each page under a `--- page N
 //! of M ---` line, at most [`Limits::max_pages`](super::Limits) pages, the clock checked
-//! between pages. Encrypted PDFs are refused (no password is ever asked for).
+//! between pages. Encrypted PDFs are refused (no password is ever asked for). Before any
+//! page is read, the deflated streams are inflated once into nothing, at most
+//! [`Limits::max_unzipped_bytes`](super::Limits) of them together: a "PDF bomb" whose
+//! streams would inflate to gigabytes is refused like a zip bomb instead of filling memory.
 
+use std::io::Read;
 use std::panic::AssertUnwindSafe;
 
 use lopdf::Document;
@@ -15,6 +19,7 @@ pub fn read(bytes: &[u8], out: &mut Budget<'_>) -> Result<(), ExtractError> {
     if document.is_encrypted() {
         return Err(out.unreadable("it is password-protected"));
     }
+    check_streams(&document, out)?;
     let pages: Vec<u32> = document.get_pages().into_keys().collect();
     let total = pages.len();
     let max_pages = out.limits().max_pages;
@@ -36,6 +41,38 @@ pub fn read(bytes: &[u8], out: &mut Budget<'_>) -> Result<(), ExtractError> {
         ));
     }
     Ok(())
+}
+
+/// Refuses `document` when its FlateDecode streams inflate to more than the limit,
+/// counting without keeping the bytes.
+fn check_streams(document: &Document, out: &Budget<'_>) -> Result<(), ExtractError> {
+    let limit = out.limits().max_unzipped_bytes;
+    let mut total: u64 = 0;
+    for object in document.objects.values() {
+        let Ok(stream) = object.as_stream() else {
+            continue;
+        };
+        let deflated = stream
+            .filters()
+            .is_ok_and(|filters| filters.first() == Some(&&b"FlateDecode"[..]));
+        total += match deflated {
+            true => inflated_size(&stream.content, limit - total + 1),
+            false => stream.content.len() as u64,
+        };
+        if total > limit {
+            return Err(ExtractError::ZipBomb {
+                format: out.format_label(),
+                reason: format!("its compressed streams inflate to more than {limit} bytes"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How many bytes `deflated` (zlib) inflates to, counting at most `cap`.
+fn inflated_size(deflated: &[u8], cap: u64) -> u64 {
+    let mut inflater = flate2::read::ZlibDecoder::new(deflated).take(cap);
+    std::io::copy(&mut inflater, &mut std::io::sink()).unwrap_or(0)
 }
 
 /// The text of page `number`; `None` when pdf-extract fails on it (it panics on some
@@ -132,6 +169,29 @@ pub(crate) mod tests {
         assert!(text.contains("Page 2 of the report"));
         assert!(!text.contains("Page 3 of the report"));
         assert_eq!(notes, ["only the first 2 of 5 pages were read"]);
+    }
+
+    #[test]
+    fn a_pdf_whose_streams_inflate_past_the_limit_is_refused() {
+        let mut document = Document::load_mem(&report(2)).unwrap();
+        let bomb = {
+            use flate2::write::ZlibEncoder;
+            use std::io::Write;
+            let mut encoder = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            encoder.write_all(&vec![b' '; 8 * 1024 * 1024]).unwrap();
+            encoder.finish().unwrap()
+        };
+        let stream = Stream::new(dictionary! { "Filter" => "FlateDecode" }, bomb);
+        document.add_object(stream);
+        let mut bytes = Vec::new();
+        document.save_to(&mut bytes).unwrap();
+        let limits = Limits {
+            max_unzipped_bytes: 4 * 1024 * 1024,
+            ..Limits::default()
+        };
+        let err = read_with(&bytes, limits).unwrap_err();
+        assert!(matches!(err, ExtractError::ZipBomb { .. }), "{err}");
+        assert!(read_with(&report(2), limits).is_ok());
     }
 
     #[test]
