@@ -77,8 +77,7 @@ fn push_rows(
     out: &mut Budget<'_>,
 ) -> Result<(), ExtractError> {
     let max_rows = out.limits().max_rows;
-    let mut read = 0;
-    for row in rows {
+    for (read, row) in rows.enumerate() {
         if read == max_rows {
             out.note(format!(
                 "only the first {max_rows} rows of a sheet were read"
@@ -91,7 +90,6 @@ fn push_rows(
         if out.is_full() {
             break;
         }
-        read += 1;
         let filled = row.iter().rposition(|cell| !cell.trim().is_empty());
         let Some(last) = filled else { continue };
         let line: Vec<&str> = row[..=last].iter().map(|c| c.trim()).collect();

@@ -143,14 +143,14 @@ pub async fn add_text_previews(
     for index in wanted {
         let attachment = &mut message.content.attachments[index];
         let read = match &opened {
-            Ok(folder) => {
-                preview(session, folder, message.uid, attachment, max_chars, budget).await
-            }
-            Err(e) => Err(MailError::InvalidInput(e.to_string())),
+            Ok(folder) => preview(session, folder, message.uid, attachment, max_chars, budget)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         match read {
             Ok(window) => attachment.text = Some(window),
-            Err(e) => attachment.text_error = Some(e.to_string()),
+            Err(reason) => attachment.text_error = Some(reason),
         }
     }
 }
