@@ -173,6 +173,27 @@ Message-ID: <1@x.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n0123456789"
     }
 
     #[test]
+    fn a_gmail_html_reply_folds_its_quote_block() {
+        let raw = "Subject: Re: plan\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<div dir=\"ltr\">Tuesday it is.</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" \
+class=\"gmail_attr\">On Mon, 2 Mar 2026 at 09:00, Bob Example &lt;<a href=\"mailto:bob@example.com\">\
+bob@example.com</a>&gt; wrote:<br></div><blockquote class=\"gmail_quote\" style=\"margin:0px 0px 0px \
+0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex\"><div dir=\"ltr\">Shall we say \
+Tuesday?<br>Bob</div></blockquote></div>";
+        let folded = read_message(raw.as_bytes(), &OPTIONS).unwrap();
+        let text = &folded.body.text;
+        assert!(text.starts_with("Tuesday it is."), "{text}");
+        assert!(!text.contains("Shall we say"), "{text}");
+        assert!(folded.folded_lines >= 3, "{text}");
+        let whole = read_message(raw.as_bytes(), &OPTIONS.including_quoted(true)).unwrap();
+        assert!(
+            whole.body.text.contains("> Shall we say Tuesday?"),
+            "{}",
+            whole.body.text
+        );
+    }
+
+    #[test]
     fn windows_have_limits() {
         assert!(ReadOptions::new(0, 0, false).is_err());
         assert!(ReadOptions::new(0, MAX_WINDOW_CHARS + 1, false).is_err());

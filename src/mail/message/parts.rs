@@ -238,4 +238,20 @@ From: b@x.com\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=\"in\
         assert_eq!(image.content_id.as_deref(), Some("logo@x"));
         assert_eq!(image.disposition, None);
     }
+
+    /// Outlook and Google send an invitation as a text/calendar alternative of the body:
+    /// it is listed as an attachment, so read_mail_attachment can name it.
+    #[test]
+    fn a_calendar_alternative_is_listed_as_an_attachment() {
+        let raw = "Subject: Invitation\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n\
+--a\r\nContent-Type: text/plain\r\n\r\nYou are invited\r\n\
+--a\r\nContent-Type: text/html\r\n\r\n<p>You are invited</p>\r\n\
+--a\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n\
+--a--\r\n";
+        let message = MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let listed = attachments(&message);
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].content_type, "text/calendar");
+        assert_eq!(listed[0].part_id, "3");
+    }
 }
