@@ -62,7 +62,7 @@ impl Default for Limits {
             max_rows: 5_000,
             max_output_chars: 1_000_000,
             max_zip_entries: 5_000,
-            max_unzipped_bytes: 200 * 1024 * 1024,
+            max_unzipped_bytes: 100 * 1024 * 1024,
             time: Duration::from_secs(20),
         }
     }
