@@ -14,11 +14,11 @@ use clap::{Args, ValueEnum};
 use url::Url;
 
 use crate::attachments::{MAX_PRESIGNED_TTL, S3Settings, StaticCredentials};
-use crate::clients::registration::RedirectPolicy;
 use crate::mail::imap::PoolSettings;
 use crate::mail::{MailSettings, TlsSettings};
+use crate::oauth_clients::registration::RedirectPolicy;
 use crate::providers::Providers;
-use crate::store::{Capacities, LoginLimits, RequestLimits};
+use crate::shared_store::{Capacities, LoginLimits, RequestLimits};
 use crate::token::{Keyring, Lifetimes};
 
 /// Settings every command that makes or opens tokens needs. No `Debug`: it holds the keys.

@@ -3,14 +3,18 @@
 //! # Layout
 //! - [`cli`]: the command line (`server`, `generate`, `token`, `keygen`).
 //! - [`config`]: settings from flags and environment, validated at start-up.
+//! - [`logging`]: the `LOG_LEVEL` filter, and the cap that keeps wire traces (passwords,
+//!   tokens, mail) out of the logs.
 //! - [`providers`]: the mail providers offered on the login page, from a TOML file.
 //! - [`app`]: [`app::run`], which serves the router; used by `main` and the tests.
 //! - [`state`]: [`state::AppState`], the shared state built once at start-up.
 //! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.
-//! - [`clients`]: OAuth clients without a database (redirect URIs, provisioning).
-//! - [`token`]: keyring, JWE seal/open, typed claims. No HTTP.
+//! - [`oauth_clients`]: OAuth clients without a database (redirect URIs, provisioning).
+//! - [`token`]: the sealed credentials (client_ids, codes, access and refresh tokens):
+//!   keyring, JWE seal/open, typed claims. No HTTP.
 //! - [`mail`]: IMAP sessions, SMTP, MIME parsing and composing. No HTTP, no MCP, no tokens.
-//! - [`store`]: the shared store (memory or Redis): single-use codes, refresh rotation, login limits.
+//! - [`shared_store`]: the shared store (memory or Redis): single-use codes, refresh
+//!   rotation, login limits. Not the attachment stores.
 //! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 //! - [`mail_files`]: attachments of mail as files: links of read parts, files of outgoing
 //!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
@@ -19,13 +23,14 @@
 pub mod app;
 pub mod attachments;
 pub mod cli;
-pub mod clients;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod mail;
 pub mod mail_files;
 pub mod net_guard;
+pub mod oauth_clients;
 pub mod providers;
+pub mod shared_store;
 pub mod state;
-pub mod store;
 pub mod token;

@@ -12,11 +12,11 @@ use crate::attachments::{
     AttachmentStore, KEY_SUBKEY_LABEL, LINK_SUBKEY_LABEL, LinkSigner, LocalStore, S3Store,
     spawn_sweeper,
 };
-use crate::clients::ClientRegistry;
 use crate::config::{AttachmentBackend, Config, ConfigError};
 use crate::mail::{Imap, LoginBudget, Outbox, Smtp};
 use crate::mail_files::{FileLimits, MailFiles};
-use crate::store::{LoginLimiter, SharedStore};
+use crate::oauth_clients::ClientRegistry;
+use crate::shared_store::{LoginLimiter, SharedStore};
 use crate::token::TokenCodec;
 
 /// Everything a request handler needs; cheap to clone.
@@ -24,18 +24,19 @@ use crate::token::TokenCodec;
 pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenCodec>,
-    pub clients: Arc<ClientRegistry>,
+    /// The OAuth clients: sealed client_ids, registration, metadata documents.
+    pub oauth_clients: Arc<ClientRegistry>,
     pub imap: Imap,
     pub smtp: Smtp,
     /// Used codes, refresh families, login failures: memory, or Redis with REDIS_URL.
-    pub store: Arc<dyn SharedStore>,
+    pub shared_store: Arc<dyn SharedStore>,
     /// Where attachments are uploaded and read back (local files or S3).
     pub attachments: Arc<dyn AttachmentStore>,
     /// Attachment links of read mail and the files of outgoing mail, over `attachments`.
     pub mail_files: Arc<MailFiles>,
     /// Sends, replies, forwards and saves drafts over `imap` and `smtp`.
     pub outbox: Arc<Outbox>,
-    /// Sign-in attempts counted in `store`, and those in flight in this process.
+    /// Sign-in attempts counted in `shared_store`, and those in flight in this process.
     pub login_limiter: LoginLimiter,
     /// The connection budget of login checks, apart from the IMAP pool.
     pub login_budget: LoginBudget,
@@ -48,9 +49,9 @@ pub enum StartError {
     /// The mail settings (IMAP/SMTP defaults and providers) are not usable.
     #[error("{0}")]
     MailSettings(#[source] ConfigError),
-    /// REDIS_URL is set but the store cannot be opened.
+    /// REDIS_URL is set but the shared store cannot be opened.
     #[error("REDIS_URL: {0}")]
-    SharedStore(#[source] crate::store::StoreError),
+    SharedStore(#[source] crate::shared_store::StoreError),
     /// The local attachment store's directory cannot be used.
     #[error("local attachment store {}: {source}", root.display())]
     LocalAttachments {
@@ -60,7 +61,7 @@ pub enum StartError {
     },
     /// The S3 attachment store cannot be set up.
     #[error("S3 attachment store: {0}")]
-    S3Attachments(#[source] crate::attachments::StoreError),
+    S3Attachments(#[source] crate::attachments::AttachmentStoreError),
     #[error("serving HTTP failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -74,15 +75,16 @@ impl AppState {
             config.base_url.clone(),
             config.resource(),
         ));
-        let clients = Arc::new(ClientRegistry::new(
+        let oauth_clients = Arc::new(ClientRegistry::new(
             tokens.clone(),
             config.allow_private_network,
             config.client_metadata_documents,
         ));
         let settings = config.mail.settings().map_err(StartError::MailSettings)?;
-        let store = crate::store::open_with(config.redis_url.as_deref(), config.memory_store)
-            .await
-            .map_err(StartError::SharedStore)?;
+        let shared_store =
+            crate::shared_store::open_with(config.redis_url.as_deref(), config.memory_store)
+                .await
+                .map_err(StartError::SharedStore)?;
         let attachments = open_attachment_store(&config, shutdown).await?;
         let imap = Imap::with_pool(settings.clone(), config.mail_pool);
         let smtp = Smtp::with_pool(settings, config.mail_pool)
@@ -102,14 +104,14 @@ impl AppState {
             .with_smtp_saving_sent(config.providers.smtp_saves_sent_hosts());
         Ok(AppState {
             tokens,
-            clients,
+            oauth_clients,
             imap,
             smtp,
             mail_files: Arc::new(mail_files),
             outbox: Arc::new(outbox),
-            login_limiter: LoginLimiter::new(store.clone(), config.login_limits),
+            login_limiter: LoginLimiter::new(shared_store.clone(), config.login_limits),
             login_budget: LoginBudget::new(config.login_check_max),
-            store,
+            shared_store,
             attachments,
             config: Arc::new(config),
         })
@@ -166,7 +168,7 @@ mod tests {
     /// keep the underlying error as their source.
     #[test]
     fn start_errors_name_the_setting_and_keep_their_source() {
-        let redis = StartError::SharedStore(crate::store::StoreError::BadUrl("x".into()));
+        let redis = StartError::SharedStore(crate::shared_store::StoreError::BadUrl("x".into()));
         assert_eq!(
             redis.to_string(),
             "REDIS_URL: REDIS_URL is not a usable redis URL: x"
@@ -181,7 +183,7 @@ mod tests {
             "local attachment store /data/attachments: read-only file system"
         );
         assert!(local.source().is_some());
-        let s3 = StartError::S3Attachments(crate::attachments::StoreError::NotFound);
+        let s3 = StartError::S3Attachments(crate::attachments::AttachmentStoreError::NotFound);
         assert!(s3.to_string().starts_with("S3 attachment store: "), "{s3}");
     }
 }

@@ -1,30 +1,30 @@
-//! Signed, expiring tokens for local attachment links (`BASE_URL/attachments/<token>`).
-//! A token names one object key and a Unix expiry time, authenticated with HMAC-SHA256
+//! Signed, expiring local attachment links (`BASE_URL/attachments/<signed_link>`).
+//! A signed link names one object key and a Unix expiry time, authenticated with HMAC-SHA256
 //! under a subkey of the server's keyring; verification is constant-time and checks the
 //! signature before the expiry, so an altered expiry is "tampered", not "expired".
 //! Pure: time is passed in, nothing is read or written.
 //!
-//! Token: `<base64url(key)>.<expiry seconds>.<base64url(first 16 bytes of the MAC)>`.
+//! Signed link: `<base64url(key)>.<expiry seconds>.<base64url(first 16 bytes of the MAC)>`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::StoreError;
+use super::AttachmentStoreError;
 use super::key::AttachmentKey;
 
 /// Label of the keyring subkey that signs links (`Keyring::derive_subkey`).
 pub const LINK_SUBKEY_LABEL: &str = "attachment-links";
 
-/// Bytes of the MAC a token carries (128 bits).
+/// Bytes of the MAC a signed link carries (128 bits).
 const TAG_BYTES: usize = 16;
-/// Longest token considered at all (a key, an expiry and a tag are far shorter).
-const MAX_TOKEN_CHARS: usize = 256;
+/// Longest signed link considered at all (a key, an expiry and a tag are far shorter).
+const MAX_SIGNED_LINK_CHARS: usize = 256;
 /// Domain separation for the MAC input.
 const CONTEXT: &[u8] = b"mail_mcp attachment link v1";
 
-/// Signs and checks link tokens with one subkey.
+/// Signs and checks signed links with one subkey.
 #[derive(Clone)]
 pub struct LinkSigner {
     subkey: [u8; 32],
@@ -36,7 +36,7 @@ impl LinkSigner {
         LinkSigner { subkey }
     }
 
-    /// A token for `key` that stops working at `expires_unix` (seconds since the epoch).
+    /// A signed link for `key` that stops working at `expires_unix` (seconds since the epoch).
     pub fn sign(&self, key: &AttachmentKey, expires_unix: u64) -> String {
         let tag = self.mac(key.as_str(), expires_unix).finalize().into_bytes();
         format!(
@@ -46,15 +46,20 @@ impl LinkSigner {
         )
     }
 
-    /// The key a token names, when its signature is ours ([`StoreError::LinkInvalid`]
-    /// otherwise) and it has not expired at `now_unix` ([`StoreError::LinkExpired`]).
-    pub fn verify(&self, token: &str, now_unix: u64) -> Result<AttachmentKey, StoreError> {
-        let (key, expires, tag) = split_token(token).ok_or(StoreError::LinkInvalid)?;
+    /// The key a signed link names, when its signature is ours ([`AttachmentStoreError::LinkInvalid`]
+    /// otherwise) and it has not expired at `now_unix` ([`AttachmentStoreError::LinkExpired`]).
+    pub fn verify(
+        &self,
+        signed_link: &str,
+        now_unix: u64,
+    ) -> Result<AttachmentKey, AttachmentStoreError> {
+        let (key, expires, tag) =
+            split_signed_link(signed_link).ok_or(AttachmentStoreError::LinkInvalid)?;
         self.mac(key.as_str(), expires)
             .verify_truncated_left(&tag)
-            .map_err(|_| StoreError::LinkInvalid)?;
+            .map_err(|_| AttachmentStoreError::LinkInvalid)?;
         if now_unix >= expires {
-            return Err(StoreError::LinkExpired);
+            return Err(AttachmentStoreError::LinkExpired);
         }
         Ok(key)
     }
@@ -70,12 +75,12 @@ impl LinkSigner {
     }
 }
 
-/// The three parts of a well-formed token; `None` for anything else.
-fn split_token(token: &str) -> Option<(AttachmentKey, u64, Vec<u8>)> {
-    if token.len() > MAX_TOKEN_CHARS {
+/// The three parts of a well-formed signed link; `None` for anything else.
+fn split_signed_link(signed_link: &str) -> Option<(AttachmentKey, u64, Vec<u8>)> {
+    if signed_link.len() > MAX_SIGNED_LINK_CHARS {
         return None;
     }
-    let mut parts = token.split('.');
+    let mut parts = signed_link.split('.');
     let (key, expires, tag) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || !expires.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -109,24 +114,27 @@ mod tests {
     }
 
     #[test]
-    fn a_signed_token_opens_until_it_expires() {
-        let token = signer().sign(&key(), 1_000);
-        assert!(!token.contains('/'), "a token is one path segment: {token}");
-        assert_eq!(signer().verify(&token, 999).ok(), Some(key()));
+    fn a_signed_link_opens_until_it_expires() {
+        let signed_link = signer().sign(&key(), 1_000);
+        assert!(
+            !signed_link.contains('/'),
+            "a signed link is one path segment: {signed_link}"
+        );
+        assert_eq!(signer().verify(&signed_link, 999).ok(), Some(key()));
         assert!(matches!(
-            signer().verify(&token, 1_000),
-            Err(StoreError::LinkExpired)
+            signer().verify(&signed_link, 1_000),
+            Err(AttachmentStoreError::LinkExpired)
         ));
         assert!(matches!(
-            signer().verify(&token, 5_000),
-            Err(StoreError::LinkExpired)
+            signer().verify(&signed_link, 5_000),
+            Err(AttachmentStoreError::LinkExpired)
         ));
     }
 
     #[test]
-    fn altered_or_foreign_tokens_are_invalid_even_when_expired() {
-        let token = signer().sign(&key(), 1_000);
-        let (encoded_key, rest) = token.split_once('.').unwrap();
+    fn altered_or_foreign_signed_links_are_invalid_even_when_expired() {
+        let signed_link = signer().sign(&key(), 1_000);
+        let (encoded_key, rest) = signed_link.split_once('.').unwrap();
         let (_, tag) = rest.split_once('.').unwrap();
         let other_key = AttachmentKey::derive(
             &[1; 32],
@@ -143,7 +151,7 @@ mod tests {
             format!("{encoded_key}.1000.{flipped_tag}"),
             format!("{}.1000.{tag}", URL_SAFE_NO_PAD.encode(other_key.as_str())),
             LinkSigner::new([4; 32]).sign(&key(), 1_000),
-            format!("{token}.x"),
+            format!("{signed_link}.x"),
             format!("{encoded_key}.+1000.{tag}"),
             format!("{encoded_key}.1000"),
             format!("{}.1000.{tag}", URL_SAFE_NO_PAD.encode("../../etc/passwd")),
@@ -155,7 +163,7 @@ mod tests {
             for now in [500, 5_000] {
                 let result = signer().verify(&case, now);
                 assert!(
-                    matches!(result, Err(StoreError::LinkInvalid)),
+                    matches!(result, Err(AttachmentStoreError::LinkInvalid)),
                     "{case}: {result:?}"
                 );
             }

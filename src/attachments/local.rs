@@ -1,7 +1,7 @@
 //! The embedded store (the default, nothing to set up): one file per attachment under
 //! `DATA_DIR/attachments/<account tag>/`, its description in a JSON file beside it, and
-//! links `BASE_URL/attachments/<token>` served by this server, where the token is a
-//! signed reference to the key with an expiry ([`LinkSigner`]). Every object has an
+//! links `BASE_URL/attachments/<signed_link>` served by this server, where the signed
+//! link is a reference to the key with an expiry ([`LinkSigner`]). Every object has an
 //! expiry too, pushed forward whenever a link outlives it; [`LocalStore::sweep_once`]
 //! removes expired objects and leftovers of interrupted writes, and [`spawn_sweeper`]
 //! runs it periodically until shutdown.
@@ -31,8 +31,8 @@ use url::Url;
 
 use super::naming::{safe_content_type, safe_filename};
 use super::{
-    AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, IssuedUrl, LinkSigner, ObjectInfo,
-    OwnerTag, StoreError, from_unix_seconds, unix_seconds,
+    AttachmentBody, AttachmentKey, AttachmentStore, AttachmentStoreError, ChunkStream, IssuedUrl,
+    LinkSigner, ObjectInfo, OwnerTag, from_unix_seconds, unix_seconds,
 };
 
 /// How long a temporary or orphaned file may exist before the sweep removes it.
@@ -96,7 +96,7 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// A store in `root` (created, mode 0700, if missing) whose links are
-    /// `<base_url>/attachments/<token>` signed by `links`; objects are kept `retention`
+    /// `<base_url>/attachments/<signed_link>` signed by `links`; objects are kept `retention`
     /// after they are stored, or as long as the last link issued for them.
     pub fn new(
         root: PathBuf,
@@ -128,11 +128,11 @@ impl LocalStore {
         &self,
         key: &AttachmentKey,
         now: SystemTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, AttachmentStoreError> {
         let meta = self.read_meta(key).await?;
         let data_present = tokio::fs::try_exists(self.data_path(key))
             .await
-            .map_err(|e| StoreError::backend("look up the attachment", e))?;
+            .map_err(|e| AttachmentStoreError::backend("look up the attachment", e))?;
         Ok(meta.is_some_and(|m| !m.expired(now)) && data_present)
     }
 
@@ -142,14 +142,14 @@ impl LocalStore {
         &self,
         key: &AttachmentKey,
         now: SystemTime,
-    ) -> Result<Option<ObjectInfo>, StoreError> {
+    ) -> Result<Option<ObjectInfo>, AttachmentStoreError> {
         let Some(meta) = self.read_meta(key).await?.filter(|m| !m.expired(now)) else {
             return Ok(None);
         };
         match tokio::fs::metadata(self.data_path(key)).await {
             Ok(data) => Ok(Some(meta.info(data.len()))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::backend("look up the attachment", e)),
+            Err(e) => Err(AttachmentStoreError::backend("look up the attachment", e)),
         }
     }
 
@@ -161,7 +161,7 @@ impl LocalStore {
         filename: &str,
         content_type: &str,
         now: SystemTime,
-    ) -> Result<ObjectInfo, StoreError> {
+    ) -> Result<ObjectInfo, AttachmentStoreError> {
         self.put_owned_at(key, None, body, filename, content_type, now)
             .await
     }
@@ -175,8 +175,8 @@ impl LocalStore {
         filename: &str,
         content_type: &str,
         now: SystemTime,
-    ) -> Result<ObjectInfo, StoreError> {
-        let fail = |e| StoreError::backend("store the attachment", e);
+    ) -> Result<ObjectInfo, AttachmentStoreError> {
+        let fail = |e| AttachmentStoreError::backend("store the attachment", e);
         let dir = self.root.join(key.account_tag());
         tokio::fs::DirBuilder::new()
             .recursive(true)
@@ -202,20 +202,25 @@ impl LocalStore {
         &self,
         key: &AttachmentKey,
         now: SystemTime,
-    ) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-        let meta = self.read_meta(key).await?.ok_or(StoreError::NotFound)?;
+    ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError> {
+        let meta = self
+            .read_meta(key)
+            .await?
+            .ok_or(AttachmentStoreError::NotFound)?;
         if meta.expired(now) {
-            return Err(StoreError::NotFound);
+            return Err(AttachmentStoreError::NotFound);
         }
         let file = match tokio::fs::File::open(self.data_path(key)).await {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NotFound),
-            Err(e) => return Err(StoreError::backend("read the attachment", e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(AttachmentStoreError::NotFound);
+            }
+            Err(e) => return Err(AttachmentStoreError::backend("read the attachment", e)),
         };
         let size = file
             .metadata()
             .await
-            .map_err(|e| StoreError::backend("read the attachment", e))?
+            .map_err(|e| AttachmentStoreError::backend("read the attachment", e))?
             .len();
         let stream = ReaderStream::with_capacity(file, READ_CHUNK_BYTES);
         Ok((meta.info(size), Box::pin(stream)))
@@ -228,24 +233,27 @@ impl LocalStore {
         key: &AttachmentKey,
         ttl: Duration,
         now: SystemTime,
-    ) -> Result<IssuedUrl, StoreError> {
+    ) -> Result<IssuedUrl, AttachmentStoreError> {
         if ttl < Duration::from_secs(1) {
-            return Err(StoreError::BadLifetime(ttl));
+            return Err(AttachmentStoreError::BadLifetime(ttl));
         }
-        let mut meta = self.read_meta(key).await?.ok_or(StoreError::NotFound)?;
+        let mut meta = self
+            .read_meta(key)
+            .await?
+            .ok_or(AttachmentStoreError::NotFound)?;
         if meta.expired(now) {
-            return Err(StoreError::NotFound);
+            return Err(AttachmentStoreError::NotFound);
         }
         let expires = unix_seconds(now + ttl);
         if meta.expires < expires {
             meta.expires = expires;
             self.write_meta(key, &meta)
                 .await
-                .map_err(|e| StoreError::backend("store the attachment", e))?;
+                .map_err(|e| AttachmentStoreError::backend("store the attachment", e))?;
         }
-        let token = self.links.sign(key, expires);
+        let signed_link = self.links.sign(key, expires);
         Ok(IssuedUrl {
-            url: format!("{}{token}", self.link_base),
+            url: format!("{}{signed_link}", self.link_base),
             expires_at: from_unix_seconds(expires),
         })
     }
@@ -255,9 +263,9 @@ impl LocalStore {
         &self,
         url: &str,
         now: SystemTime,
-    ) -> Result<Option<AttachmentKey>, StoreError> {
-        match self.link_token(url) {
-            Some(token) => self.links.verify(&token, unix_seconds(now)).map(Some),
+    ) -> Result<Option<AttachmentKey>, AttachmentStoreError> {
+        match self.signed_link_of(url) {
+            Some(signed_link) => self.links.verify(&signed_link, unix_seconds(now)).map(Some),
             None => Ok(None),
         }
     }
@@ -265,26 +273,26 @@ impl LocalStore {
     /// [`AttachmentStore::open_link`] as of `now`.
     pub async fn open_link_at(
         &self,
-        token: &str,
+        signed_link: &str,
         now: SystemTime,
-    ) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-        let key = self.links.verify(token, unix_seconds(now))?;
+    ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError> {
+        let key = self.links.verify(signed_link, unix_seconds(now))?;
         self.get_at(&key, now).await
     }
 
     /// Removes every object expired at `now`, and temporary or orphaned files older than
     /// an hour. Problems with single files are logged and skipped.
-    pub async fn sweep_once(&self, now: SystemTime) -> Result<SweepReport, StoreError> {
+    pub async fn sweep_once(&self, now: SystemTime) -> Result<SweepReport, AttachmentStoreError> {
         let mut report = SweepReport::default();
         let mut accounts = match tokio::fs::read_dir(&self.root).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
-            Err(e) => return Err(StoreError::backend("list stored attachments", e)),
+            Err(e) => return Err(AttachmentStoreError::backend("list stored attachments", e)),
         };
         while let Some(entry) = accounts
             .next_entry()
             .await
-            .map_err(|e| StoreError::backend("list stored attachments", e))?
+            .map_err(|e| AttachmentStoreError::backend("list stored attachments", e))?
         {
             if entry.file_type().await.is_ok_and(|t| t.is_dir())
                 && let Err(e) = sweep_dir(&entry.path(), now, &mut report).await
@@ -295,8 +303,8 @@ impl LocalStore {
         Ok(report)
     }
 
-    /// The token of a URL under our link base, `None` for any other URL.
-    fn link_token(&self, text: &str) -> Option<String> {
+    /// The signed link of a URL under our link base, `None` for any other URL.
+    fn signed_link_of(&self, text: &str) -> Option<String> {
         let url = Url::parse(text).ok()?;
         let base = &self.link_base;
         let same_origin = url.scheme() == base.scheme()
@@ -323,11 +331,14 @@ impl LocalStore {
     }
 
     /// The description, `None` when absent or unreadable.
-    async fn read_meta(&self, key: &AttachmentKey) -> Result<Option<MetaFile>, StoreError> {
+    async fn read_meta(
+        &self,
+        key: &AttachmentKey,
+    ) -> Result<Option<MetaFile>, AttachmentStoreError> {
         match tokio::fs::read(self.meta_path(key)).await {
             Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::backend("look up the attachment", e)),
+            Err(e) => Err(AttachmentStoreError::backend("look up the attachment", e)),
         }
     }
 
@@ -367,11 +378,14 @@ impl LocalStore {
 
 #[async_trait]
 impl AttachmentStore for LocalStore {
-    async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError> {
+    async fn exists(&self, key: &AttachmentKey) -> Result<bool, AttachmentStoreError> {
         self.exists_at(key, SystemTime::now()).await
     }
 
-    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
+    async fn describe(
+        &self,
+        key: &AttachmentKey,
+    ) -> Result<Option<ObjectInfo>, AttachmentStoreError> {
         self.describe_at(key, SystemTime::now()).await
     }
 
@@ -382,25 +396,35 @@ impl AttachmentStore for LocalStore {
         body: AttachmentBody,
         filename: &str,
         content_type: &str,
-    ) -> Result<ObjectInfo, StoreError> {
+    ) -> Result<ObjectInfo, AttachmentStoreError> {
         self.put_owned_at(key, owner, body, filename, content_type, SystemTime::now())
             .await
     }
 
-    async fn get(&self, key: &AttachmentKey) -> Result<(ObjectInfo, ChunkStream), StoreError> {
+    async fn get(
+        &self,
+        key: &AttachmentKey,
+    ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError> {
         self.get_at(key, SystemTime::now()).await
     }
 
-    async fn url(&self, key: &AttachmentKey, ttl: Duration) -> Result<IssuedUrl, StoreError> {
+    async fn url(
+        &self,
+        key: &AttachmentKey,
+        ttl: Duration,
+    ) -> Result<IssuedUrl, AttachmentStoreError> {
         self.url_at(key, ttl, SystemTime::now()).await
     }
 
-    fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, StoreError> {
+    fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, AttachmentStoreError> {
         self.resolve_url_at(url, SystemTime::now())
     }
 
-    async fn open_link(&self, token: &str) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-        self.open_link_at(token, SystemTime::now()).await
+    async fn open_link(
+        &self,
+        signed_link: &str,
+    ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError> {
+        self.open_link_at(signed_link, SystemTime::now()).await
     }
 }
 
@@ -601,15 +625,15 @@ mod tests {
         );
         assert!(matches!(
             store.resolve_url_at(&issued.url, at(60)),
-            Err(StoreError::LinkExpired)
+            Err(AttachmentStoreError::LinkExpired)
         ));
-        let token = issued.url.rsplit('/').next().unwrap();
+        let signed_link = issued.url.rsplit('/').next().unwrap();
         let foreign = [
-            format!("https://other.example.test/prefix/attachments/{token}"),
-            format!("http://mail.example.test/prefix/attachments/{token}"),
-            format!("https://mail.example.test:8443/prefix/attachments/{token}"),
-            format!("https://mail.example.test/attachments/{token}"),
-            format!("https://user@mail.example.test/prefix/attachments/{token}"),
+            format!("https://other.example.test/prefix/attachments/{signed_link}"),
+            format!("http://mail.example.test/prefix/attachments/{signed_link}"),
+            format!("https://mail.example.test:8443/prefix/attachments/{signed_link}"),
+            format!("https://mail.example.test/attachments/{signed_link}"),
+            format!("https://user@mail.example.test/prefix/attachments/{signed_link}"),
             "http://169.254.169.254/latest/meta-data".to_string(),
             "not a url".to_string(),
         ];
@@ -619,7 +643,7 @@ mod tests {
         let altered = format!("{}x", issued.url);
         assert!(matches!(
             store.resolve_url_at(&altered, at(1)),
-            Err(StoreError::LinkInvalid)
+            Err(AttachmentStoreError::LinkInvalid)
         ));
     }
 
@@ -650,7 +674,7 @@ mod tests {
         let fetches = AtomicUsize::new(0);
         let fetch = || async {
             fetches.fetch_add(1, Ordering::Relaxed);
-            Ok::<_, StoreError>(NewAttachment {
+            Ok::<_, AttachmentStoreError>(NewAttachment {
                 body: b"x".to_vec().into(),
                 filename: "a.txt".into(),
                 content_type: "text/plain".into(),
@@ -691,7 +715,7 @@ mod tests {
         let store = store();
         let ttl = Duration::from_secs(60);
         let fetch = || async {
-            Ok::<_, StoreError>(NewAttachment {
+            Ok::<_, AttachmentStoreError>(NewAttachment {
                 body: b"fresh".to_vec().into(),
                 filename: "a.txt".into(),
                 content_type: "text/plain".into(),
@@ -727,10 +751,13 @@ mod tests {
             .await
             .unwrap();
         let refused = url_for(&store, &key(2), &tag("a"), ttl, fetch).await;
-        assert!(matches!(refused, Err(StoreError::NotOurs)), "{refused:?}");
+        assert!(
+            matches!(refused, Err(AttachmentStoreError::NotOurs)),
+            "{refused:?}"
+        );
         assert!(matches!(
             store.read_all_owned(&key(2), &tag("a"), 100).await,
-            Err(StoreError::NotOurs)
+            Err(AttachmentStoreError::NotOurs)
         ));
         let (_, kept) = store.read_all(&key(2), 100).await.unwrap();
         assert_eq!(
@@ -858,15 +885,15 @@ mod tests {
         assert_eq!(read.size, 5);
         assert!(matches!(
             store.read_all(&key(2), 4).await,
-            Err(StoreError::TooLarge { size: 5, limit: 4 })
+            Err(AttachmentStoreError::TooLarge { size: 5, limit: 4 })
         ));
         assert!(matches!(
             store.url_at(&key(2), Duration::ZERO, now).await,
-            Err(StoreError::BadLifetime(_))
+            Err(AttachmentStoreError::BadLifetime(_))
         ));
         assert!(matches!(
             store.url_at(&key(3), Duration::from_secs(9), now).await,
-            Err(StoreError::NotFound)
+            Err(AttachmentStoreError::NotFound)
         ));
     }
 }

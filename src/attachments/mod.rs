@@ -11,7 +11,7 @@
 //! # Layout
 //! - [`key`]: [`AttachmentKey`], deterministic opaque object keys.
 //! - [`naming`]: safe filenames, content types and `Content-Disposition`.
-//! - [`link`]: signed expiring tokens of local links.
+//! - [`link`]: signed, expiring local links.
 //! - [`local`]: the embedded store and its expiry sweep.
 //! - [`s3`]: the S3 store.
 
@@ -92,10 +92,11 @@ pub struct NewAttachment {
     pub content_type: String,
 }
 
-/// Why a store operation failed; every message can be shown to a person or a model.
+/// Why an attachment store operation failed (the shared store has its own
+/// [`crate::shared_store::StoreError`]); every message can be shown to a person or a model.
 /// Backend detail (paths, endpoints, SDK errors) is kept as the `source`, for logs only.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum AttachmentStoreError {
     #[error(
         "no attachment is stored under this link or key (it may have expired and been removed); read the message again for a new link"
     )]
@@ -124,13 +125,13 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
+impl AttachmentStoreError {
     /// A backend failure while doing `operation` ("store the attachment", ...).
     pub fn backend(
         operation: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> StoreError {
-        StoreError::Backend {
+    ) -> AttachmentStoreError {
+        AttachmentStoreError::Backend {
             operation,
             source: source.into(),
         }
@@ -142,15 +143,18 @@ impl StoreError {
 #[async_trait]
 pub trait AttachmentStore: Send + Sync {
     /// Whether an object is stored (and not expired) under `key`.
-    async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError>;
+    async fn exists(&self, key: &AttachmentKey) -> Result<bool, AttachmentStoreError>;
 
     /// What is stored under `key`, without reading its bytes; `None` when nothing is (or
     /// it expired). The default opens the object and drops the stream; stores override it
     /// with a cheaper lookup.
-    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
+    async fn describe(
+        &self,
+        key: &AttachmentKey,
+    ) -> Result<Option<ObjectInfo>, AttachmentStoreError> {
         match self.get(key).await {
             Ok((info, _)) => Ok(Some(info)),
-            Err(StoreError::NotFound) => Ok(None),
+            Err(AttachmentStoreError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -166,7 +170,7 @@ pub trait AttachmentStore: Send + Sync {
         body: AttachmentBody,
         filename: &str,
         content_type: &str,
-    ) -> Result<ObjectInfo, StoreError>;
+    ) -> Result<ObjectInfo, AttachmentStoreError>;
 
     /// [`AttachmentStore::put_owned`] without an owner tag (no tool hands such an object
     /// out).
@@ -176,37 +180,47 @@ pub trait AttachmentStore: Send + Sync {
         body: AttachmentBody,
         filename: &str,
         content_type: &str,
-    ) -> Result<ObjectInfo, StoreError> {
+    ) -> Result<ObjectInfo, AttachmentStoreError> {
         self.put_owned(key, None, body, filename, content_type)
             .await
     }
 
-    /// The object's description and a stream of its bytes; [`StoreError::NotFound`] when
+    /// The object's description and a stream of its bytes; [`AttachmentStoreError::NotFound`] when
     /// there is none.
-    async fn get(&self, key: &AttachmentKey) -> Result<(ObjectInfo, ChunkStream), StoreError>;
+    async fn get(
+        &self,
+        key: &AttachmentKey,
+    ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError>;
 
     /// A signed URL for the object that expires no later than `ttl` from now.
-    async fn url(&self, key: &AttachmentKey, ttl: Duration) -> Result<IssuedUrl, StoreError>;
+    async fn url(
+        &self,
+        key: &AttachmentKey,
+        ttl: Duration,
+    ) -> Result<IssuedUrl, AttachmentStoreError>;
 
     /// The key behind a URL this store issued: `Ok(None)` for any URL that is not ours
     /// (another host, another bucket, anything else), an error for one of ours that is
     /// expired or altered. Never makes a request.
-    fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, StoreError>;
+    fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, AttachmentStoreError>;
 
     /// Checks the signature of a URL [`AttachmentStore::resolve_url`] accepted, where
     /// that takes more than parsing (S3: signed again and compared, so edited query values
-    /// are [`StoreError::LinkInvalid`]). Stores whose `resolve_url` already verifies a MAC
+    /// are [`AttachmentStoreError::LinkInvalid`]). Stores whose `resolve_url` already verifies a MAC
     /// (local links) keep this default.
-    async fn verify_issued(&self, url: &str) -> Result<(), StoreError> {
+    async fn verify_issued(&self, url: &str) -> Result<(), AttachmentStoreError> {
         let _ = url;
         Ok(())
     }
 
-    /// The object behind a local link token (the last segment of
-    /// `BASE_URL/attachments/<token>`). Stores without local links answer NotFound.
-    async fn open_link(&self, token: &str) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-        let _ = token;
-        Err(StoreError::NotFound)
+    /// The object behind a signed local link (the last segment of
+    /// `BASE_URL/attachments/<signed_link>`). Stores without local links answer NotFound.
+    async fn open_link(
+        &self,
+        signed_link: &str,
+    ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError> {
+        let _ = signed_link;
+        Err(AttachmentStoreError::NotFound)
     }
 
     /// The whole object in memory, refused before reading when it is larger than `limit`.
@@ -214,10 +228,10 @@ pub trait AttachmentStore: Send + Sync {
         &self,
         key: &AttachmentKey,
         limit: u64,
-    ) -> Result<(ObjectInfo, Bytes), StoreError> {
+    ) -> Result<(ObjectInfo, Bytes), AttachmentStoreError> {
         let (info, stream) = self.get(key).await?;
         if info.size > limit {
-            return Err(StoreError::TooLarge {
+            return Err(AttachmentStoreError::TooLarge {
                 size: info.size,
                 limit,
             });
@@ -227,20 +241,20 @@ pub trait AttachmentStore: Send + Sync {
     }
 
     /// [`AttachmentStore::read_all`] of an object stored for `owner` only:
-    /// [`StoreError::NotOurs`], before any byte is read, when its tag is another's or
+    /// [`AttachmentStoreError::NotOurs`], before any byte is read, when its tag is another's or
     /// missing.
     async fn read_all_owned(
         &self,
         key: &AttachmentKey,
         owner: &OwnerTag,
         limit: u64,
-    ) -> Result<(ObjectInfo, Bytes), StoreError> {
+    ) -> Result<(ObjectInfo, Bytes), AttachmentStoreError> {
         let (info, stream) = self.get(key).await?;
         if !check_owner(&info, key, owner).unwrap_or(false) {
-            return Err(StoreError::NotOurs);
+            return Err(AttachmentStoreError::NotOurs);
         }
         if info.size > limit {
-            return Err(StoreError::TooLarge {
+            return Err(AttachmentStoreError::TooLarge {
                 size: info.size,
                 limit,
             });
@@ -253,12 +267,12 @@ pub trait AttachmentStore: Send + Sync {
 /// Whether the object described by `info` (stored under `key`, a key of `owner`'s) is
 /// `owner`'s: `Ok(true)` when its tag is theirs; `Ok(false)` when it has none (stored
 /// before owner tags): not handed out, but it may be fetched again and replaced;
-/// [`StoreError::NotOurs`], logged as a warning, when it carries another owner's tag.
+/// [`AttachmentStoreError::NotOurs`], logged as a warning, when it carries another owner's tag.
 pub fn check_owner(
     info: &ObjectInfo,
     key: &AttachmentKey,
     owner: &OwnerTag,
-) -> Result<bool, StoreError> {
+) -> Result<bool, AttachmentStoreError> {
     match &info.owner {
         Some(stored) if owner.matches(stored) => Ok(true),
         None => Ok(false),
@@ -267,7 +281,7 @@ pub fn check_owner(
                 account = key.account_tag(),
                 "an attachment under this account's key carries another owner's tag; refused"
             );
-            Err(StoreError::NotOurs)
+            Err(AttachmentStoreError::NotOurs)
         }
     }
 }
@@ -294,7 +308,7 @@ pub async fn url_for<E, F, Fut>(
     fetch: F,
 ) -> Result<(IssuedUrl, bool), E>
 where
-    E: From<StoreError>,
+    E: From<AttachmentStoreError>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<NewAttachment, E>>,
 {
@@ -311,7 +325,7 @@ pub async fn issue_url<E, F, Fut>(
     fetch: F,
 ) -> Result<Issued, E>
 where
-    E: From<StoreError>,
+    E: From<AttachmentStoreError>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<NewAttachment, E>>,
 {
@@ -330,14 +344,14 @@ where
 }
 
 /// A URL for the object under `key` when the store has it as `owner`'s; `None` when it
-/// has none or one without a tag (to be fetched again), [`StoreError::NotOurs`] when the
+/// has none or one without a tag (to be fetched again), [`AttachmentStoreError::NotOurs`] when the
 /// object carries another owner's tag ([`check_owner`]).
 pub async fn stored_url(
     store: &dyn AttachmentStore,
     key: &AttachmentKey,
     owner: &OwnerTag,
     ttl: Duration,
-) -> Result<Option<Issued>, StoreError> {
+) -> Result<Option<Issued>, AttachmentStoreError> {
     let Some(info) = store.describe(key).await? else {
         return Ok(None);
     };
@@ -350,7 +364,7 @@ pub async fn stored_url(
             info,
             uploaded: false,
         })),
-        Err(StoreError::NotFound) => Ok(None),
+        Err(AttachmentStoreError::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -359,7 +373,7 @@ pub async fn stored_url(
 #[derive(Debug)]
 pub enum PiecesError<E> {
     Source(E),
-    Store(StoreError),
+    Store(AttachmentStoreError),
 }
 
 /// Stores, tagged with `owner`, the pieces of a source that borrows something (a mail
@@ -424,13 +438,13 @@ async fn collect_limited(
     mut stream: ChunkStream,
     size: u64,
     limit: u64,
-) -> Result<Bytes, StoreError> {
+) -> Result<Bytes, AttachmentStoreError> {
     let mut buffer = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| StoreError::backend("read the attachment", e))?;
+        let chunk = chunk.map_err(|e| AttachmentStoreError::backend("read the attachment", e))?;
         let total = (buffer.len() + chunk.len()) as u64;
         if total > limit {
-            return Err(StoreError::TooLarge { size: total, limit });
+            return Err(AttachmentStoreError::TooLarge { size: total, limit });
         }
         buffer.extend_from_slice(&chunk);
     }
@@ -469,7 +483,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, StoreError::TooLarge { size: 6, limit: 4 }),
+            matches!(err, AttachmentStoreError::TooLarge { size: 6, limit: 4 }),
             "{err}"
         );
         assert_eq!(
@@ -490,7 +504,7 @@ mod tests {
 
     #[async_trait]
     impl AttachmentStore for CountingStore {
-        async fn exists(&self, _: &AttachmentKey) -> Result<bool, StoreError> {
+        async fn exists(&self, _: &AttachmentKey) -> Result<bool, AttachmentStoreError> {
             Ok(false)
         }
         async fn put_owned(
@@ -500,16 +514,16 @@ mod tests {
             body: AttachmentBody,
             filename: &str,
             content_type: &str,
-        ) -> Result<ObjectInfo, StoreError> {
+        ) -> Result<ObjectInfo, AttachmentStoreError> {
             let AttachmentBody::Stream(mut stream) = body else {
                 unreachable!("put_pieces streams");
             };
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| StoreError::backend("read", e))?;
+                let chunk = chunk.map_err(|e| AttachmentStoreError::backend("read", e))?;
                 let taken = self.taken.fetch_add(chunk.len(), Ordering::SeqCst) + chunk.len();
                 tokio::task::yield_now().await;
                 if self.fail_after.is_some_and(|limit| taken >= limit) {
-                    return Err(StoreError::backend("upload a part", "refused"));
+                    return Err(AttachmentStoreError::backend("upload a part", "refused"));
                 }
             }
             // Asked again after the end: must not panic or hang.
@@ -523,13 +537,20 @@ mod tests {
                 owner: owner.cloned(),
             })
         }
-        async fn get(&self, _: &AttachmentKey) -> Result<(ObjectInfo, ChunkStream), StoreError> {
-            Err(StoreError::NotFound)
+        async fn get(
+            &self,
+            _: &AttachmentKey,
+        ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError> {
+            Err(AttachmentStoreError::NotFound)
         }
-        async fn url(&self, _: &AttachmentKey, _: Duration) -> Result<IssuedUrl, StoreError> {
-            Err(StoreError::NotFound)
+        async fn url(
+            &self,
+            _: &AttachmentKey,
+            _: Duration,
+        ) -> Result<IssuedUrl, AttachmentStoreError> {
+            Err(AttachmentStoreError::NotFound)
         }
-        fn resolve_url(&self, _: &str) -> Result<Option<AttachmentKey>, StoreError> {
+        fn resolve_url(&self, _: &str) -> Result<Option<AttachmentKey>, AttachmentStoreError> {
             Ok(None)
         }
     }
@@ -611,7 +632,7 @@ mod tests {
             .expect("no hang")
             .unwrap_err();
         assert!(
-            matches!(&err, PiecesError::Store(StoreError::Backend { operation, .. }) if *operation == "upload a part"),
+            matches!(&err, PiecesError::Store(AttachmentStoreError::Backend { operation, .. }) if *operation == "upload a part"),
             "{err:?}"
         );
         let made = made.load(Ordering::SeqCst);

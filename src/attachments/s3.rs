@@ -36,8 +36,8 @@ use super::naming::{
     safe_filename,
 };
 use super::{
-    AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, IssuedUrl, MAX_PRESIGNED_TTL,
-    ObjectInfo, OwnerTag, StoreError, from_unix_seconds, unix_seconds,
+    AttachmentBody, AttachmentKey, AttachmentStore, AttachmentStoreError, ChunkStream, IssuedUrl,
+    MAX_PRESIGNED_TTL, ObjectInfo, OwnerTag, from_unix_seconds, unix_seconds,
 };
 
 /// Size of one multipart part, and the size from which uploads are multipart.
@@ -111,7 +111,7 @@ impl ObjectHeaders {
 impl S3Store {
     /// A store using the static credentials of `settings` when given, else the standard
     /// AWS credential chain (environment, profile, container or instance role).
-    pub async fn from_environment(settings: S3Settings) -> Result<S3Store, StoreError> {
+    pub async fn from_environment(settings: S3Settings) -> Result<S3Store, AttachmentStoreError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()));
         if let Some(keys) = &settings.credentials {
@@ -129,7 +129,10 @@ impl S3Store {
 
     /// A store with the credentials (and other defaults) of `sdk`; the settings win over
     /// anything `sdk` says about region and endpoint. Makes no request.
-    pub async fn new(settings: S3Settings, sdk: &SdkConfig) -> Result<S3Store, StoreError> {
+    pub async fn new(
+        settings: S3Settings,
+        sdk: &SdkConfig,
+    ) -> Result<S3Store, AttachmentStoreError> {
         let mut builder = aws_sdk_s3::config::Builder::from(sdk)
             .region(Region::new(settings.region.clone()))
             .force_path_style(settings.force_path_style)
@@ -148,7 +151,7 @@ impl S3Store {
     }
 
     /// Checks that the bucket is reachable with the credentials at hand (HeadBucket).
-    pub async fn check_bucket(&self) -> Result<(), StoreError> {
+    pub async fn check_bucket(&self) -> Result<(), AttachmentStoreError> {
         self.client
             .head_bucket()
             .bucket(&self.bucket)
@@ -164,16 +167,16 @@ impl S3Store {
         key: &AttachmentKey,
         ttl: Duration,
         now: SystemTime,
-    ) -> Result<IssuedUrl, StoreError> {
+    ) -> Result<IssuedUrl, AttachmentStoreError> {
         let seconds = Duration::from_secs(ttl.as_secs());
         if seconds.is_zero() || seconds > MAX_PRESIGNED_TTL {
-            return Err(StoreError::BadLifetime(ttl));
+            return Err(AttachmentStoreError::BadLifetime(ttl));
         }
         let presigning = PresigningConfig::builder()
             .start_time(now)
             .expires_in(seconds)
             .build()
-            .map_err(|_| StoreError::BadLifetime(ttl))?;
+            .map_err(|_| AttachmentStoreError::BadLifetime(ttl))?;
         let request = self
             .client
             .get_object()
@@ -196,7 +199,7 @@ impl S3Store {
         &self,
         text: &str,
         now: SystemTime,
-    ) -> Result<Option<AttachmentKey>, StoreError> {
+    ) -> Result<Option<AttachmentKey>, AttachmentStoreError> {
         let Some(url) = Url::parse(text)
             .ok()
             .filter(|u| same_origin(u, &self.bucket_url))
@@ -206,10 +209,10 @@ impl S3Store {
         let Some(path) = url.path().strip_prefix(self.bucket_url.path()) else {
             return Ok(None);
         };
-        let key = AttachmentKey::parse(path).ok_or(StoreError::LinkInvalid)?;
-        let expires = presigned_expiry(&url).ok_or(StoreError::LinkInvalid)?;
+        let key = AttachmentKey::parse(path).ok_or(AttachmentStoreError::LinkInvalid)?;
+        let expires = presigned_expiry(&url).ok_or(AttachmentStoreError::LinkInvalid)?;
         if unix_seconds(now) >= expires {
-            return Err(StoreError::LinkExpired);
+            return Err(AttachmentStoreError::LinkExpired);
         }
         Ok(Some(key))
     }
@@ -218,27 +221,30 @@ impl S3Store {
     /// signature this store makes for its key, `X-Amz-Date` and `X-Amz-Expires`: the URL is
     /// signed again with the store's credentials and the signatures compared, so an edited
     /// date or lifetime (which the service would refuse, but reading back with the store's
-    /// own credentials would not) is [`StoreError::LinkInvalid`].
-    pub async fn verify_signature(&self, text: &str) -> Result<(), StoreError> {
-        let url = Url::parse(text).map_err(|_| StoreError::LinkInvalid)?;
+    /// own credentials would not) is [`AttachmentStoreError::LinkInvalid`].
+    pub async fn verify_signature(&self, text: &str) -> Result<(), AttachmentStoreError> {
+        let url = Url::parse(text).map_err(|_| AttachmentStoreError::LinkInvalid)?;
         let path = url.path().strip_prefix(self.bucket_url.path());
         let key = path
             .and_then(AttachmentKey::parse)
-            .ok_or(StoreError::LinkInvalid)?;
-        let (date, lifetime) = presigned_window(&url).ok_or(StoreError::LinkInvalid)?;
-        let given = query_param(&url, "X-Amz-Signature").ok_or(StoreError::LinkInvalid)?;
+            .ok_or(AttachmentStoreError::LinkInvalid)?;
+        let (date, lifetime) = presigned_window(&url).ok_or(AttachmentStoreError::LinkInvalid)?;
+        let given =
+            query_param(&url, "X-Amz-Signature").ok_or(AttachmentStoreError::LinkInvalid)?;
         let resigned = match self.url_at(&key, lifetime, date).await {
             Ok(issued) => issued.url,
-            Err(StoreError::BadLifetime(_)) => return Err(StoreError::LinkInvalid),
+            Err(AttachmentStoreError::BadLifetime(_)) => {
+                return Err(AttachmentStoreError::LinkInvalid);
+            }
             Err(e) => return Err(e),
         };
         let expected = Url::parse(&resigned)
             .ok()
             .and_then(|u| query_param(&u, "X-Amz-Signature"))
-            .ok_or(StoreError::LinkInvalid)?;
+            .ok_or(AttachmentStoreError::LinkInvalid)?;
         match bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
             true => Ok(()),
-            false => Err(StoreError::LinkInvalid),
+            false => Err(AttachmentStoreError::LinkInvalid),
         }
     }
 
@@ -247,7 +253,7 @@ impl S3Store {
         key: &AttachmentKey,
         bytes: Bytes,
         headers: &ObjectHeaders,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AttachmentStoreError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -271,7 +277,7 @@ impl S3Store {
         second: Bytes,
         parts: &mut PartSource,
         headers: &ObjectHeaders,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<u64, AttachmentStoreError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -285,7 +291,9 @@ impl S3Store {
             .map_err(|e| sdk_failure("start a multipart upload", e))?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| StoreError::backend("start a multipart upload", "no upload id"))?
+            .ok_or_else(|| {
+                AttachmentStoreError::backend("start a multipart upload", "no upload id")
+            })?
             .to_string();
         let uploaded = self
             .upload_parts(key, &upload_id, first, second, parts)
@@ -307,7 +315,7 @@ impl S3Store {
         first: Bytes,
         second: Bytes,
         parts: &mut PartSource,
-    ) -> Result<(Vec<CompletedPart>, u64), StoreError> {
+    ) -> Result<(Vec<CompletedPart>, u64), AttachmentStoreError> {
         let mut done = Vec::new();
         let mut size = 0u64;
         let mut next = Some(first);
@@ -315,14 +323,13 @@ impl S3Store {
         while let Some(bytes) = next {
             size += bytes.len() as u64;
             let number = i32::try_from(done.len() + 1)
-                .map_err(|e| StoreError::backend("store the attachment", e))?;
+                .map_err(|e| AttachmentStoreError::backend("store the attachment", e))?;
             done.push(self.upload_part(key, upload_id, number, bytes).await?);
             next = match after.take() {
                 Some(bytes) => Some(bytes),
-                None => parts
-                    .next_part()
-                    .await
-                    .map_err(|e| StoreError::backend("read the attachment to store", e))?,
+                None => parts.next_part().await.map_err(|e| {
+                    AttachmentStoreError::backend("read the attachment to store", e)
+                })?,
             };
         }
         Ok((done, size))
@@ -334,7 +341,7 @@ impl S3Store {
         upload_id: &str,
         number: i32,
         bytes: Bytes,
-    ) -> Result<CompletedPart, StoreError> {
+    ) -> Result<CompletedPart, AttachmentStoreError> {
         let output = self
             .client
             .upload_part()
@@ -357,7 +364,7 @@ impl S3Store {
         key: &AttachmentKey,
         upload_id: &str,
         parts: Vec<CompletedPart>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AttachmentStoreError> {
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
@@ -391,11 +398,14 @@ impl S3Store {
 
 #[async_trait]
 impl AttachmentStore for S3Store {
-    async fn exists(&self, key: &AttachmentKey) -> Result<bool, StoreError> {
+    async fn exists(&self, key: &AttachmentKey) -> Result<bool, AttachmentStoreError> {
         Ok(self.describe(key).await?.is_some())
     }
 
-    async fn describe(&self, key: &AttachmentKey) -> Result<Option<ObjectInfo>, StoreError> {
+    async fn describe(
+        &self,
+        key: &AttachmentKey,
+    ) -> Result<Option<ObjectInfo>, AttachmentStoreError> {
         let head = self
             .client
             .head_object()
@@ -423,7 +433,7 @@ impl AttachmentStore for S3Store {
         body: AttachmentBody,
         filename: &str,
         content_type: &str,
-    ) -> Result<ObjectInfo, StoreError> {
+    ) -> Result<ObjectInfo, AttachmentStoreError> {
         let filename = safe_filename(filename);
         let headers = ObjectHeaders {
             content_type: safe_content_type(content_type),
@@ -432,7 +442,7 @@ impl AttachmentStore for S3Store {
             owner: owner.cloned(),
         };
         let mut parts = PartSource::new(body, PART_BYTES);
-        let read_failed = |e| StoreError::backend("read the attachment to store", e);
+        let read_failed = |e| AttachmentStoreError::backend("read the attachment to store", e);
         let first = parts
             .next_part()
             .await
@@ -464,7 +474,10 @@ impl AttachmentStore for S3Store {
         })
     }
 
-    async fn get(&self, key: &AttachmentKey) -> Result<(ObjectInfo, ChunkStream), StoreError> {
+    async fn get(
+        &self,
+        key: &AttachmentKey,
+    ) -> Result<(ObjectInfo, ChunkStream), AttachmentStoreError> {
         let output = match self
             .client
             .get_object()
@@ -475,10 +488,10 @@ impl AttachmentStore for S3Store {
         {
             Ok(output) => output,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(StoreError::NotFound);
+                return Err(AttachmentStoreError::NotFound);
             }
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                return Err(StoreError::NotFound);
+                return Err(AttachmentStoreError::NotFound);
             }
             Err(e) => return Err(sdk_failure("read the attachment", e)),
         };
@@ -495,15 +508,19 @@ impl AttachmentStore for S3Store {
         Ok((info, Box::pin(chunks)))
     }
 
-    async fn url(&self, key: &AttachmentKey, ttl: Duration) -> Result<IssuedUrl, StoreError> {
+    async fn url(
+        &self,
+        key: &AttachmentKey,
+        ttl: Duration,
+    ) -> Result<IssuedUrl, AttachmentStoreError> {
         self.url_at(key, ttl, SystemTime::now()).await
     }
 
-    fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, StoreError> {
+    fn resolve_url(&self, url: &str) -> Result<Option<AttachmentKey>, AttachmentStoreError> {
         self.resolve_url_at(url, SystemTime::now())
     }
 
-    async fn verify_issued(&self, url: &str) -> Result<(), StoreError> {
+    async fn verify_issued(&self, url: &str) -> Result<(), AttachmentStoreError> {
         self.verify_signature(url).await
     }
 }
@@ -609,13 +626,16 @@ async fn next_stream_part(
 
 /// The URL of the bucket's root as this client writes it, learnt by presigning a probe
 /// key with throw-away credentials (offline: presigning makes no request).
-async fn bucket_url(config: &aws_sdk_s3::Config, bucket: &str) -> Result<Url, StoreError> {
+async fn bucket_url(
+    config: &aws_sdk_s3::Config,
+    bucket: &str,
+) -> Result<Url, AttachmentStoreError> {
     let probe_config = config
         .to_builder()
         .credentials_provider(Credentials::new("probe", "probe", None, None, "probe"))
         .build();
     let presigning = PresigningConfig::expires_in(Duration::from_secs(60))
-        .map_err(|e| StoreError::backend("sign a link", e))?;
+        .map_err(|e| AttachmentStoreError::backend("sign a link", e))?;
     let request = Client::from_conf(probe_config)
         .get_object()
         .bucket(bucket)
@@ -623,11 +643,14 @@ async fn bucket_url(config: &aws_sdk_s3::Config, bucket: &str) -> Result<Url, St
         .presigned(presigning)
         .await
         .map_err(|e| sdk_failure("sign a link", e))?;
-    let mut url = Url::parse(request.uri()).map_err(|e| StoreError::backend("sign a link", e))?;
+    let mut url =
+        Url::parse(request.uri()).map_err(|e| AttachmentStoreError::backend("sign a link", e))?;
     let root = url
         .path()
         .strip_suffix(PROBE_KEY)
-        .ok_or_else(|| StoreError::backend("sign a link", "unexpected presigned URL shape"))?
+        .ok_or_else(|| {
+            AttachmentStoreError::backend("sign a link", "unexpected presigned URL shape")
+        })?
         .to_string();
     url.set_path(&root);
     url.set_query(None);
@@ -671,10 +694,10 @@ fn query_param(url: &Url, name: &str) -> Option<String> {
 }
 
 /// A failed SDK call: logged with the SDK's detail, reported without it.
-fn sdk_failure(operation: &'static str, error: impl std::error::Error) -> StoreError {
+fn sdk_failure(operation: &'static str, error: impl std::error::Error) -> AttachmentStoreError {
     let detail = DisplayErrorContext(&error).to_string();
     tracing::warn!(operation, error = %detail, "S3 request failed");
-    StoreError::backend(operation, detail)
+    AttachmentStoreError::backend(operation, detail)
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use clap::Args;
 
-use crate::clients::{self, DEFAULT_REDIRECT_URIS};
 use crate::config::CommonArgs;
 use crate::mail::{Endpoint, Security};
+use crate::oauth_clients::{self, DEFAULT_REDIRECT_URIS};
 use crate::token::{MailEndpoints, TokenCodec};
 
 #[derive(Args)]
@@ -65,13 +65,13 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     } else {
         args.redirect_uris
     };
-    let client =
-        clients::provision(&codec, args.name, mail, redirect_uris).map_err(|e| e.to_string())?;
+    let client = oauth_clients::provision(&codec, args.name, mail, redirect_uris)
+        .map_err(|e| e.to_string())?;
     print!("{}", setup_text(&base_url, &client));
     Ok(())
 }
 
-fn setup_text(base_url: &str, client: &clients::ProvisionedClient) -> String {
+fn setup_text(base_url: &str, client: &oauth_clients::ProvisionedClient) -> String {
     let mail = client
         .claims
         .mail

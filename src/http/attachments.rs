@@ -1,10 +1,10 @@
-//! `GET /attachments/{token}`: downloads of the local attachment store. The bytes are
+//! `GET /attachments/{signed_link}`: downloads of the local attachment store. The bytes are
 //! hostile mail content served from our own origin, next to the login page, so every
 //! answer is a download that cannot render or run: `Content-Disposition: attachment` with
 //! a safe filename, `nosniff`, a sandboxing CSP, and renderable types (HTML, SVG, XML,
 //! scripts) served as `application/octet-stream`. The file is streamed, never read whole.
 //! A tampered link gets 403, an expired one 410, an unknown or swept one 404, each with a
-//! one-line plain-text body. The token itself is checked by the store.
+//! one-line plain-text body. The signed link itself is checked by the store.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -12,7 +12,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::attachments::naming::{content_disposition, served_content_type};
-use crate::attachments::{ChunkStream, ObjectInfo, StoreError};
+use crate::attachments::{AttachmentStoreError, ChunkStream, ObjectInfo};
 use crate::state::AppState;
 
 /// Headers on every answer of this endpoint, file or refusal.
@@ -27,8 +27,8 @@ const COMMON_HEADERS: [(HeaderName, &str); 4] = [
 ];
 
 #[tracing::instrument(skip_all)]
-pub async fn download(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.attachments.open_link(&token).await {
+pub async fn download(State(state): State<AppState>, Path(signed_link): Path<String>) -> Response {
+    match state.attachments.open_link(&signed_link).await {
         Ok((info, stream)) => file_response(&info, stream),
         Err(error) => refusal(&error),
     }
@@ -56,17 +56,17 @@ fn file_response(info: &ObjectInfo, stream: ChunkStream) -> Response {
 }
 
 /// The status and one-line explanation for a link that cannot be served.
-fn refusal(error: &StoreError) -> Response {
+fn refusal(error: &AttachmentStoreError) -> Response {
     let (status, message) = match error {
-        StoreError::LinkInvalid => (
+        AttachmentStoreError::LinkInvalid => (
             StatusCode::FORBIDDEN,
             "This attachment link is not valid: it was altered or not issued by this server.",
         ),
-        StoreError::LinkExpired => (
+        AttachmentStoreError::LinkExpired => (
             StatusCode::GONE,
             "This attachment link has expired. Ask for the message again to get a new link.",
         ),
-        StoreError::NotFound => (
+        AttachmentStoreError::NotFound => (
             StatusCode::NOT_FOUND,
             "No such attachment: it may have expired and been removed.",
         ),
@@ -134,11 +134,11 @@ mod tests {
     #[test]
     fn refusals_map_to_distinct_statuses_with_plain_text() {
         let cases = [
-            (StoreError::LinkInvalid, StatusCode::FORBIDDEN),
-            (StoreError::LinkExpired, StatusCode::GONE),
-            (StoreError::NotFound, StatusCode::NOT_FOUND),
+            (AttachmentStoreError::LinkInvalid, StatusCode::FORBIDDEN),
+            (AttachmentStoreError::LinkExpired, StatusCode::GONE),
+            (AttachmentStoreError::NotFound, StatusCode::NOT_FOUND),
             (
-                StoreError::backend("read the attachment", "disk on fire"),
+                AttachmentStoreError::backend("read the attachment", "disk on fire"),
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
         ];

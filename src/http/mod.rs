@@ -1,5 +1,5 @@
 //! The HTTP surface: one axum router with the OAuth endpoints, the MCP endpoint, health,
-//! and the HTML pages. Handlers are thin; token work is in `token/`, mail in `mail/`.
+//! and the HTML pages. Handlers are thin; sealing and opening tokens is in `token/`, mail in `mail/`.
 
 // Handlers return `Result<_, Response>` to short-circuit with a finished page or error;
 // an axum `Response` is larger than clippy's default for error variants.
@@ -11,6 +11,7 @@ pub mod health;
 pub mod mcp;
 pub mod oauth;
 pub mod pages;
+pub mod panics;
 pub mod trace;
 
 use axum::Router;
@@ -29,10 +30,11 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     Router::new()
         .route("/health", get(health::health))
-        .route("/attachments/{token}", get(attachments::download))
+        .route("/attachments/{signed_link}", get(attachments::download))
         .merge(oauth::routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(mcp::routes(&state, shutdown))
+        .layer(panics::catch_panics())
         .layer(TraceLayer::new_for_http().make_span_with(trace::RedactedSpan))
         .with_state(state)
 }

@@ -1,5 +1,5 @@
 //! The request span of the trace layer. It names the method and the path with the secret
-//! part of an attachment link (`/attachments/<token>`: anyone holding the token downloads
+//! part of an attachment link (`/attachments/<signed_link>`: anyone holding it downloads
 //! the file) replaced by `<redacted>`; the query string, which may carry OAuth codes or
 //! state, is never recorded.
 
@@ -7,7 +7,7 @@ use axum::http::Request;
 use tower_http::trace::MakeSpan;
 use tracing::Span;
 
-/// The segment that precedes a secret link token.
+/// The segment that precedes a secret signed link.
 const ATTACHMENTS_SEGMENT: &str = "attachments";
 
 /// Makes the DEBUG span of one request with the redacted path.
@@ -25,7 +25,7 @@ impl<B> MakeSpan<B> for RedactedSpan {
     }
 }
 
-/// `path` with the segment after every `attachments` segment (the link token) replaced,
+/// `path` with the segment after every `attachments` segment (the signed link) replaced,
 /// wherever the server is mounted (a BASE_URL prefix keeps working).
 pub fn redacted_path(path: &str) -> String {
     let mut out = Vec::new();
@@ -45,9 +45,9 @@ pub fn redacted_path(path: &str) -> String {
 mod tests {
     use super::*;
 
-    /// No attachment link token survives in a logged path; other paths stay as they are.
+    /// No signed attachment link survives in a logged path; other paths stay as they are.
     #[test]
-    fn attachment_tokens_are_redacted_and_other_paths_kept() {
+    fn signed_attachment_links_are_redacted_and_other_paths_kept() {
         let cases = [
             ("/attachments/abc.123.sig", "/attachments/<redacted>"),
             (

@@ -2,7 +2,7 @@
 //!
 //! Callers describe what they want either with [`SearchCriteria`] (structured fields) or
 //! with a raw IMAP query for experts, or both. Either way the result is a tree of
-//! [`SearchKey`]s that this module wrote itself: a raw query is tokenised, every key is
+//! [`SearchKey`]s that this module wrote itself: a raw query is split into pieces, every key is
 //! checked against the IMAP grammar (RFC 3501 §6.4.4) and then rendered again from the
 //! tree, never passed through. Strings are sent quoted and escaped, or as literals under
 //! `CHARSET UTF-8` when they are not ASCII; CR, LF, NUL and other control characters,
@@ -414,9 +414,9 @@ fn query_error(message: impl std::fmt::Display) -> MailError {
     invalid(format!("invalid search query: {message}"))
 }
 
-/// One token of a raw query.
+/// One piece of a raw query: a parenthesis, a quoted string or a bare word (atom).
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
+enum QueryPiece {
     Open,
     Close,
     Quoted(String),
@@ -430,9 +430,9 @@ pub fn parse_query(query: &str) -> Result<Vec<SearchKey>, MailError> {
             "it is longer than {MAX_QUERY_CHARS} characters"
         )));
     }
-    let tokens = tokenize(query)?;
-    check_parentheses(&tokens)?;
-    let mut parser = Parser { tokens, pos: 0 };
+    let pieces = split_query(query)?;
+    check_parentheses(&pieces)?;
+    let mut parser = Parser { pieces, pos: 0 };
     let mut keys = Vec::new();
     while !parser.at_end() {
         keys.push(parser.key(0)?);
@@ -445,8 +445,8 @@ pub fn parse_query(query: &str) -> Result<Vec<SearchKey>, MailError> {
     Ok(keys)
 }
 
-fn tokenize(query: &str) -> Result<Vec<Token>, MailError> {
-    let mut tokens = Vec::new();
+fn split_query(query: &str) -> Result<Vec<QueryPiece>, MailError> {
+    let mut pieces = Vec::new();
     let mut chars = query.chars().peekable();
     while let Some(&c) = chars.peek() {
         if c != '\t'
@@ -460,25 +460,25 @@ fn tokenize(query: &str) -> Result<Vec<Token>, MailError> {
             }
             '(' => {
                 chars.next();
-                tokens.push(Token::Open);
+                pieces.push(QueryPiece::Open);
             }
             ')' => {
                 chars.next();
-                tokens.push(Token::Close);
+                pieces.push(QueryPiece::Close);
             }
             '"' => {
                 chars.next();
-                tokens.push(Token::Quoted(quoted(&mut chars)?));
+                pieces.push(QueryPiece::Quoted(quoted(&mut chars)?));
             }
             '{' => {
                 return Err(query_error(
                     "IMAP literals ({n}) are not accepted; write the text in double quotes",
                 ));
             }
-            _ => tokens.push(Token::Atom(atom(&mut chars)?)),
+            _ => pieces.push(QueryPiece::Atom(atom(&mut chars)?)),
         }
     }
-    Ok(tokens)
+    Ok(pieces)
 }
 
 /// The rest of a quoted string whose opening quote was read; `\"` and `\\` are escapes.
@@ -525,17 +525,17 @@ fn atom(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<String, 
     Ok(text)
 }
 
-fn check_parentheses(tokens: &[Token]) -> Result<(), MailError> {
+fn check_parentheses(pieces: &[QueryPiece]) -> Result<(), MailError> {
     let mut depth = 0usize;
-    for token in tokens {
-        match token {
-            Token::Open => depth += 1,
-            Token::Close if depth == 0 => {
+    for piece in pieces {
+        match piece {
+            QueryPiece::Open => depth += 1,
+            QueryPiece::Close if depth == 0 => {
                 return Err(query_error(
                     "unbalanced parentheses: a ')' has no matching '('",
                 ));
             }
-            Token::Close => depth -= 1,
+            QueryPiece::Close => depth -= 1,
             _ => {}
         }
     }
@@ -545,21 +545,21 @@ fn check_parentheses(tokens: &[Token]) -> Result<(), MailError> {
     }
 }
 
-/// A recursive-descent reader of search keys over balanced tokens.
+/// A recursive-descent reader of search keys over the pieces of a balanced query.
 struct Parser {
-    tokens: Vec<Token>,
+    pieces: Vec<QueryPiece>,
     pos: usize,
 }
 
 impl Parser {
     fn at_end(&self) -> bool {
-        self.pos >= self.tokens.len()
+        self.pos >= self.pieces.len()
     }
 
-    fn next(&mut self) -> Option<Token> {
-        let token = self.tokens.get(self.pos).cloned();
+    fn next(&mut self) -> Option<QueryPiece> {
+        let piece = self.pieces.get(self.pos).cloned();
         self.pos += 1;
-        token
+        piece
     }
 
     fn key(&mut self, depth: usize) -> Result<SearchKey, MailError> {
@@ -572,19 +572,19 @@ impl Parser {
             None => Err(query_error(
                 "it ends where a search key was expected (after NOT or OR?)",
             )),
-            Some(Token::Open) => self.group(depth),
-            Some(Token::Close) => Err(query_error("a search key is missing before ')'")),
-            Some(Token::Quoted(text)) => Err(query_error(format!(
+            Some(QueryPiece::Open) => self.group(depth),
+            Some(QueryPiece::Close) => Err(query_error("a search key is missing before ')'")),
+            Some(QueryPiece::Quoted(text)) => Err(query_error(format!(
                 "\"{text}\" stands where a search key was expected; put a key such as FROM before it"
             ))),
-            Some(Token::Atom(word)) => self.keyword(&word, depth),
+            Some(QueryPiece::Atom(word)) => self.keyword(&word, depth),
         }
     }
 
     fn group(&mut self, depth: usize) -> Result<SearchKey, MailError> {
         let mut keys = Vec::new();
         loop {
-            if self.tokens.get(self.pos) == Some(&Token::Close) {
+            if self.pieces.get(self.pos) == Some(&QueryPiece::Close) {
                 self.pos += 1;
                 break;
             }
@@ -642,7 +642,7 @@ impl Parser {
     /// The argument of `key`: a quoted string or a single word.
     fn argument(&mut self, key: &str, what: &str) -> Result<String, MailError> {
         match self.next() {
-            Some(Token::Quoted(text)) | Some(Token::Atom(text)) => Ok(text),
+            Some(QueryPiece::Quoted(text)) | Some(QueryPiece::Atom(text)) => Ok(text),
             _ => Err(query_error(format!("{key} must be followed by {what}"))),
         }
     }

@@ -11,8 +11,8 @@ use super::MailFiles;
 use bytes::Bytes;
 
 use crate::attachments::{
-    AttachmentKey, Issued, ObjectInfo, Owner, OwnerTag, PiecesError, StoreError, put_pieces,
-    stored_url,
+    AttachmentKey, AttachmentStoreError, Issued, ObjectInfo, Owner, OwnerTag, PiecesError,
+    put_pieces, stored_url,
 };
 use crate::mail::compose::Attachment;
 use crate::mail::compose::attachment::human_size;
@@ -52,7 +52,7 @@ pub enum LinkError {
     #[error("{0}")]
     Mail(#[from] MailError),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Store(#[from] AttachmentStoreError),
     #[error(
         "the attachment is about {} by its structure, over the read limit of {} \
          (MAX_ATTACHMENT_READ_BYTES); it was not fetched. Open it in a mail client, or ask \
@@ -69,7 +69,7 @@ pub(super) enum LinkRefusal {
     /// Our link, made for another account.
     OtherAccount,
     /// Expired, altered, gone, too large or unreadable.
-    Store(StoreError),
+    Store(AttachmentStoreError),
 }
 
 /// Makes and checks the attachment links of one account.
@@ -125,7 +125,7 @@ impl PartLinks {
         uid_validity: u32,
         uid: u32,
         part: &str,
-    ) -> Result<Option<AttachmentLink>, StoreError> {
+    ) -> Result<Option<AttachmentLink>, AttachmentStoreError> {
         let key = self.key(folder, uid_validity, uid, part);
         let store = self.files.store.as_ref();
         let stored = stored_url(store, &key, &self.owner_tag(), self.files.ttl).await?;
@@ -309,7 +309,7 @@ impl PartLinks {
             .read_all_owned(&key, &self.owner_tag(), room as u64)
             .await
             .map_err(|e| match e {
-                StoreError::NotOurs => LinkRefusal::OtherAccount,
+                AttachmentStoreError::NotOurs => LinkRefusal::OtherAccount,
                 other => LinkRefusal::Store(other),
             })?;
         Ok(Attachment::new(

@@ -5,7 +5,7 @@
 //! "nothing was sent".
 
 use super::links::{LinkRefusal, PartLinks};
-use crate::attachments::StoreError;
+use crate::attachments::AttachmentStoreError;
 use crate::mail::compose::Attachment;
 use crate::mail::compose::attachment::human_size;
 use crate::mail::imap::parts::read_part;
@@ -185,12 +185,12 @@ impl OutgoingFiles {
                 "nothing was sent: attachment {n} is a link to another mail account's attachment; \
                  only attachments of the signed-in account can be sent"
             ),
-            LinkRefusal::Store(StoreError::LinkExpired) => format!(
+            LinkRefusal::Store(AttachmentStoreError::LinkExpired) => format!(
                 "nothing was sent: the link of attachment {n} has expired; call \
                  get_mail_attachment for a new one, or give the attachment as {{\"folder\", \
                  \"uid\", \"part\"}}"
             ),
-            LinkRefusal::Store(StoreError::TooLarge { size, .. }) => self.over_limit(
+            LinkRefusal::Store(AttachmentStoreError::TooLarge { size, .. }) => self.over_limit(
                 index,
                 "from its link",
                 usize::try_from(size).unwrap_or(usize::MAX),
@@ -249,12 +249,15 @@ mod tests {
             ),
             (LinkRefusal::OtherAccount, "another mail account"),
             (
-                LinkRefusal::Store(StoreError::LinkExpired),
+                LinkRefusal::Store(AttachmentStoreError::LinkExpired),
                 "has expired; call get_mail_attachment",
             ),
-            (LinkRefusal::Store(StoreError::LinkInvalid), "altered"),
             (
-                LinkRefusal::Store(StoreError::TooLarge {
+                LinkRefusal::Store(AttachmentStoreError::LinkInvalid),
+                "altered",
+            ),
+            (
+                LinkRefusal::Store(AttachmentStoreError::TooLarge {
                     size: 500,
                     limit: 100,
                 }),

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use mail_mcp::cli::{Cli, Command};
-use mail_mcp::clients::{self, ProvisionedClient};
 use mail_mcp::config::Config;
 use mail_mcp::mail::{Endpoint, Security};
+use mail_mcp::oauth_clients::{self, ProvisionedClient};
 use mail_mcp::token::{Keyring, MailEndpoints, TokenCodec};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -61,8 +61,11 @@ pub struct TestServer {
 }
 
 impl Drop for TestServer {
+    /// Stops the server and removes its DATA_DIR (its key and local attachments), so a
+    /// run leaves no directories behind.
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
@@ -161,11 +164,11 @@ impl TestServer {
             imap: Endpoint::new("127.0.0.1", stack.imaps_port, Security::Tls),
             smtp: Endpoint::new("127.0.0.1", stack.submission_port, Security::Starttls),
         };
-        let uris = clients::DEFAULT_REDIRECT_URIS
+        let uris = oauth_clients::DEFAULT_REDIRECT_URIS
             .iter()
             .map(|s| s.to_string())
             .collect();
-        clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
+        oauth_clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
     }
 
     /// `GET /oauth/authorize` for `client` with `request`'s PKCE values.
@@ -364,11 +367,11 @@ pub fn hidden_field(html: &str, name: &str) -> String {
 impl TestServer {
     /// A client provisioned as `mail_mcp generate` would, for the given mail servers.
     pub fn provision_client_for(&self, mail: MailEndpoints) -> ProvisionedClient {
-        let uris = clients::DEFAULT_REDIRECT_URIS
+        let uris = oauth_clients::DEFAULT_REDIRECT_URIS
             .iter()
             .map(|s| s.to_string())
             .collect();
-        clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
+        oauth_clients::provision(&self.codec(), Some("Test client".into()), mail, uris).unwrap()
     }
 }
 

@@ -6,8 +6,8 @@
 //!   over real HTTP.
 //! - [`mail`]: the IMAP layer (sessions, the pool, large messages) and SMTP.
 //! - [`attachments`]: the S3 and local attachment stores.
-//! - [`store`]: the shared store (memory and Redis).
-//! - [`clients`]: the MCP clients people use (SDKs, a browser), run as programs.
+//! - [`shared_store`]: the shared store (memory and Redis).
+//! - [`mcp_clients`]: the MCP clients people use (SDKs, a browser), run as programs.
 //! - [`attacks`]: the attack suite, one module per hole closed.
 //! - [`stack`]: the harness and the stack behave as the other tests assume.
 
@@ -16,8 +16,8 @@ mod common;
 
 mod attachments;
 mod attacks;
-mod clients;
 mod http;
 mod mail;
+mod mcp_clients;
+mod shared_store;
 mod stack;
-mod store;

@@ -216,7 +216,7 @@ async fn check_family(state: &AppState, caller: &Caller) -> Result<(), Response>
     let Some(family) = caller.0.family.as_deref() else {
         return Ok(());
     };
-    match state.store.family_revoked(family).await {
+    match state.shared_store.family_revoked(family).await {
         Ok(false) => Ok(()),
         Ok(true) => {
             tracing::info!("an access token of a revoked sign-in was refused");

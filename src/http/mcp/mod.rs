@@ -54,4 +54,5 @@ pub fn routes(state: &AppState, shutdown: CancellationToken) -> Router<AppState>
             limit,
             body_limit::refuse_oversized,
         ))
+        .layer(crate::http::panics::catch_mcp_panics())
 }

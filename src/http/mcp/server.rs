@@ -1,6 +1,7 @@
 //! The MCP server handler: server info and the tool router, which is built once and
 //! shared by the per-request service instances. `tools/list` shows only the tools the
-//! caller's scope allows. Tools live in `tools/`, one file per group.
+//! caller's scope allows. Tools live in `tools/`, one file per group. A panic in a tool
+//! or in `tools/list` is answered, not dropped (`http::panics`).
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -14,6 +15,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::Caller;
 use super::tools::required_scope;
+use crate::http::oauth::scope;
+use crate::http::panics::{ToolKind, guard_request, guard_tool_call};
 use crate::state::AppState;
 
 /// What the model is told about this server when it connects.
@@ -57,8 +60,33 @@ impl ServerHandler for MailServer {
     }
 
     /// Every call is checked against the caller's scope here, once, from the tool's own
-    /// annotations; the tools themselves need not repeat it.
+    /// annotations; the tools themselves need not repeat it. A panic in the call becomes
+    /// a tool result with `isError` ([`guard_tool_call`]).
     async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.clone();
+        let kind = match self.tool_router.get(&name).map(required_scope) {
+            Some(scope::READ) => ToolKind::ReadsOnly,
+            _ => ToolKind::ChangesMail,
+        };
+        guard_tool_call(&name, kind, self.scoped_call(request, context)).await
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        guard_request("tools/list", self.tools_for(request, context)).await
+    }
+}
+
+impl MailServer {
+    /// Runs a tool the caller's scope allows; any other gets an `isError` result.
+    async fn scoped_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -78,7 +106,8 @@ impl ServerHandler for MailServer {
         self.tool_router.call(call).await
     }
 
-    async fn list_tools(
+    /// The tools the caller's scope allows, with cache hints for 2026-07-28 clients.
+    async fn tools_for(
         &self,
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{form_guard, pkce, scope};
-use crate::clients;
 use crate::http::pages::{self, LoginPage, LoginValues, ProviderOption};
+use crate::oauth_clients;
 use crate::state::AppState;
 use crate::token::{ClientClaims, FormClaims, Purpose};
 
@@ -99,14 +99,18 @@ async fn check_client(
             "The request names no client_id.",
         ));
     };
-    let client = state.clients.resolve(client_id).await.map_err(|reason| {
-        tracing::info!(%reason, "authorize with an unusable client_id");
-        error_page(
-            state,
-            "Unknown client",
-            &format!("This app's client is not valid for this server: {reason}."),
-        )
-    })?;
+    let client = state
+        .oauth_clients
+        .resolve(client_id)
+        .await
+        .map_err(|reason| {
+            tracing::info!(%reason, "authorize with an unusable client_id");
+            error_page(
+                state,
+                "Unknown client",
+                &format!("This app's client is not valid for this server: {reason}."),
+            )
+        })?;
     let redirect_uri = match query.redirect_uri.as_deref() {
         Some(uri) => uri.to_string(),
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
@@ -118,7 +122,7 @@ async fn check_client(
             ));
         }
     };
-    if clients::allowed_redirect(&client, &redirect_uri).is_none() {
+    if oauth_clients::allowed_redirect(&client, &redirect_uri).is_none() {
         return Err(error_page(
             state,
             "Redirect URI not allowed",
@@ -219,7 +223,7 @@ pub fn error_page(state: &AppState, heading: &str, message: &str) -> Response {
 /// The host of a client_id that is a metadata document URL: the site that names the
 /// client, shown on the page so a borrowed name cannot hide who is asking.
 fn document_host(client_id: &str) -> Option<String> {
-    if !clients::metadata_document::is_document_url(client_id) {
+    if !oauth_clients::metadata_document::is_document_url(client_id) {
         return None;
     }
     Url::parse(client_id).ok()?.host_str().map(str::to_string)

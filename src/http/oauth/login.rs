@@ -21,8 +21,8 @@ use super::{form_guard, mail_choice, scope};
 use crate::http::forwarded;
 use crate::http::pages::{CustomServerValues, LoginValues};
 use crate::mail::{LoginCheck, MailAccount, ServerLogin};
+use crate::shared_store::{Accounts, LimitError, Outcome};
 use crate::state::AppState;
-use crate::store::{Accounts, LimitError, Outcome};
 use crate::token::{
     ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,
 };
@@ -203,7 +203,7 @@ async fn open_form(
                 expired()
             })?;
     let client = state
-        .clients
+        .oauth_clients
         .resolve(&claims.client_id)
         .await
         .map_err(|_| expired())?;

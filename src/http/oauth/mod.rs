@@ -11,7 +11,7 @@ pub mod metadata;
 pub mod pkce;
 pub mod register;
 pub mod scope;
-pub mod token;
+pub mod token_endpoint;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -54,6 +54,6 @@ pub fn routes() -> Router<AppState> {
             "/oauth/authorize",
             get(authorize::authorize).post(login::login),
         )
-        .route("/oauth/token", post(token::token))
+        .route("/oauth/token", post(token_endpoint::grant))
         .route("/oauth/style.css", get(pages::stylesheet))
 }

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ErrorCode, OAuthError};
-use crate::clients::registration::{self, RegistrationError, RegistrationRequest};
+use crate::oauth_clients::registration::{self, RegistrationError, RegistrationRequest};
 use crate::state::AppState;
 
 #[tracing::instrument(skip_all)]

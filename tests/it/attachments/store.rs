@@ -1,6 +1,6 @@
 //! The attachment stores against real servers: the S3 store against the stack's s3s-fs
 //! (which checks SigV4 signatures, presigned ones included), and the local store through
-//! the real application serving `GET /attachments/{token}`. Each test checks the bytes the
+//! the real application serving `GET /attachments/{signed_link}`. Each test checks the bytes the
 //! service itself hands out (a presigned URL fetched over HTTP, a link downloaded from the
 //! server, the files on disk), not only what the store says.
 
@@ -13,9 +13,9 @@ use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Credentials, Region};
 use bytes::Bytes;
 use mail_mcp::attachments::{
-    AttachmentBody, AttachmentKey, AttachmentStore, ChunkStream, LINK_SUBKEY_LABEL, LinkSigner,
-    LocalStore, NewAttachment, Owner, OwnerTag, S3Settings, S3Store, StoreError, SweepReport,
-    url_for,
+    AttachmentBody, AttachmentKey, AttachmentStore, AttachmentStoreError, ChunkStream,
+    LINK_SUBKEY_LABEL, LinkSigner, LocalStore, NewAttachment, Owner, OwnerTag, S3Settings, S3Store,
+    SweepReport, url_for,
 };
 use mail_mcp::token::Keyring;
 use sha2::{Digest, Sha256};
@@ -165,7 +165,7 @@ async fn s3_presigned_url_returns_the_bytes_that_were_put() {
     );
     let err = store.read_all(&key, 1000).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::TooLarge { limit: 1000, .. }),
+        matches!(err, AttachmentStoreError::TooLarge { limit: 1000, .. }),
         "{err}"
     );
 }
@@ -179,7 +179,7 @@ async fn s3_url_for_uploads_once_per_key() {
     let fetches = AtomicUsize::new(0);
     let fetch = || async {
         fetches.fetch_add(1, Ordering::Relaxed);
-        Ok::<_, StoreError>(NewAttachment {
+        Ok::<_, AttachmentStoreError>(NewAttachment {
             body: sample(5_000, 4).into(),
             filename: "notes.txt".into(),
             content_type: "text/plain".into(),
@@ -397,12 +397,12 @@ async fn s3_resolve_url_recognises_only_our_urls() {
     let not_a_key = url.replace(key.as_str(), "some/other/object");
     assert!(matches!(
         store.resolve_url(&not_a_key),
-        Err(StoreError::LinkInvalid)
+        Err(AttachmentStoreError::LinkInvalid)
     ));
     let unsigned = url.split('?').next().unwrap().to_string();
     assert!(matches!(
         store.resolve_url(&unsigned),
-        Err(StoreError::LinkInvalid)
+        Err(AttachmentStoreError::LinkInvalid)
     ));
     let past = SystemTime::now() - Duration::from_secs(7200);
     let expired = store
@@ -412,7 +412,7 @@ async fn s3_resolve_url_recognises_only_our_urls() {
         .url;
     assert!(matches!(
         store.resolve_url(&expired),
-        Err(StoreError::LinkExpired)
+        Err(AttachmentStoreError::LinkExpired)
     ));
 }
 
@@ -423,7 +423,10 @@ async fn s3_url_lifetimes_stay_within_what_s3_signs() {
     let key = fresh_key("8");
     for ttl in [Duration::ZERO, Duration::from_secs(604_801)] {
         let result = store.url(&key, ttl).await;
-        assert!(matches!(result, Err(StoreError::BadLifetime(_))), "{ttl:?}");
+        assert!(
+            matches!(result, Err(AttachmentStoreError::BadLifetime(_))),
+            "{ttl:?}"
+        );
     }
     let week = store.url(&key, Duration::from_secs(604_800)).await.unwrap();
     assert!(week.url.contains("X-Amz-Expires=604800"), "{}", week.url);
@@ -528,8 +531,8 @@ async fn local_links_refuse_tampered_expired_unknown_and_swept() {
         .await
         .unwrap();
     let url = store.url(&key, Duration::from_secs(600)).await.unwrap().url;
-    let (prefix, token) = url.rsplit_once('/').unwrap();
-    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let (prefix, signed_link) = url.rsplit_once('/').unwrap();
+    let mut parts: Vec<String> = signed_link.split('.').map(str::to_string).collect();
 
     let mut later_expiry = parts.clone();
     later_expiry[1] = (parts[1].parse::<u64>().unwrap() + 3600).to_string();
@@ -552,7 +555,7 @@ async fn local_links_refuse_tampered_expired_unknown_and_swept() {
         (format!("{prefix}/{}", later_expiry.join(".")), 403),
         (format!("{prefix}/{}", parts.join(".")), 403),
         (format!("{prefix}/{signed_elsewhere}"), 403),
-        (format!("{prefix}/not-a-token"), 403),
+        (format!("{prefix}/not-a-signed-link"), 403),
         (expired, 410),
         (unknown, 404),
     ];
@@ -670,6 +673,9 @@ async fn s3_signature_check_refuses_edited_query_values() {
         assert_ne!(edited, issued.url, "{}", issued.url);
         assert!(store.resolve_url(&edited).is_ok(), "{edited}");
         let refused = store.verify_signature(&edited).await;
-        assert!(matches!(refused, Err(StoreError::LinkInvalid)), "{edited}");
+        assert!(
+            matches!(refused, Err(AttachmentStoreError::LinkInvalid)),
+            "{edited}"
+        );
     }
 }

@@ -8,8 +8,6 @@
 //! a generated client's fixed servers give), and the login page's custom servers, where a
 //! person types the hostile server's host and port (TLS required, certificate checked).
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::common::app::{AuthRequest, TestServer};
@@ -104,11 +102,11 @@ async fn deep_lists_in_list_status_and_capability_are_refused() {
     }
 }
 
-/// A response line that never ends is refused at the line limit, quickly, instead of
-/// growing a buffer toward 512 MiB until the command times out.
+/// A response line that never ends is refused at the line limit, instead of growing a
+/// buffer toward 512 MiB until the command times out (the refusal names the line limit,
+/// not a timeout; no wall-clock bound is asserted, as a timed test flakes on a busy machine).
 #[tokio::test]
 async fn an_endless_line_is_refused_at_the_line_limit() {
-    let started = Instant::now();
     let args = json!({"folder": "INBOX", "uid": 1});
     let text = attacked_call(
         Trigger::Fetch,
@@ -119,18 +117,17 @@ async fn an_endless_line_is_refused_at_the_line_limit() {
     .await;
     assert!(text.contains("line longer than"), "a clear reason: {text}");
     assert!(
-        started.elapsed() < Duration::from_secs(25),
-        "refused before the 30 s command limit ({:?})",
-        started.elapsed()
+        !text.contains("did not answer") && !text.contains("timed out"),
+        "not a timeout: {text}"
     );
 }
 
 /// A literal announced at 400 MiB is refused when its size arrives: without the guard
 /// async-imap reserves 400 MiB for it at once (on every connection the server opens) and
-/// waits for its bytes until the command times out.
+/// waits for its bytes until the command times out (the refusal names the literal limit,
+/// not a timeout).
 #[tokio::test]
 async fn a_huge_literal_is_refused_before_anything_is_reserved() {
-    let started = Instant::now();
     let args = json!({"folder": "INBOX", "uid": 1});
     let answer = Answer::HugeLiteral(400 << 20);
     let text = attacked_call(Trigger::Fetch, answer, "get_mail_message", args).await;
@@ -139,8 +136,8 @@ async fn a_huge_literal_is_refused_before_anything_is_reserved() {
         "a clear reason: {text}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(25),
-        "refused at once"
+        !text.contains("did not answer") && !text.contains("timed out"),
+        "not a timeout: {text}"
     );
 }
 

@@ -9,6 +9,7 @@ pub mod mailboxes;
 pub mod organise;
 pub mod read;
 pub mod write;
+pub mod write_fields;
 
 use crate::http::oauth::scope;
 use crate::mail::MailError;

@@ -1,7 +1,8 @@
 //! Writing tools: `send_mail_message`, `reply_to_mail_message`, `forward_mail_message`,
-//! `create_draft_mail_message`. Thin: check the token may send, turn the arguments into
-//! typed recipients and attachments (read from where they are given: see
-//! [`super::attachments`]), call the app's [`crate::mail::Outbox`], return its report.
+//! `create_draft_mail_message`. Thin: turn the arguments (the shared ones are in
+//! [`super::write_fields`]) into typed recipients and attachments (read from where they
+//! are given: see [`super::attachments`]), call the app's [`crate::mail::Outbox`], return
+//! its report.
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
@@ -9,6 +10,7 @@ use serde::Deserialize;
 
 pub use super::attachments::AttachmentParam;
 use super::tool_error;
+pub use super::write_fields::{AttachedFiles, CopyRecipients, MessageAt, MessageBody};
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::StoredMessage;
 use crate::mail::compose::{self, AddressList, Attachment, Outgoing, ReplyText};
@@ -20,26 +22,14 @@ pub struct SendMailParams {
     /// Recipients: a list of addresses or one comma-separated string; each
     /// "name@example.com" or "Name <name@example.com>".
     pub to: AddressList,
-    /// Copy recipients, in the same forms as `to`.
-    #[serde(default)]
-    pub cc: AddressList,
-    /// Blind-copy recipients: they receive the message but no header shows them.
-    #[serde(default)]
-    pub bcc: AddressList,
+    #[serde(flatten)]
+    pub copies: CopyRecipients,
     /// The subject line (one line).
     pub subject: String,
-    /// The plain-text body.
-    #[serde(default)]
-    pub text_body: Option<String>,
-    /// An HTML body; sent with the text body as multipart/alternative (a text version is
-    /// made from the HTML when no text_body is given).
-    #[serde(default)]
-    pub html_body: Option<String>,
-    /// Files to attach (25 MB in all unless the server says otherwise), each as a URL from
-    /// get_mail_message/get_mail_attachment, as {folder, uid, part} of a message in this
-    /// mailbox, or inline as {filename, content_type, content_base64}.
-    #[serde(default)]
-    pub attachments: Vec<AttachmentParam>,
+    #[serde(flatten)]
+    pub body: MessageBody,
+    #[serde(flatten)]
+    pub files: AttachedFiles,
     /// Any unique string for this message (e.g. a UUID). Retrying with the same key does
     /// not send twice: the earlier result is returned with already_sent = true.
     #[serde(default)]
@@ -49,14 +39,9 @@ pub struct SendMailParams {
 /// Arguments of `reply_to_mail_message`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ReplyParams {
-    /// The folder holding the message to answer, e.g. "INBOX".
-    pub folder: String,
-    /// The UID of the message to answer.
-    pub uid: u32,
-    /// The folder's uid_validity as last reported; when given and the folder changed since,
-    /// the reply is refused instead of answering another message.
-    #[serde(default)]
-    pub uid_validity: Option<u32>,
+    /// The message to answer.
+    #[serde(flatten)]
+    pub message: MessageAt,
     /// The reply's plain text; the original is quoted below it.
     #[serde(default)]
     pub text_body: Option<String>,
@@ -66,30 +51,20 @@ pub struct ReplyParams {
     /// Also answer everyone in the original's To and Cc (except this account).
     #[serde(default)]
     pub reply_all: bool,
-    /// Files to attach, in the same forms as for send_mail_message.
-    #[serde(default)]
-    pub attachments: Vec<AttachmentParam>,
+    #[serde(flatten)]
+    pub files: AttachedFiles,
 }
 
 /// Arguments of `forward_mail_message`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ForwardParams {
-    /// The folder holding the message to forward, e.g. "INBOX".
-    pub folder: String,
-    /// The UID of the message to forward.
-    pub uid: u32,
-    /// The folder's uid_validity as last reported; when given and the folder changed since,
-    /// the forward is refused instead of forwarding another message.
-    #[serde(default)]
-    pub uid_validity: Option<u32>,
+    /// The message to forward.
+    #[serde(flatten)]
+    pub message: MessageAt,
     /// Recipients: a list of addresses or one comma-separated string.
     pub to: AddressList,
-    /// Copy recipients, in the same forms as `to`.
-    #[serde(default)]
-    pub cc: AddressList,
-    /// Blind-copy recipients: no header shows them.
-    #[serde(default)]
-    pub bcc: AddressList,
+    #[serde(flatten)]
+    pub copies: CopyRecipients,
     /// A note written above the forwarded message.
     #[serde(default)]
     pub text_body: Option<String>,
@@ -105,13 +80,8 @@ fn yes() -> bool {
 /// The message a draft answers.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DraftReplyTarget {
-    /// The folder holding the message answered.
-    pub folder: String,
-    /// Its UID.
-    pub uid: u32,
-    /// The folder's uid_validity as last reported (optional check).
-    #[serde(default)]
-    pub uid_validity: Option<u32>,
+    #[serde(flatten)]
+    pub message: MessageAt,
 }
 
 /// Arguments of `create_draft_mail_message`.
@@ -120,24 +90,15 @@ pub struct DraftParams {
     /// Recipients, as for send (may be empty in a draft).
     #[serde(default)]
     pub to: AddressList,
-    /// Copy recipients.
-    #[serde(default)]
-    pub cc: AddressList,
-    /// Blind-copy recipients (kept in the draft so they are not forgotten).
-    #[serde(default)]
-    pub bcc: AddressList,
+    #[serde(flatten)]
+    pub copies: CopyRecipients,
     /// The subject line; for a reply draft left empty it becomes "Re: <original subject>".
     #[serde(default)]
     pub subject: String,
-    /// The plain-text body.
-    #[serde(default)]
-    pub text_body: Option<String>,
-    /// An HTML body.
-    #[serde(default)]
-    pub html_body: Option<String>,
-    /// Files to attach, in the same forms as for send_mail_message.
-    #[serde(default)]
-    pub attachments: Vec<AttachmentParam>,
+    #[serde(flatten)]
+    pub body: MessageBody,
+    #[serde(flatten)]
+    pub files: AttachedFiles,
     /// Make the draft a reply to this message: threaded and quoting it; recipients default
     /// to its sender when `to`, `cc` and `bcc` are all empty.
     #[serde(default)]
@@ -164,15 +125,13 @@ impl MailServer {
         Parameters(params): Parameters<SendMailParams>,
     ) -> Result<Json<SendReport>, String> {
         let files = self
-            .attachments_to_send(&caller, params.attachments)
+            .attachments_to_send(&caller, params.files.attachments)
             .await?;
         let outgoing = outgoing(Fields {
             to: &params.to,
-            cc: &params.cc,
-            bcc: &params.bcc,
+            copies: &params.copies,
             subject: params.subject,
-            text_body: params.text_body,
-            html_body: params.html_body,
+            body: params.body,
             attachments: files,
         })?;
         let report = self
@@ -201,24 +160,20 @@ impl MailServer {
     )]
     #[tracing::instrument(
         skip_all,
-        fields(tool = "reply_to_mail_message", folder = %params.folder, uid = params.uid)
+        fields(tool = "reply_to_mail_message", folder = %params.message.folder, uid = params.message.uid)
     )]
     async fn reply_to_mail_message(
         &self,
         caller: Caller,
         Parameters(params): Parameters<ReplyParams>,
     ) -> Result<Json<ReplyReport>, String> {
-        let parent = MessageRef {
-            folder: params.folder,
-            uid: params.uid,
-            uid_validity: params.uid_validity,
-        };
+        let parent = MessageRef::from(params.message);
         let text = ReplyText {
             text_body: params.text_body,
             html_body: params.html_body,
         };
         let files = self
-            .attachments_to_send(&caller, params.attachments)
+            .attachments_to_send(&caller, params.files.attachments)
             .await?;
         let report = self
             .state
@@ -242,22 +197,18 @@ impl MailServer {
     )]
     #[tracing::instrument(
         skip_all,
-        fields(tool = "forward_mail_message", folder = %params.folder, uid = params.uid)
+        fields(tool = "forward_mail_message", folder = %params.message.folder, uid = params.message.uid)
     )]
     async fn forward_mail_message(
         &self,
         caller: Caller,
         Parameters(params): Parameters<ForwardParams>,
     ) -> Result<Json<SendReport>, String> {
-        let original = MessageRef {
-            folder: params.folder,
-            uid: params.uid,
-            uid_validity: params.uid_validity,
-        };
+        let original = MessageRef::from(params.message);
         let recipients = Recipients {
             to: addresses("to", &params.to)?,
-            cc: addresses("cc", &params.cc)?,
-            bcc: addresses("bcc", &params.bcc)?,
+            cc: addresses("cc", &params.copies.cc)?,
+            bcc: addresses("bcc", &params.copies.bcc)?,
         };
         let report = self
             .state
@@ -292,22 +243,18 @@ impl MailServer {
         Parameters(params): Parameters<DraftParams>,
     ) -> Result<Json<StoredMessage>, String> {
         let files = self
-            .attachments_to_send(&caller, params.attachments)
+            .attachments_to_send(&caller, params.files.attachments)
             .await?;
         let draft = outgoing(Fields {
             to: &params.to,
-            cc: &params.cc,
-            bcc: &params.bcc,
+            copies: &params.copies,
             subject: params.subject,
-            text_body: params.text_body,
-            html_body: params.html_body,
+            body: params.body,
             attachments: files,
         })?;
-        let reply_to = params.reply_to.map(|target| MessageRef {
-            folder: target.folder,
-            uid: target.uid,
-            uid_validity: target.uid_validity,
-        });
+        let reply_to = params
+            .reply_to
+            .map(|target| MessageRef::from(target.message));
         let stored = self
             .state
             .outbox
@@ -321,11 +268,9 @@ impl MailServer {
 /// The fields a new message or a draft is made of, as the caller gave them.
 struct Fields<'a> {
     to: &'a AddressList,
-    cc: &'a AddressList,
-    bcc: &'a AddressList,
+    copies: &'a CopyRecipients,
     subject: String,
-    text_body: Option<String>,
-    html_body: Option<String>,
+    body: MessageBody,
     attachments: Vec<Attachment>,
 }
 
@@ -333,11 +278,11 @@ struct Fields<'a> {
 fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
     Ok(Outgoing {
         to: addresses("to", fields.to)?,
-        cc: addresses("cc", fields.cc)?,
-        bcc: addresses("bcc", fields.bcc)?,
+        cc: addresses("cc", &fields.copies.cc)?,
+        bcc: addresses("bcc", &fields.copies.bcc)?,
         subject: fields.subject,
-        text_body: fields.text_body,
-        html_body: fields.html_body,
+        text_body: fields.body.text_body,
+        html_body: fields.body.html_body,
         attachments: fields.attachments,
         ..Outgoing::default()
     })
@@ -345,4 +290,70 @@ fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
 
 fn addresses(field: &str, list: &AddressList) -> Result<Vec<lettre::message::Mailbox>, String> {
     compose::parse_addresses(field, list).map_err(tool_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The flattened shared fields are read from the same top-level names as before.
+    #[test]
+    fn flattened_fields_read_from_the_top_level() {
+        let send: SendMailParams = serde_json::from_value(json!({
+            "to": "a@example.com", "cc": ["b@example.com"], "bcc": "c@example.com",
+            "subject": "Hi", "text_body": "text", "html_body": "<p>html</p>",
+            "attachments": [{"url": "https://mail.example/attachments/x"}],
+            "idempotency_key": "k1",
+        }))
+        .unwrap();
+        assert_eq!(
+            send.copies.cc,
+            AddressList::List(vec!["b@example.com".into()])
+        );
+        assert_eq!(send.copies.bcc, AddressList::Text("c@example.com".into()));
+        assert_eq!(send.body.html_body.as_deref(), Some("<p>html</p>"));
+        assert_eq!(send.files.attachments.len(), 1);
+
+        let reply: ReplyParams =
+            serde_json::from_value(json!({"folder": "INBOX", "uid": 7, "uid_validity": 3}))
+                .unwrap();
+        let parent = MessageRef::from(reply.message);
+        assert_eq!(
+            (parent.folder.as_str(), parent.uid, parent.uid_validity),
+            ("INBOX", 7, Some(3))
+        );
+        assert!(reply.files.attachments.is_empty());
+
+        let draft: DraftParams = serde_json::from_value(json!({
+            "reply_to": {"folder": "INBOX", "uid": 9}
+        }))
+        .unwrap();
+        assert_eq!(draft.copies.cc, AddressList::default());
+        assert_eq!(draft.reply_to.unwrap().message.uid, 9);
+    }
+
+    /// Errors inside a flattened field keep their text (here: a required field and an
+    /// attachment that fits no form).
+    #[test]
+    fn errors_in_flattened_fields_keep_their_text() {
+        let missing = serde_json::from_value::<ForwardParams>(
+            json!({"folder": "INBOX", "to": "a@example.com"}),
+        )
+        .unwrap_err();
+        assert!(
+            missing.to_string().contains("missing field `uid`"),
+            "{missing}"
+        );
+        let bad = serde_json::from_value::<SendMailParams>(json!({
+            "to": "a@example.com", "subject": "Hi",
+            "attachments": [{"folder": "INBOX", "uid": 1}],
+        }))
+        .unwrap_err();
+        assert!(
+            bad.to_string().contains("needs folder, uid and part"),
+            "{bad}"
+        );
+    }
 }

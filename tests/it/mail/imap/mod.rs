@@ -8,7 +8,7 @@ mod pool;
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mail_mcp::mail::imap::{self, SpecialUse};
 use mail_mcp::mail::{
@@ -88,17 +88,17 @@ async fn a_wrong_password_is_auth_failed() {
     assert!(!err.to_string().contains("not-the-password"));
 }
 
+/// A closed port is a connect error saying "connection refused" (not a timeout after the
+/// connect limit; the reason proves it without a wall-clock bound).
 #[tokio::test]
 async fn a_closed_port_is_a_connect_error_at_once() {
     let user = stack().new_user("imap-closed");
-    let started = Instant::now();
     let err = imap()
         .session(&login(&user, closed_port().await, Security::Tls))
         .await
         .unwrap_err();
     assert!(matches!(err, MailError::Connect { .. }), "{err}");
     assert!(err.to_string().contains("connection refused"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 // to the test's loopback callback. Then the same on a phone-sized screen (390x844, touch):
 // the page must not scroll sideways and the submit button must be reachable; this person
 // unticks sending, for a read-only grant. Screenshots
-// go to ARTIFACT_DIR. Run by tests/it/clients/real.rs.
+// go to ARTIFACT_DIR. Run by tests/it/mcp_clients/real.rs.
 //
 // Env: AUTHORIZE_URL (desktop run), PHONE_AUTHORIZE_URL (phone run), CALLBACK_PREFIX,
 // MAIL_EMAIL, MAIL_PASSWORD, WRONG_PASSWORD, ARTIFACT_DIR, CHROMIUM (default /usr/bin/chromium).

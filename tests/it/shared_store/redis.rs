@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use mail_mcp::cli::{Cli, Command};
 use mail_mcp::config::Config;
-use mail_mcp::store::{
+use mail_mcp::shared_store::{
     Accounts, LimitError, LoginLimiter, LoginLimits, MemoryStore, Outcome, RedisStore,
     RefreshVerdict, SharedStore, StoreError,
 };
@@ -291,11 +291,11 @@ async fn redis_store_passes_the_suite() {
     suite(Arc::new(redis_store().await)).await;
 }
 
-/// `store::open` picks Redis for a URL (and writes under the `mail_mcp:` prefix).
+/// `shared_store::open` picks Redis for a URL (and writes under the `mail_mcp:` prefix).
 #[tokio::test]
 async fn open_with_a_url_uses_redis_under_the_mail_mcp_prefix() {
     let url = &common::stack().redis_url;
-    let store = mail_mcp::store::open(Some(url)).await.unwrap();
+    let store = mail_mcp::shared_store::open(Some(url)).await.unwrap();
     let code = id();
     assert!(store.consume_once(&code, MINUTE).await.unwrap());
     let client = redis::Client::open(url.as_str()).unwrap();

@@ -5,7 +5,7 @@ Only the person at the browser is played here: the authorize URL the SDK wants o
 fetched, its login form posted headlessly (keeping the form's cookie), and the code of the
 redirect handed back to the SDK's callback handler. Then tools/list and tool calls.
 
-Run by tests/it/clients/real.rs. Env:
+Run by tests/it/mcp_clients/real.rs. Env:
   MCP_URL          the server's MCP endpoint
   MAIL_EMAIL       the mailbox to sign in to; MAIL_PASSWORD its password
   FOLDER           a folder name to create

@@ -1,5 +1,5 @@
 //! The clients people use, run for real against the real server and mail stack: each is a
-//! program under `tests/clients/` started as a subprocess (installed by `bin/install-deps`):
+//! program under `tests/mcp_clients/` started as a subprocess (installed by `bin/install-deps`):
 //!
 //! - the official Python MCP SDK (PyPI `mcp`), signing in through its own OAuth provider,
 //!   once with dynamic registration and once with a client made by `mail_mcp generate`;
@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 /// The most a client program may take; they finish in seconds.
 const PROGRAM_LIMIT: Duration = Duration::from_secs(180);
 
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+fn mcp_clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_clients")
 }
 
 /// A file `bin/install-deps` installs; panics with the fix when it is missing.
@@ -44,13 +44,19 @@ fn installed(path: PathBuf) -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    installed(clients_dir().join(".venv/bin/python"))
+    installed(mcp_clients_dir().join(".venv/bin/python"))
 }
 
 fn node_script(name: &str) -> Vec<String> {
-    installed(clients_dir().join("node_modules/@modelcontextprotocol/sdk"));
-    installed(clients_dir().join("node_modules/playwright-core"));
-    vec![clients_dir().join("node").join(name).display().to_string()]
+    installed(mcp_clients_dir().join("node_modules/@modelcontextprotocol/sdk"));
+    installed(mcp_clients_dir().join("node_modules/playwright-core"));
+    vec![
+        mcp_clients_dir()
+            .join("node")
+            .join(name)
+            .display()
+            .to_string(),
+    ]
 }
 
 /// Where screenshots go: `<target>/artifacts/real_clients`.
@@ -66,7 +72,7 @@ async fn run(program: &Path, args: &[String], env: &[(&str, &str)], stdin: &str)
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
-        .current_dir(clients_dir())
+        .current_dir(mcp_clients_dir())
         .envs(env.iter().copied())
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -204,7 +210,7 @@ async fn python_sdk(
     folder: &str,
     client: Option<(&str, &str)>,
 ) -> Value {
-    let script = clients_dir().join("python/oauth_client.py");
+    let script = mcp_clients_dir().join("python/oauth_client.py");
     let url = server.url("/mcp");
     let mut env = vec![
         ("MCP_URL", url.as_str()),

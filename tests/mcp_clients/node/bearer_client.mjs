@@ -1,6 +1,6 @@
 // The official TypeScript MCP SDK as a client with a static bearer token, as LibreChat or
 // a script would use a token from `mail_mcp token`: tools/list, then tool calls against
-// the real mailbox. Run by tests/it/clients/real.rs.
+// the real mailbox. Run by tests/it/mcp_clients/real.rs.
 //
 // Env: MCP_URL, MCP_TOKEN, MAIL_EMAIL (the account's address), FOLDER (a folder to create).
 // Prints one JSON line to stdout: what the server answered, for the test to check.

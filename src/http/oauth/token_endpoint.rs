@@ -24,11 +24,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ErrorCode, OAuthError, pkce, scope};
-use crate::clients;
 use crate::http::forwarded;
 use crate::mail::MailAccount;
+use crate::oauth_clients;
+use crate::shared_store::{LimitError, RefreshVerdict, RequestLimiter, StoreError};
 use crate::state::AppState;
-use crate::store::{LimitError, RefreshVerdict, RequestLimiter, StoreError};
 use crate::token::{
     AccessClaims, AuthMethod, CLOCK_SKEW_LEEWAY_SECS, CodeClaims, Purpose, RefreshClaims,
     client_fingerprint, unix_now,
@@ -105,7 +105,7 @@ fn slow_down(wait: Duration) -> Response {
 }
 
 #[tracing::instrument(skip_all, fields(grant_type))]
-pub async fn token(
+pub async fn grant(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -113,7 +113,7 @@ pub async fn token(
 ) -> Response {
     let grant_type = request.grant_type.clone().unwrap_or_default();
     tracing::Span::current().record("grant_type", grant_type.as_str());
-    let limiter = RequestLimiter::new(state.store.clone(), state.config.token_limits);
+    let limiter = RequestLimiter::new(state.shared_store.clone(), state.config.token_limits);
     let result = async {
         limiter
             .count_ip(forwarded::client_ip(
@@ -167,10 +167,14 @@ async fn authenticate_client(
         error.basic_challenge = used_basic;
         error
     };
-    let client = state.clients.resolve(&client_id).await.map_err(|reason| {
-        tracing::debug!(%reason, "token request from an unknown client");
-        unauthorised("unknown client")
-    })?;
+    let client = state
+        .oauth_clients
+        .resolve(&client_id)
+        .await
+        .map_err(|reason| {
+            tracing::debug!(%reason, "token request from an unknown client");
+            unauthorised("unknown client")
+        })?;
     limiter.count_client(&client_id).await?;
     let public = client.auth_method == AuthMethod::None && client.secret_hash.is_none();
     match (public, secret) {
@@ -184,7 +188,8 @@ async fn authenticate_client(
             );
         }
         (false, Some(secret)) => {
-            if !clients::secret_matches(state.tokens.keyring(), &client_id, &client, &secret) {
+            if !oauth_clients::secret_matches(state.tokens.keyring(), &client_id, &client, &secret)
+            {
                 return Err(unauthorised("client authentication failed").into());
             }
         }
@@ -257,7 +262,7 @@ async fn exchange_code(
     check_resource(state, request.resource.as_deref())?;
     let family = opened.jti;
     let first_use = state
-        .store
+        .shared_store
         .consume_once(
             &format!("code:{family}"),
             code_marker_ttl(opened.expires_at),
@@ -267,7 +272,7 @@ async fn exchange_code(
     if !first_use {
         tracing::warn!("an authorization code was presented twice: its tokens are revoked");
         state
-            .store
+            .shared_store
             .revoke_family(&family, state.config.lifetimes.refresh)
             .await
             .map_err(store_unavailable)?;
@@ -289,7 +294,7 @@ async fn exchange_code(
         None => (NO_REFRESH_TOKEN, state.config.lifetimes.access),
     };
     let started = state
-        .store
+        .shared_store
         .start_family(&family, current, lifetime)
         .await
         .map_err(store_unavailable)?;
@@ -360,7 +365,7 @@ async fn refresh(
     // A refresh narrowed to drop offline_access ends the family: no token matches.
     let next = issued.refresh_id.as_deref().unwrap_or(NO_REFRESH_TOKEN);
     let verdict = state
-        .store
+        .shared_store
         .rotate_refresh(
             &claims.family,
             &token_id(token),

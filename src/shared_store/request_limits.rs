@@ -103,7 +103,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::shared_store::MemoryStore;
 
     fn limiter(per_ip: u64, per_client: u64) -> RequestLimiter {
         let limits = RequestLimits {

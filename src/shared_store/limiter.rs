@@ -361,7 +361,7 @@ fn digest(parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::shared_store::MemoryStore;
 
     const V4: &str = "198.51.100.7";
 

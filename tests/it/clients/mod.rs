@@ -1,3 +1,0 @@
-//! Real MCP clients (the programs under `tests/clients/`) against the real server.
-
-mod real;

@@ -1,0 +1,3 @@
+//! Real MCP clients (the programs under `tests/mcp_clients/`) against the real server.
+
+mod real;

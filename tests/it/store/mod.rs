@@ -1,3 +1,0 @@
-//! `store/`: the shared store (replay markers, refresh families, login counters).
-
-mod redis;
