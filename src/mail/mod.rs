@@ -12,6 +12,7 @@
 //! - [`compose`]: building messages (new, reply, forward, draft) without I/O.
 //! - [`outbox`]: [`Outbox`] sends (SMTP, then the copy in Sent), replies, forwards, saves drafts.
 //! - [`blocking`]: `run_blocking`, slow parsing and decoding off the async threads.
+//! - [`extract`]: attachment text (PDF, DOCX, PPTX, spreadsheets, CSV, HTML, ICS) within limits.
 //! - [`sasl`]: XOAUTH2 / OAUTHBEARER messages and an IMAP authenticator for bearer tokens.
 //! - [`check`]: [`verify_login`], IMAP then SMTP, within a [`LoginBudget`], for the login form.
 
@@ -20,6 +21,7 @@ mod blocking;
 pub mod check;
 pub mod compose;
 pub mod error;
+pub mod extract;
 pub mod flags;
 pub mod imap;
 pub mod message;

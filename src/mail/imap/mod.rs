@@ -4,6 +4,7 @@
 //! in, and `ImapSession::logout` gives it back; callers never see the difference.
 
 pub mod append;
+pub mod attachment_text;
 mod connect;
 mod errors;
 pub mod folders;
@@ -28,6 +29,9 @@ use futures::future::BoxFuture;
 use tracing::Instrument;
 
 pub use append::{StoredMessage, append_message, find_by_message_id};
+pub use attachment_text::{
+    AttachmentText, TextBudget, TextRequest, add_text_previews, read_attachment_text,
+};
 pub use connect::{BoxedStream, ImapStream, RawSession};
 pub use folders::{
     CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox,

@@ -1,7 +1,8 @@
 //! The readable body of a message and the window of it a tool returns. The text is the
-//! message's text/plain parts; a message with only HTML is converted to text with
-//! html2text (links kept as numbered references). Windows count characters, not bytes,
-//! so a window never splits a character.
+//! message's text/plain parts; a message with only HTML is converted to Markdown with
+//! html2text (links kept as numbered references, tables drawn as text, what the message's
+//! CSS hides left out). Windows count characters, not bytes, so a window never splits a
+//! character.
 
 use mail_parser::{Message, PartType};
 use schemars::JsonSchema;
@@ -65,7 +66,7 @@ pub fn readable_text(message: &Message<'_>) -> (String, BodySource) {
     }
     let html = html_parts(message);
     if !html.is_empty() {
-        let converted: Vec<String> = html.iter().map(|h| html_to_text(h)).collect();
+        let converted: Vec<String> = html.iter().map(|h| html_to_markdown(h)).collect();
         return (converted.join("\n"), BodySource::Html);
     }
     (String::new(), BodySource::None)
@@ -93,6 +94,16 @@ fn texts_of(
         .filter_map(|id| message.part(*id))
         .filter_map(|part| pick(&part.body))
         .collect()
+}
+
+/// HTML as Markdown: headings, emphasis and lists marked, links kept (as numbered
+/// references listed at the end), tables drawn as text; what its CSS hides (display:none,
+/// zero height) and comments left out.
+pub fn html_to_markdown(html: &str) -> String {
+    html2text::config::plain()
+        .use_doc_css()
+        .string_from_read(html.as_bytes(), HTML_TEXT_WIDTH)
+        .unwrap_or_else(|_| html_to_text(html))
 }
 
 /// HTML as readable text (emphasis and headings marked as in Markdown, links as numbered
@@ -158,6 +169,35 @@ Content-Type: text/html\r\n\r\n<p>html words</p>\r\n--b--\r\n";
         }
         for unwanted in ["<p>", "alert(1)", "color:red"] {
             assert!(!text.contains(unwanted), "{unwanted:?} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn html_becomes_markdown_with_links_and_tables_and_without_hidden_parts() {
+        let html = "<html><head><style>.pre{display:none}</style></head><body>\
+<span class=\"pre\">preheader secret</span><div style=\"display:none\">hidden offer</div>\
+<!-- tracking comment --><h2>Invoice</h2><p>Pay via <a href=\"https://pay.test/i/7\">the portal</a>.</p>\
+<table><tr><th>Item</th><th>Cost</th></tr><tr><td>Widget</td><td>12.50</td></tr></table></body></html>";
+        let markdown = html_to_markdown(html);
+        for wanted in [
+            "## Invoice",
+            "[the portal][1]",
+            "[1]: https://pay.test/i/7",
+            "Widget",
+            "12.50",
+        ] {
+            assert!(
+                markdown.contains(wanted),
+                "{wanted:?} missing from {markdown}"
+            );
+        }
+        let row = markdown.lines().find(|l| l.contains("Widget")).unwrap();
+        assert!(
+            row.contains("12.50"),
+            "a table row stays on one line: {markdown}"
+        );
+        for hidden in ["preheader secret", "hidden offer", "tracking comment"] {
+            assert!(!markdown.contains(hidden), "{hidden:?} in {markdown}");
         }
     }
 

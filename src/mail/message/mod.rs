@@ -7,6 +7,7 @@ pub mod address;
 pub mod body;
 pub mod headers;
 pub mod parts;
+pub mod quoted;
 
 use mail_parser::MessageParser;
 use schemars::JsonSchema;
@@ -31,6 +32,8 @@ pub struct ReadOptions {
     pub max_chars: usize,
     /// Also return the HTML (windowed the same way).
     pub include_html: bool,
+    /// Keep quoted history and the signature in the body (folded away otherwise).
+    pub include_quoted: bool,
 }
 
 impl ReadOptions {
@@ -45,7 +48,16 @@ impl ReadOptions {
             offset,
             max_chars,
             include_html,
+            include_quoted: false,
         })
+    }
+
+    /// The same window, keeping quoted history and signatures in the body when `include`.
+    pub fn including_quoted(self, include: bool) -> Self {
+        ReadOptions {
+            include_quoted: include,
+            ..self
+        }
     }
 }
 
@@ -54,8 +66,12 @@ impl ReadOptions {
 pub struct MessageContent {
     #[serde(flatten)]
     pub headers: HeaderFields,
-    /// The text body (window): the text/plain parts, or the HTML converted to text.
+    /// The text body (window): the text/plain parts, or the HTML converted to Markdown;
+    /// quoted history and the signature folded into marker lines unless include_quoted.
     pub body: BodyWindow,
+    /// How many lines of quoted history and signature the body leaves out (0: none, or
+    /// include_quoted was asked); ask again with include_quoted: true to read them.
+    pub folded_lines: usize,
     /// Where the body text came from: "text", "html" (converted) or "none".
     pub body_source: BodySource,
     /// The HTML body (window), only when asked for and present.
@@ -69,7 +85,12 @@ pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<MessageContent,
     let message = MessageParser::default().parse(raw).ok_or_else(|| {
         MailError::Protocol("the message could not be parsed as MIME (it is empty)".into())
     })?;
-    let (text, body_source) = body::readable_text(&message);
+    let (mut text, body_source) = body::readable_text(&message);
+    let mut folded_lines = 0;
+    if !options.include_quoted {
+        let folded = quoted::fold_quoted(&text);
+        (text, folded_lines) = (folded.text, folded.folded_lines);
+    }
     let html = options
         .include_html
         .then(|| body::html(&message))
@@ -78,6 +99,7 @@ pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<MessageContent,
     Ok(MessageContent {
         headers: HeaderFields::of(&message),
         body: BodyWindow::of(&text, options.offset, options.max_chars),
+        folded_lines,
         body_source,
         html,
         attachments: parts::attachments(&message),
@@ -92,6 +114,7 @@ mod tests {
         offset: 0,
         max_chars: 20_000,
         include_html: false,
+        include_quoted: false,
     };
 
     #[test]
@@ -104,6 +127,7 @@ Message-ID: <1@x.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n0123456789"
                 offset: 2,
                 max_chars: 5,
                 include_html: true,
+                include_quoted: false,
             },
         )
         .unwrap();
@@ -133,6 +157,40 @@ Message-ID: <1@x.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n0123456789"
         )
         .unwrap();
         assert_eq!(with_html.html.unwrap().text, "<p>Hi <b>there</b></p>");
+    }
+
+    #[test]
+    fn quoted_history_is_folded_unless_asked_for() {
+        let raw =
+            b"Subject: Re: plan\r\n\r\nYes, Tuesday.\r\n\r\nOn Mon, Bob wrote:\r\n> Tuesday?\r\n";
+        let folded = read_message(raw, &OPTIONS).unwrap();
+        assert!(folded.body.text.starts_with("Yes, Tuesday.\n"));
+        assert!(!folded.body.text.contains("Tuesday?"));
+        assert_eq!(folded.folded_lines, 2);
+        let whole = read_message(raw, &OPTIONS.including_quoted(true)).unwrap();
+        assert!(whole.body.text.contains("> Tuesday?"));
+        assert_eq!(whole.folded_lines, 0);
+    }
+
+    #[test]
+    fn a_gmail_html_reply_folds_its_quote_block() {
+        let raw = "Subject: Re: plan\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<div dir=\"ltr\">Tuesday it is.</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" \
+class=\"gmail_attr\">On Mon, 2 Mar 2026 at 09:00, Bob Example &lt;<a href=\"mailto:bob@example.com\">\
+bob@example.com</a>&gt; wrote:<br></div><blockquote class=\"gmail_quote\" style=\"margin:0px 0px 0px \
+0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex\"><div dir=\"ltr\">Shall we say \
+Tuesday?<br>Bob</div></blockquote></div>";
+        let folded = read_message(raw.as_bytes(), &OPTIONS).unwrap();
+        let text = &folded.body.text;
+        assert!(text.starts_with("Tuesday it is."), "{text}");
+        assert!(!text.contains("Shall we say"), "{text}");
+        assert!(folded.folded_lines >= 3, "{text}");
+        let whole = read_message(raw.as_bytes(), &OPTIONS.including_quoted(true)).unwrap();
+        assert!(
+            whole.body.text.contains("> Shall we say Tuesday?"),
+            "{}",
+            whole.body.text
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::mail::extract::TextWindow;
+
 /// One attachment (or inline part such as an embedded image) of a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AttachmentInfo {
@@ -36,6 +38,13 @@ pub struct AttachmentInfo {
     /// Why no URL could be made for this attachment (the rest of the message is fine).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url_error: Option<String>,
+    /// The first window of the attachment's text, when attachment_text was asked for and
+    /// it is a document (read_mail_attachment pages through the rest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextWindow>,
+    /// Why the attachment's text could not be read (the rest of the message is fine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_error: Option<String>,
 }
 
 /// The attachments of `message`, in the order they appear.
@@ -111,6 +120,8 @@ fn describe(part: &MessagePart<'_>, part_id: String) -> AttachmentInfo {
         url: None,
         url_expires_at: None,
         url_error: None,
+        text: None,
+        text_error: None,
     }
 }
 
@@ -226,5 +237,21 @@ From: b@x.com\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=\"in\
         let image = &attachments(&message)[0];
         assert_eq!(image.content_id.as_deref(), Some("logo@x"));
         assert_eq!(image.disposition, None);
+    }
+
+    /// Outlook and Google send an invitation as a text/calendar alternative of the body:
+    /// it is listed as an attachment, so read_mail_attachment can name it.
+    #[test]
+    fn a_calendar_alternative_is_listed_as_an_attachment() {
+        let raw = "Subject: Invitation\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n\
+--a\r\nContent-Type: text/plain\r\n\r\nYou are invited\r\n\
+--a\r\nContent-Type: text/html\r\n\r\n<p>You are invited</p>\r\n\
+--a\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n\
+--a--\r\n";
+        let message = MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let listed = attachments(&message);
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].content_type, "text/calendar");
+        assert_eq!(listed[0].part_id, "3");
     }
 }

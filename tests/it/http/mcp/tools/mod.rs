@@ -2,10 +2,13 @@
 //! mailboxes and stores themselves.
 //!
 //! - [`read`], [`write`], [`organise`], [`attachments`]: the tools by purpose.
+//! - [`attachment_text`]: attachments read as text; [`bodies`]: bodies as Markdown, quotes folded.
 //! - [`imap_servers`]: the tools against the stack's "basic" Dovecot (no MOVE, UIDPLUS,
 //!   SPECIAL-USE; folders below `INBOX.`).
 
+mod attachment_text;
 mod attachments;
+mod bodies;
 mod imap_servers;
 mod organise;
 mod read;
