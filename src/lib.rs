@@ -18,6 +18,8 @@
 //! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 //! - [`mail_files`]: attachments of mail as files: links of read parts, files of outgoing
 //!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
+//! - [`upstream`]: mail providers signed in with OAuth 2.0: their code exchange, the
+//!   mailbox address they vouch for, and their cached access tokens. No HTTP serving.
 //! - [`net_guard`]: outbound connections to hosts a stranger named never reach private networks.
 
 pub mod app;
@@ -34,3 +36,4 @@ pub mod providers;
 pub mod shared_store;
 pub mod state;
 pub mod token;
+pub mod upstream;

@@ -18,6 +18,11 @@ use crate::mail_files::{FileLimits, MailFiles};
 use crate::oauth_clients::ClientRegistry;
 use crate::shared_store::{LoginLimiter, SharedStore};
 use crate::token::TokenCodec;
+use crate::upstream::shared::SharedCache;
+use crate::upstream::{AccessTokenCache, Upstream};
+
+/// How many sign-ins' upstream access tokens are kept in memory.
+const UPSTREAM_CACHE_ENTRIES: usize = 10_000;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -40,6 +45,8 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     /// The connection budget of login checks, apart from the IMAP pool.
     pub login_budget: LoginBudget,
+    /// The OAuth mail providers and their cached access tokens.
+    pub upstream: Upstream,
 }
 
 /// Why the server could not start (or stopped serving). Each message names the setting
@@ -111,11 +118,32 @@ impl AppState {
             outbox: Arc::new(outbox),
             login_limiter: LoginLimiter::new(shared_store.clone(), config.login_limits),
             login_budget: LoginBudget::new(config.login_check_max),
+            upstream: upstream(&config, &shared_store),
             shared_store,
             attachments,
             config: Arc::new(config),
         })
     }
+}
+
+/// The OAuth providers, their access tokens cached in memory and, with Redis, shared
+/// between instances (keys derived from ENCRYPTION_KEYS, so that every instance agrees).
+fn upstream(config: &Config, shared_store: &Arc<dyn SharedStore>) -> Upstream {
+    let callback = config.url("/oauth/provider/callback");
+    if config.redis_url.is_none() {
+        return Upstream::new(config.providers.clone(), callback, UPSTREAM_CACHE_ENTRIES);
+    }
+    let shared = SharedCache::new(
+        shared_store.clone(),
+        config.keyring.derive_subkey("upstream-token-cache-seal"),
+        config.lifetimes.refresh,
+    );
+    let cache = AccessTokenCache::shared(
+        UPSTREAM_CACHE_ENTRIES,
+        config.keyring.derive_subkey("upstream-token-cache-key"),
+        shared,
+    );
+    Upstream::with_cache(config.providers.clone(), callback, cache)
 }
 
 /// The configured attachment store: the local one with its sweep task, or S3 (whose

@@ -408,6 +408,7 @@ impl Tokens {
             scope: "mail.read mail.send offline_access".into(),
             account,
             family: None,
+            upstream: None,
         };
         self.codec
             .seal(

@@ -147,6 +147,7 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
         scope: granted,
         account,
         family: None,
+        upstream: None,
     };
     let token = codec
         .seal(Purpose::Access, &claims, Some(args.lifetime))
@@ -380,6 +381,7 @@ mod tests {
             scope: "mail.read".into(),
             account,
             family: None,
+            upstream: None,
         };
         let text = setup_text(
             "https://mail.example.com/mcp",

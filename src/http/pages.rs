@@ -80,7 +80,14 @@ pub struct LoginPage {
     pub fixed_servers: bool,
     pub imap_server: String,
     pub smtp_server: String,
+    /// Providers signed in with a password (the select of the password form).
     pub providers: Vec<ProviderOption>,
+    /// Providers signed in with OAuth: a "Sign in with <name>" button each.
+    pub oauth_providers: Vec<ProviderOption>,
+    /// Where the buttons post (`/oauth/provider/start`).
+    pub provider_start_url: String,
+    /// Whether the password form is shown (fixed servers, password providers or custom).
+    pub password_form: bool,
     pub allow_custom: bool,
     /// The client asked for more than reading: offer the choice to grant only reading.
     pub offer_send: bool,

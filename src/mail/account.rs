@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::sasl::OAuthMechanism;
+
 /// How a connection to a mail server is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +70,11 @@ pub struct Endpoint {
     /// into the server's own network) and connects to the address it checked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub public_only: bool,
+    /// How this server takes an OAuth 2.0 bearer token (`xoauth2`, `oauthbearer`): set
+    /// for a provider signed in with OAuth, and then the login's `password` is the
+    /// upstream access token of the moment (never sealed in a token). `None`: a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<OAuthMechanism>,
 }
 
 impl Endpoint {
@@ -78,6 +85,7 @@ impl Endpoint {
             port,
             security,
             public_only: false,
+            sasl: None,
         }
     }
 }
@@ -88,7 +96,8 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// An endpoint plus the credentials to log in there.
+/// An endpoint plus the credentials to log in there: a password, or (when the endpoint
+/// names a SASL mechanism, [`Endpoint::sasl`]) a bearer access token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerLogin {
     #[serde(flatten)]

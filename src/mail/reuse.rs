@@ -84,13 +84,20 @@ impl KeyMaker {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes a key of any size");
         let endpoint = &login.endpoint;
+        // A bearer token changes every hour (or second): the account is the key, and the
+        // mechanism stands where the password would be.
+        let secret = match endpoint.sasl {
+            Some(mechanism) => mechanism.name().as_bytes(),
+            None => login.password.as_bytes(),
+        };
         for field in [
             endpoint.host.as_bytes(),
             &endpoint.port.to_be_bytes(),
             endpoint.security.as_str().as_bytes(),
             &[u8::from(endpoint.public_only)],
+            &[u8::from(endpoint.sasl.is_some())],
             login.username.as_bytes(),
-            login.password.as_bytes(),
+            secret,
         ] {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field);
@@ -157,6 +164,36 @@ pub(crate) mod tests {
         for other in &variants {
             assert_ne!(keys.key(&base), keys.key(other), "{other:?}");
         }
+    }
+
+    /// A login with a bearer token is keyed by its account, never by the token: a
+    /// refreshed token finds the warm sessions of the old one; the mechanism still counts.
+    #[test]
+    fn bearer_logins_are_keyed_by_account_not_token() {
+        use crate::mail::sasl::OAuthMechanism;
+        let keys = KeyMaker::new();
+        let bearer = |token: &str, mechanism| {
+            let mut login = login("imap.gmail.com", 993, Security::Tls, "ann@gmail.com", token);
+            login.endpoint.sasl = Some(mechanism);
+            login
+        };
+        let first = bearer("ya29.first", OAuthMechanism::XOAuth2);
+        assert_eq!(
+            keys.key(&first),
+            keys.key(&bearer("ya29.second", OAuthMechanism::XOAuth2))
+        );
+        assert_ne!(
+            keys.key(&first),
+            keys.key(&bearer("ya29.first", OAuthMechanism::OAuthBearer))
+        );
+        let password = login(
+            "imap.gmail.com",
+            993,
+            Security::Tls,
+            "ann@gmail.com",
+            "XOAUTH2",
+        );
+        assert_ne!(keys.key(&first), keys.key(&password));
     }
 
     /// The key is keyed by a per-pool secret: another pool derives another key, so a key

@@ -4,23 +4,27 @@
 //! knows XOAUTH2 only).
 //!
 //! This module only builds the client's messages and reads the server's refusal; it gets
-//! no token itself and is not wired into connecting yet. A token is never logged: the
-//! types holding one print it redacted.
+//! no token itself (IMAP and SMTP connecting use it when an endpoint names a mechanism).
+//! A token is never logged: the types holding one print it redacted.
 
 use std::fmt;
 
 use async_imap::{Authenticator, Client, Session};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// A SASL mechanism that carries an OAuth 2.0 bearer token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A SASL mechanism that carries an OAuth 2.0 bearer token (`xoauth2`, `oauthbearer` in
+/// files and tokens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OAuthMechanism {
     /// Google's and Microsoft's `XOAUTH2`.
+    #[serde(rename = "xoauth2")]
     XOAuth2,
     /// `OAUTHBEARER`, RFC 7628.
+    #[serde(rename = "oauthbearer")]
     OAuthBearer,
 }
 

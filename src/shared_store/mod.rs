@@ -124,6 +124,20 @@ pub trait SharedStore: Send + Sync + 'static {
     /// goes down by one, never below zero, and the window keeps its end. Nothing happens
     /// when no window is running.
     async fn unhit(&self, key: &str) -> Result<(), StoreError>;
+
+    /// A value other instances put with [`put_shared`](Self::put_shared), or `None`. Its
+    /// owner encrypts it (the OAuth providers' access tokens). The memory store shares
+    /// nothing: one process has its own cache, so it always answers `None`.
+    async fn get_shared(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// Puts `value` under `key` for `ttl`, replacing any; the memory store keeps nothing.
+    async fn put_shared(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let _ = (key, value, ttl);
+        Ok(())
+    }
 }
 
 /// The prefix of every Redis key this server writes.
@@ -162,6 +176,10 @@ mod keys {
 
     pub fn hits(key: &str) -> String {
         format!("hits:{key}")
+    }
+
+    pub fn shared(key: &str) -> String {
+        format!("shared:{key}")
     }
 }
 

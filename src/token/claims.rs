@@ -76,6 +76,28 @@ pub struct CodeClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     pub account: MailAccount,
+    /// The provider grant of an OAuth sign-in; the account then holds no password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamGrant>,
+}
+
+/// The grant of a mail provider that signs in with OAuth 2.0: which provider (its id in
+/// the providers file) and the refresh token it issued. The account's IMAP and SMTP
+/// logins then carry no password: the upstream access token is fetched (and cached) when
+/// a request needs it, never sealed. `Debug` never shows the refresh token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamGrant {
+    pub provider: String,
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for UpstreamGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamGrant")
+            .field("provider", &self.provider)
+            .field("refresh_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// An access token: the mail account the bearer acts for.
@@ -92,6 +114,9 @@ pub struct AccessClaims {
     /// the field existed: those stay valid until they expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
+    /// The provider grant of an OAuth sign-in (tokens sealed before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamGrant>,
 }
 
 /// A refresh token. `family` is shared by every refresh token (and access token, see
@@ -103,6 +128,9 @@ pub struct RefreshClaims {
     pub scope: String,
     pub account: MailAccount,
     pub family: String,
+    /// The provider grant of an OAuth sign-in, rotated with each refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamGrant>,
 }
 
 /// The OAuth parameters of an authorization request, carried by the login form from the
@@ -117,6 +145,32 @@ pub struct FormClaims {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+}
+
+/// A sign-in at a mail provider in progress, sealed in a browser cookie between the
+/// redirect to the provider and its callback: our own authorization request (the login
+/// form's claims), the provider, and the values the callback must match or send.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRequestClaims {
+    pub form: FormClaims,
+    /// The provider's id in the providers file.
+    pub provider: String,
+    /// The `state` sent to the provider; its callback must bring it back.
+    pub state: String,
+    /// The PKCE verifier of the provider's code.
+    pub verifier: String,
+    /// The OIDC `nonce` the provider's id_token must carry.
+    pub nonce: String,
+    /// Whether the person allowed sending (the login page's checkbox).
+    pub allow_send: bool,
+}
+
+impl std::fmt::Debug for UpstreamRequestClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRequestClaims")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
 }
 
 /// SHA-256 of a client secret, base64url without padding: what a client_id stores.
@@ -178,6 +232,7 @@ pub(crate) mod fixtures {
             scope: "mail".into(),
             resource: Some("https://mail.example.com/mcp".into()),
             account: account(),
+            upstream: None,
         }
     }
 
@@ -187,6 +242,7 @@ pub(crate) mod fixtures {
             scope: "mail".into(),
             account: account(),
             family: Some("0b7c2f0e5d3a4c1e9f8a7b6c5d4e3f2a".into()),
+            upstream: None,
         }
     }
 
@@ -196,6 +252,7 @@ pub(crate) mod fixtures {
             scope: "mail".into(),
             account: account(),
             family: "0b7c2f0e5d3a4c1e9f8a7b6c5d4e3f2a".into(),
+            upstream: None,
         }
     }
 
@@ -242,6 +299,25 @@ mod tests {
         assert!(without.get("family").is_none(), "{without}");
         let opened: AccessClaims = serde_json::from_value(without).unwrap();
         assert_eq!(opened, claims);
+    }
+
+    /// Refresh claims sealed before OAuth sign-in still open (with no grant), a grant is
+    /// written only when there is one, and its Debug never shows the refresh token.
+    #[test]
+    fn claims_without_an_upstream_grant_still_open_and_grants_stay_redacted() {
+        let mut claims = fixtures::refresh();
+        let old = serde_json::to_value(&claims).unwrap();
+        assert!(old.get("upstream").is_none(), "{old}");
+        let opened: RefreshClaims = serde_json::from_value(old).unwrap();
+        assert_eq!(opened, claims);
+        claims.upstream = Some(UpstreamGrant {
+            provider: "gmail-oauth".into(),
+            refresh_token: "1//upstream-refresh".into(),
+        });
+        let json = serde_json::to_value(&claims).unwrap();
+        assert_eq!(json["upstream"]["provider"], "gmail-oauth");
+        let debug = format!("{claims:?}");
+        assert!(!debug.contains("1//upstream-refresh"), "{debug}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod purpose;
 
 pub use claims::{
     AccessClaims, AuthMethod, ClientClaims, CodeClaims, FormClaims, MailEndpoints, RefreshClaims,
-    client_fingerprint, hash_secret,
+    UpstreamGrant, UpstreamRequestClaims, client_fingerprint, hash_secret,
 };
 pub use jwe::{CLOCK_SKEW_LEEWAY_SECS, MAX_TOKEN_LEN, Opened, TokenCodec, unix_now};
 pub use keyring::{KEY_LEN, Keyring};

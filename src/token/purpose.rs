@@ -22,15 +22,19 @@ pub enum Purpose {
     Refresh,
     /// The OAuth parameters a login form carries between showing it and posting it.
     Form,
+    /// A sign-in at a mail provider in progress (our request, the provider's state and
+    /// PKCE verifier), kept in a cookie from the redirect to the provider to its callback.
+    Upstream,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 5] = [
+    pub const ALL: [Purpose; 6] = [
         Purpose::Client,
         Purpose::Code,
         Purpose::Access,
         Purpose::Refresh,
         Purpose::Form,
+        Purpose::Upstream,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Purpose {
             Purpose::Access => "access",
             Purpose::Refresh => "refresh",
             Purpose::Form => "form",
+            Purpose::Upstream => "upstream",
         }
     }
 }
@@ -93,7 +98,7 @@ impl Lifetimes {
             Purpose::Code => Some(self.code),
             Purpose::Access => Some(self.access),
             Purpose::Refresh => Some(self.refresh),
-            Purpose::Form => Some(self.form),
+            Purpose::Form | Purpose::Upstream => Some(self.form),
         }
     }
 }

@@ -151,6 +151,7 @@ impl TestServer {
             scope: "mail.read mail.send offline_access".into(),
             account,
             family: None,
+            upstream: None,
         };
         let lifetime = Some(std::time::Duration::from_secs(600));
         self.codec()
@@ -396,5 +397,83 @@ impl TestServer {
             fields.push(("client_secret", secret));
         }
         self.token_request(&fields).await
+    }
+}
+
+impl TestServer {
+    /// Like [`start`](Self::start), on a listener the test bound itself, so that it knows
+    /// the server's URL before the server's configuration (a provider's redirect URI).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        stack: &Stack,
+        extra_args: &[&str],
+    ) -> TestServer {
+        Self::start_instance(listener, stack, None, extra_args).await
+    }
+
+    /// Another instance of `first`'s deployment on `listener`: the same BASE_URL and
+    /// ENCRYPTION_KEYS (so tokens of one open on the other), reached directly at its own
+    /// address (allowed as a Host).
+    pub async fn start_another_instance(
+        first: &TestServer,
+        listener: tokio::net::TcpListener,
+        stack: &Stack,
+        extra_args: &[&str],
+    ) -> TestServer {
+        let own = listener.local_addr().unwrap().to_string();
+        let mut args = vec!["--allowed-hosts", own.as_str()];
+        args.extend_from_slice(extra_args);
+        Self::start_instance(listener, stack, Some((&first.base_url, &first.key)), &args).await
+    }
+
+    async fn start_instance(
+        listener: tokio::net::TcpListener,
+        stack: &Stack,
+        deployment: Option<(&str, &str)>,
+        extra_args: &[&str],
+    ) -> TestServer {
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let (base_url, key) = match deployment {
+            Some((base_url, key)) => (base_url.to_string(), key.to_string()),
+            None => (
+                origin.clone(),
+                Keyring::encode_key(&Keyring::generate_key()),
+            ),
+        };
+        let data_dir = temp_data_dir();
+        let mut argv: Vec<String> = [
+            "mail_mcp",
+            "server",
+            "--base-url",
+            &base_url,
+            "--encryption-keys",
+            &key,
+            "--mail-ca-file",
+            stack.ca_file.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(extra_args.iter().map(|s| s.to_string()));
+        let Command::Server(args) = Cli::parse_from(argv).command else {
+            unreachable!("parsed a server command")
+        };
+        let config = Config::from_args(*args).expect("test configuration is valid");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(mail_mcp::app::run(listener, config, shutdown.clone()));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestServer {
+            base_url,
+            origin,
+            http,
+            key,
+            data_dir,
+            shutdown,
+        }
     }
 }

@@ -377,3 +377,77 @@ fn random_string(len: usize) -> String {
         .map(char::from)
         .collect()
 }
+
+/// A client registered at the provider by dynamic registration (RFC 7591).
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl OAuthStack {
+    /// Registers a confidential client (`client_secret_post`, code and refresh grants) for
+    /// `redirect_uri`. A `client_name` listed in the provider's short-lived clients
+    /// (`mail-mcp-short`) gets access tokens that live 1 s.
+    pub async fn register_client(&self, redirect_uri: &str, client_name: &str) -> RegisteredClient {
+        let discovery: serde_json::Value = http()
+            .get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .send()
+            .await
+            .expect("discovery")
+            .json()
+            .await
+            .expect("discovery JSON");
+        let endpoint = discovery["registration_endpoint"]
+            .as_str()
+            .expect("the provider offers registration");
+        let response = http()
+            .post(endpoint)
+            .json(&serde_json::json!({
+                "redirect_uris": [redirect_uri],
+                "client_name": client_name,
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_post",
+            }))
+            .send()
+            .await
+            .expect("registration request");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("registration JSON");
+        assert_eq!(status, StatusCode::CREATED, "registration answered {body}");
+        RegisteredClient {
+            client_id: body["client_id"].as_str().expect("client_id").to_string(),
+            client_secret: body["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .to_string(),
+        }
+    }
+
+    /// Signs `user` in at the provider in a browser that starts at `authorization_url`
+    /// (built by the app under test), and returns the redirect to `redirect_prefix` (the
+    /// app's callback) without following it.
+    pub async fn browser_sign_in(
+        &self,
+        authorization_url: &str,
+        user: &TestUser,
+        redirect_prefix: &str,
+    ) -> Url {
+        let mut browser = Browser::default();
+        let login_url = browser.get(authorization_url).await;
+        let login_page = browser.get(login_url.as_str()).await;
+        let form_action = format!("{}/login", login_page.path());
+        let form = [
+            ("login", user.email.as_str()),
+            ("password", user.password.as_str()),
+        ];
+        let mut next = browser.post_form(&self.absolute(&form_action), &form).await;
+        for _ in 0..6 {
+            if next.as_str().starts_with(redirect_prefix) {
+                return next;
+            }
+            next = browser.get(next.as_str()).await;
+        }
+        panic!("the provider never redirected to {redirect_prefix}");
+    }
+}

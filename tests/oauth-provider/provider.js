@@ -24,8 +24,11 @@ import Provider from 'oidc-provider';
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const MAIL_RESOURCE = `${config.issuer}/mail`;
 const MAIL_SCOPE = 'mail';
-// Clients whose access tokens live 1 s: the tests' expired tokens are real ones.
+// Clients whose access tokens live 1 s: the tests' expired tokens are real ones. A client
+// is short-lived when its client_id, or the client_name it registered with (dynamic
+// registration picks the id), is listed.
 const SHORT_LIVED = new Set(config.shortLivedClients ?? []);
+const isShortLived = (client) => SHORT_LIVED.has(client?.clientId) || SHORT_LIVED.has(client?.clientName);
 
 const signingKey = {
   ...createPrivateKey(readFileSync(config.keyFile)).export({ format: 'jwk' }),
@@ -65,7 +68,7 @@ const provider = new Provider(config.issuer, {
   // Like Microsoft's: every refresh hands out a new refresh token and consumes the old one.
   rotateRefreshToken: true,
   ttl: {
-    AccessToken: (_ctx, _token, client) => (SHORT_LIVED.has(client?.clientId) ? 1 : config.accessTokenTtl),
+    AccessToken: (_ctx, _token, client) => (isShortLived(client) ? 1 : config.accessTokenTtl),
     AuthorizationCode: 60,
     IdToken: 3600,
     Interaction: 600,
@@ -89,7 +92,7 @@ const provider = new Provider(config.issuer, {
           scope: MAIL_SCOPE,
           audience: MAIL_RESOURCE,
           accessTokenFormat: 'jwt',
-          accessTokenTTL: SHORT_LIVED.has(client?.clientId) ? 1 : config.accessTokenTtl,
+          accessTokenTTL: isShortLived(client) ? 1 : config.accessTokenTtl,
           jwt: { sign: { alg: 'RS256' } },
         };
       },

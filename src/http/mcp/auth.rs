@@ -4,7 +4,9 @@
 //! scope covers every tool it calls, and whose sign-in (refresh family) was not revoked in
 //! the shared store. Every token failure is the same 401 with a `WWW-Authenticate`
 //! challenge pointing at the resource metadata, the reason logged at debug only; a revoked
-//! sign-in's 401 says to sign in again. The opened claims travel to the tools as a [`Caller`].
+//! sign-in's 401 says to sign in again. A sign-in at an OAuth mail provider gets the
+//! provider's access token of the moment (see `upstream`), and a 401 saying to reconnect
+//! when the provider ended it. The opened claims travel to the tools as a [`Caller`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use crate::config::Config;
 use crate::http::oauth::scope;
 use crate::state::AppState;
 use crate::token::{AccessClaims, Purpose};
+use crate::upstream::UpstreamError;
 
 /// The authenticated caller of one MCP request.
 #[derive(Clone)]
@@ -108,16 +111,22 @@ pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next)
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let caller = match open_bearer(&guard.state, &request) {
-        Ok(claims) => Caller(Arc::new(claims)),
+    let claims = match open_bearer(&guard.state, &request) {
+        Ok(claims) => claims,
         Err(reason) => {
             tracing::debug!(reason, "MCP request without a usable access token");
             return closing(unauthorized(config));
         }
     };
-    if let Err(response) = check_family(&guard.state, &caller).await {
+    if let Some(family) = claims.family.as_deref()
+        && let Err(response) = check_family(&guard.state, family).await
+    {
         return closing(response);
     }
+    let caller = match with_upstream_access(&guard.state, claims).await {
+        Ok(claims) => Caller(Arc::new(claims)),
+        Err(response) => return closing(response),
+    };
     let request = match check_tool_scopes(&guard, &caller, request).await {
         Ok(request) => request,
         Err(response) => return response,
@@ -212,10 +221,7 @@ fn open_bearer(state: &AppState, request: &Request) -> Result<AccessClaims, Stri
 /// without a family (issued before tokens carried it, or by `mail_mcp token`) pass. A store
 /// that does not answer gets a 503: a revoked token is never let through.
 #[allow(clippy::result_large_err)]
-async fn check_family(state: &AppState, caller: &Caller) -> Result<(), Response> {
-    let Some(family) = caller.0.family.as_deref() else {
-        return Ok(());
-    };
+async fn check_family(state: &AppState, family: &str) -> Result<(), Response> {
     match state.shared_store.family_revoked(family).await {
         Ok(false) => Ok(()),
         Ok(true) => {
@@ -225,6 +231,45 @@ async fn check_family(state: &AppState, caller: &Caller) -> Result<(), Response>
         Err(error) => {
             tracing::error!(%error, "the shared store did not answer");
             Err(store_unavailable())
+        }
+    }
+}
+
+/// For a sign-in at an OAuth mail provider: puts the provider's current access token
+/// (cached, or refreshed now) into the account's IMAP and SMTP logins. A grant the
+/// provider ended is a 401 saying to reconnect; a provider that does not answer, a 503.
+#[allow(clippy::result_large_err)]
+async fn with_upstream_access(
+    state: &AppState,
+    mut claims: AccessClaims,
+) -> Result<AccessClaims, Response> {
+    let Some(grant) = &claims.upstream else {
+        return Ok(claims);
+    };
+    match state.upstream.access_token(grant).await {
+        Ok(token) => {
+            claims.account.imap.password = token.clone();
+            claims.account.smtp.password = token;
+            Ok(claims)
+        }
+        Err(error @ (UpstreamError::InvalidGrant(_) | UpstreamError::UnknownProvider(_))) => {
+            tracing::info!(%error, "the mail provider ended a sign-in");
+            Err(invalid_token(
+                &state.config,
+                "Your mail provider ended this sign-in (access revoked or expired): reconnect this app to sign in again",
+            ))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the mail provider did not give an access token");
+            let body = serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": "your mail provider did not answer; try again in a few seconds",
+            });
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            Err(response)
         }
     }
 }

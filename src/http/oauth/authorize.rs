@@ -249,17 +249,27 @@ pub fn login_page(
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_default();
     let mail = client.mail.as_ref();
-    let providers = state
-        .config
-        .providers
-        .all()
-        .iter()
-        .map(|p| ProviderOption {
-            id: p.id.clone(),
-            name: p.name.clone(),
-            hint: p.hint.clone().unwrap_or_default(),
-        })
-        .collect();
+    let option = |p: &crate::providers::Provider| ProviderOption {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        hint: p.hint.clone().unwrap_or_default(),
+    };
+    let all = state.config.providers.all();
+    let (oauth, password): (Vec<_>, Vec<_>) = all.iter().partition(|p| p.oauth.is_some());
+    let providers: Vec<ProviderOption> = password.into_iter().map(option).collect();
+    let oauth_providers: Vec<ProviderOption> = match mail {
+        Some(_) => Vec::new(),
+        None => oauth.iter().copied().map(option).collect(),
+    };
+    // CSP form-action also covers the redirect a form's POST leads to: the buttons'
+    // redirect to each provider's authorization endpoint.
+    let mut form_targets = vec![redirect_origin];
+    form_targets.extend(oauth.iter().filter_map(|p| {
+        let endpoint = &p.oauth.as_ref()?.authorization_endpoint;
+        Some(Url::parse(endpoint).ok()?.origin().ascii_serialization())
+    }));
+    let password_form =
+        mail.is_some() || !providers.is_empty() || state.config.allow_custom_mail_servers;
     let page = LoginPage {
         css_url: state.config.url("/oauth/style.css"),
         action_url: state.config.url("/oauth/authorize"),
@@ -273,11 +283,14 @@ pub fn login_page(
         imap_server: mail.map(|m| m.imap.to_string()).unwrap_or_default(),
         smtp_server: mail.map(|m| m.smtp.to_string()).unwrap_or_default(),
         providers,
+        oauth_providers,
+        provider_start_url: state.config.url("/oauth/provider/start"),
+        password_form,
         allow_custom: state.config.allow_custom_mail_servers,
         offer_send: scope::has(&form.scope, scope::SEND),
         form_token,
         values,
         errors,
     };
-    pages::render(&page, status, &[redirect_origin])
+    pages::render(&page, status, &form_targets)
 }

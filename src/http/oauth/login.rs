@@ -24,7 +24,7 @@ use crate::mail::{LoginCheck, MailAccount, ServerLogin};
 use crate::shared_store::{Accounts, LimitError, Outcome};
 use crate::state::AppState;
 use crate::token::{
-    ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, client_fingerprint,
+    ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, UpstreamGrant, client_fingerprint,
 };
 
 /// The Retry-After of a sign-in refused because too many are in flight.
@@ -172,11 +172,11 @@ pub async fn login(
         return retry(errors);
     }
     let scope = form.granted_scope(&form_claims.scope);
-    issue_code(&state, &form_claims, scope, account)
+    issue_code(&state, &form_claims, scope, account, None)
 }
 
 /// Opens the form token, checks it belongs to this browser, and re-opens its client.
-async fn open_form(
+pub(super) async fn open_form(
     state: &AppState,
     headers: &HeaderMap,
     form: &LoginForm,
@@ -316,7 +316,7 @@ fn is_plausible_email(email: &str) -> bool {
 
 /// One readable line per failing side (SMTP is not tried when IMAP failed, so the page
 /// says nothing about the SMTP password then).
-fn login_errors(check: &LoginCheck) -> Vec<String> {
+pub(super) fn login_errors(check: &LoginCheck) -> Vec<String> {
     let mut errors = Vec::new();
     if let Err(error) = &check.imap {
         errors.push(format!("IMAP: {error}"));
@@ -328,11 +328,13 @@ fn login_errors(check: &LoginCheck) -> Vec<String> {
 }
 
 /// Seals the authorization code and redirects to the client with `code`, `state`, `iss`.
-fn issue_code(
+/// `upstream`: the grant of an OAuth provider sign-in (`provider_signin`).
+pub(super) fn issue_code(
     state: &AppState,
     form: &FormClaims,
     scope: String,
     account: MailAccount,
+    upstream: Option<UpstreamGrant>,
 ) -> Response {
     let claims = CodeClaims {
         client: client_fingerprint(&form.client_id),
@@ -341,6 +343,7 @@ fn issue_code(
         scope,
         resource: form.resource.clone(),
         account,
+        upstream,
     };
     let code = match state
         .tokens

@@ -28,20 +28,32 @@ pub async fn choose(
     match provider {
         "custom" if config.allow_custom_mail_servers => custom_endpoints(config, custom).await,
         "" => from_email(config, email),
-        id => config
-            .providers
-            .by_id(id)
-            .map(|p| p.endpoints())
-            .ok_or_else(|| "Choose your mail provider from the list.".to_string()),
+        id => match config.providers.by_id(id) {
+            Some(p) if p.oauth.is_some() => Err(oauth_only(p)),
+            Some(p) => Ok(p.endpoints()),
+            None => Err("Choose your mail provider from the list.".to_string()),
+        },
     }
+}
+
+/// A provider signed in with OAuth takes no password: its button is the way in.
+fn oauth_only(provider: &crate::providers::Provider) -> String {
+    format!(
+        "{} signs in on its own page: use the \"Sign in with {}\" button.",
+        provider.name, provider.name
+    )
 }
 
 fn from_email(config: &Config, email: &str) -> Result<MailEndpoints, String> {
     let providers = config.providers.all();
     if let Some(provider) = config.providers.for_email(email) {
-        return Ok(provider.endpoints());
+        return match provider.oauth {
+            Some(_) => Err(oauth_only(provider)),
+            None => Ok(provider.endpoints()),
+        };
     }
     match providers {
+        [only] if only.oauth.is_some() => Err(oauth_only(only)),
         [only] if !config.allow_custom_mail_servers => Ok(only.endpoints()),
         _ => Err(
             "Your email address's provider is not in the list: choose your mail provider."
@@ -101,5 +113,6 @@ async fn custom_endpoint(
         port,
         security,
         public_only: !config.allow_private_network,
+        sasl: None,
     })
 }

@@ -1,5 +1,5 @@
 //! The OAuth 2.1 authorization server: discovery metadata, the authorize endpoint with its
-//! login page, and the token endpoint. One endpoint per file; shared rules (PKCE, errors,
+//! login page, sign-in at OAuth mail providers, and the token endpoint. One endpoint per file; shared rules (PKCE, errors,
 //! the login-form guard, scopes) in their own files.
 
 pub mod authorize;
@@ -9,6 +9,7 @@ pub mod login;
 pub mod mail_choice;
 pub mod metadata;
 pub mod pkce;
+pub mod provider_signin;
 pub mod register;
 pub mod scope;
 pub mod token_endpoint;
@@ -55,5 +56,7 @@ pub fn routes() -> Router<AppState> {
             get(authorize::authorize).post(login::login),
         )
         .route("/oauth/token", post(token_endpoint::grant))
+        .route("/oauth/provider/start", post(provider_signin::start))
+        .route("/oauth/provider/callback", get(provider_signin::callback))
         .route("/oauth/style.css", get(pages::stylesheet))
 }

@@ -7,7 +7,9 @@
 //! presenting any other token of the family revokes it. Access tokens carry their family,
 //! and the MCP endpoint refuses those of a revoked one (see `http::mcp::auth`). A refresh token is issued only
 //! when the granted scope holds `offline_access` (which a request without a scope gets).
-//! Every request is counted per client IP and per client; over the limit the answer is
+//! A sign-in at an OAuth mail provider refreshes the provider's grant with ours, and seals
+//! its rotated refresh token into our new refresh token; a grant the provider ended is
+//! `invalid_grant` here. Every request is counted per client IP and per client; over the limit the answer is
 //! 429 `slow_down` with `Retry-After`, before any work is done.
 
 use std::net::SocketAddr;
@@ -31,8 +33,9 @@ use crate::shared_store::{LimitError, RefreshVerdict, RequestLimiter, StoreError
 use crate::state::AppState;
 use crate::token::{
     AccessClaims, AuthMethod, CLOCK_SKEW_LEEWAY_SECS, CodeClaims, Purpose, RefreshClaims,
-    client_fingerprint, unix_now,
+    UpstreamGrant, client_fingerprint, unix_now,
 };
+use crate::upstream::UpstreamError;
 
 /// The form body of a token request.
 #[derive(Deserialize, Default)]
@@ -284,7 +287,10 @@ async fn exchange_code(
         state,
         &client.fingerprint,
         &claims.scope,
-        claims.account,
+        Granted {
+            account: claims.account,
+            upstream: claims.upstream,
+        },
         &family,
     )?;
     // The family is recorded even without a refresh token, so that a replay of the code
@@ -355,11 +361,18 @@ async fn refresh(
     }
     check_resource(state, request.resource.as_deref())?;
     let scope = narrowed_scope(&claims.scope, request.scope.as_deref())?;
+    let upstream = match &claims.upstream {
+        Some(grant) => Some(refresh_upstream(state, grant).await?),
+        None => None,
+    };
     let issued = seal_tokens(
         state,
         &client.fingerprint,
         &scope,
-        claims.account,
+        Granted {
+            account: claims.account,
+            upstream,
+        },
         &claims.family,
     )?;
     // A refresh narrowed to drop offline_access ends the family: no token matches.
@@ -384,6 +397,28 @@ async fn refresh(
         }
         RefreshVerdict::FamilyRevoked => Err(revoked_sign_in()),
     }
+}
+
+/// Refreshes the mail provider's grant too, so that a sign-in the provider ended ends
+/// here, and seals its rotated refresh token into the new tokens.
+async fn refresh_upstream(
+    state: &AppState,
+    grant: &UpstreamGrant,
+) -> Result<UpstreamGrant, OAuthError> {
+    state
+        .upstream
+        .rotate(grant)
+        .await
+        .map_err(|error| match error {
+            UpstreamError::InvalidGrant(_) | UpstreamError::UnknownProvider(_) => {
+                tracing::info!(%error, "the mail provider refused to refresh a sign-in");
+                OAuthError::invalid_grant(error.to_string())
+            }
+            other => {
+                tracing::warn!(error = %other, "the mail provider could not refresh a sign-in");
+                OAuthError::temporarily_unavailable()
+            }
+        })
 }
 
 /// A refresh may ask for fewer scopes than were granted, never more.
@@ -438,21 +473,29 @@ impl Issued {
     }
 }
 
+/// What a grant gives: the mail account and, for an OAuth provider, its grant.
+struct Granted {
+    account: MailAccount,
+    upstream: Option<UpstreamGrant>,
+}
+
 /// Seals an access token and, when the scope holds `offline_access`, a refresh token of
 /// the same family (rotated on each refresh).
 fn seal_tokens(
     state: &AppState,
     client: &str,
     scope: &str,
-    account: MailAccount,
+    granted: Granted,
     family: &str,
 ) -> Result<Issued, OAuthError> {
+    let Granted { account, upstream } = granted;
     let lifetimes = &state.config.lifetimes;
     let access = AccessClaims {
         client: client.to_string(),
         scope: scope.to_string(),
         account: account.clone(),
         family: Some(family.to_string()),
+        upstream: upstream.clone(),
     };
     let access_token = state
         .tokens
@@ -475,6 +518,7 @@ fn seal_tokens(
         scope: scope.to_string(),
         account,
         family: family.to_string(),
+        upstream,
     };
     let refresh_token = state
         .tokens

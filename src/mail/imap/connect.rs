@@ -23,6 +23,7 @@ use crate::mail::account::{Endpoint, Security, ServerLogin};
 use crate::mail::error::{
     MailError, Protocol, describe_io_error, describe_tls_error, find_tls_error,
 };
+use crate::mail::sasl::{self, OAuthMechanism};
 use crate::mail::settings::MailSettings;
 
 /// Any byte stream an IMAP session can run over (plain TCP or TLS).
@@ -123,6 +124,9 @@ impl Steps {
         client: Client<BoxedStream>,
         login: &ServerLogin,
     ) -> Result<LoggedIn, MailError> {
+        if let Some(mechanism) = login.endpoint.sasl {
+            return self.authenticate(client, login, mechanism).await;
+        }
         let result = self
             .within(self.command_timeout, "logging in", async {
                 client
@@ -135,6 +139,32 @@ impl Steps {
         Ok(LoggedIn {
             session,
             capabilities,
+        })
+    }
+
+    /// `AUTHENTICATE` with the bearer token in `login.password`. Without SASL-IR (the
+    /// greeting's capabilities are not kept), which every server takes: one more round trip.
+    async fn authenticate(
+        &self,
+        client: Client<BoxedStream>,
+        login: &ServerLogin,
+        mechanism: OAuthMechanism,
+    ) -> Result<LoggedIn, MailError> {
+        let session = self
+            .within(self.command_timeout, "signing in with OAuth", async {
+                sasl::authenticate(client, mechanism, &login.username, &login.password, false)
+                    .await
+                    .map_err(|(failure, _client)| {
+                        if let Some(reason) = &failure.server_error {
+                            tracing::info!(%reason, "IMAP server refused the bearer token");
+                        }
+                        login_error(&self.server, failure.error, &login.password)
+                    })
+            })
+            .await?;
+        Ok(LoggedIn {
+            session,
+            capabilities: None,
         })
     }
 

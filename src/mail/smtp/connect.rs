@@ -172,8 +172,14 @@ impl Smtp {
                 .map_err(lettre_error)?,
         };
         let credentials = Credentials::new(login.username.clone(), login.password.clone());
+        // lettre knows XOAUTH2 only: an OAUTHBEARER provider's SMTP server gets XOAUTH2,
+        // which the servers that take one take too (Gmail, Microsoft 365, Dovecot).
+        let mechanisms: &[Mechanism] = match endpoint.sasl {
+            Some(_) => &crate::mail::sasl::SMTP_MECHANISMS,
+            None => &MECHANISMS,
+        };
         connection
-            .auth(&MECHANISMS, &credentials)
+            .auth(mechanisms, &credentials)
             .await
             .map_err(lettre_error)?;
         Ok(connection)

@@ -1,5 +1,6 @@
 //! lettre's SMTP errors as `MailError`s: negative replies by their code (535: the login
-//! was refused), then TLS and network failures; the password is redacted from any text a
+//! was refused; so is a bearer token answered with an error challenge), then TLS and
+//! network failures; the password is redacted from any text a
 //! server echoed, and only the first line of it is kept.
 
 use std::error::Error as _;
@@ -17,6 +18,13 @@ pub(crate) fn smtp_error(
     if let Some(code) = err.status() {
         let text = err.source().map(|s| s.to_string()).unwrap_or_default();
         return negative_reply(u16::from(code), &redact(&text, password));
+    }
+    // XOAUTH2: a server refusing the token sends an error challenge, which lettre does
+    // not answer (it stops with this client error instead of reaching the server's 535).
+    if err.is_client() && err.to_string().contains("does not expect a challenge") {
+        return MailError::AuthFailed {
+            protocol: Protocol::Smtp,
+        };
     }
     if err.is_client() && err.to_string().contains("authentication mechanism") {
         return MailError::Protocol(format!(

@@ -194,6 +194,7 @@ fn mint_code(
         scope: "mail.read mail.send offline_access".into(),
         resource: None,
         account,
+        upstream: None,
     };
     let now = mail_mcp::token::unix_now() - ago_secs;
     codec(server)
