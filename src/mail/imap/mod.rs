@@ -42,8 +42,9 @@ pub use mailboxes::{
     resolve_folder,
 };
 pub use organise::{
-    DeleteOutcome, FlagsOutcome, MessageSelection, MoveMethod, MoveOutcome, delete_messages,
-    move_messages, move_messages_by, update_flags,
+    BulkAction, BulkOutcome, BulkSelection, DeleteOutcome, FlagsOutcome, MessageSelection,
+    MoveMethod, MoveOutcome, bulk_organise, delete_messages, move_messages, move_messages_by,
+    update_flags,
 };
 pub use pool::{PoolSettings, PoolStats};
 pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, list_messages};

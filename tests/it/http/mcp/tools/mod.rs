@@ -2,6 +2,7 @@
 //! mailboxes and stores themselves.
 //!
 //! - [`read`], [`write`], [`organise`], [`attachments`]: the tools by purpose.
+//! - [`bulk`]: the organising tools by search (`where`, `dry_run`).
 //! - [`attachment_text`]: attachments read as text; [`bodies`]: bodies as Markdown, quotes folded.
 //! - [`imap_servers`]: the tools against the stack's "basic" Dovecot (no MOVE, UIDPLUS,
 //!   SPECIAL-USE; folders below `INBOX.`).
@@ -9,6 +10,7 @@
 mod attachment_text;
 mod attachments;
 mod bodies;
+mod bulk;
 mod imap_servers;
 mod organise;
 mod read;
