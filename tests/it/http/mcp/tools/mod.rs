@@ -2,6 +2,7 @@
 //! mailboxes and stores themselves.
 //!
 //! - [`read`], [`write`], [`organise`], [`attachments`]: the tools by purpose.
+//! - [`send_draft`]: a saved draft sent, filed in Sent, removed from Drafts.
 //! - [`bulk`]: the organising tools by search (`where`, `dry_run`).
 //! - [`attachment_text`]: attachments read as text; [`bodies`]: bodies as Markdown, quotes folded.
 //! - [`imap_servers`]: the tools against the stack's "basic" Dovecot (no MOVE, UIDPLUS,
@@ -14,4 +15,5 @@ mod bulk;
 mod imap_servers;
 mod organise;
 mod read;
+mod send_draft;
 mod write;
