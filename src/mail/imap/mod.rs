@@ -43,8 +43,8 @@ pub use mailboxes::{
 };
 pub use organise::{
     BulkAction, BulkOutcome, BulkSelection, DeleteOutcome, FlagsOutcome, MessageSelection,
-    MoveMethod, MoveOutcome, bulk_organise, delete_messages, move_messages, move_messages_by,
-    update_flags,
+    MoveMethod, MoveOutcome, archive_messages, bulk_organise, delete_messages, move_messages,
+    move_messages_by, update_flags,
 };
 pub use pool::{PoolSettings, PoolStats};
 pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, list_messages};

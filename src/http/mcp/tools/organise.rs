@@ -1,7 +1,7 @@
-//! Organising tools: `move_mail_message`, `delete_mail_message`, `update_mail_message_flags`
-//! (messages named by folder and UIDs, or by a search: `where`, with `dry_run`) and
-//! `create_mailbox`, `rename_mailbox`, `delete_mailbox`. Thin: parse the arguments, run the
-//! `mail::imap` operation on one session, return its outcome.
+//! Organising tools: `move_mail_message`, `delete_mail_message`, `update_mail_message_flags`,
+//! `archive_mail_message` (messages named by folder and UIDs, or by a search: `where`,
+//! with `dry_run`) and `create_mailbox`, `rename_mailbox`, `delete_mailbox`. Thin: parse
+//! the arguments, run the `mail::imap` operation on one session, return its outcome.
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
@@ -111,6 +111,30 @@ pub struct MoveMailMessageParams {
     pub dry_run: bool,
     /// The source folder's uid_validity from an earlier result: if the folder changed
     /// since, nothing is moved and an error says to list it again.
+    pub uid_validity: Option<u32>,
+}
+
+/// Arguments of `archive_mail_message`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ArchiveMailMessageParams {
+    /// The folder the messages are in now, e.g. "INBOX".
+    pub folder: String,
+    /// The UID of the one message to archive. Give this, `uids` or `where`.
+    pub uid: Option<u32>,
+    /// The UIDs of several messages to archive (at most 1000). Give this, `uid` or `where`.
+    pub uids: Option<Vec<u32>>,
+    /// Instead of uid/uids: every message of the folder matching these search criteria
+    /// (the same fields as search_mail_messages, e.g. {"subject": "Newsletter"}), handled in
+    /// batches of 500. Try it with dry_run first. Re-running the same call after an
+    /// interrupted one finishes the rest.
+    #[serde(rename = "where")]
+    pub search: Option<SearchCriteria>,
+    /// With where: change nothing, return how many messages match and a sample of the
+    /// first ones (uid and subject). Recommended before every bulk call.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The folder's uid_validity from an earlier result: if the folder changed since,
+    /// nothing is archived and an error says to list it again.
     pub uid_validity: Option<u32>,
 }
 
@@ -242,6 +266,48 @@ impl MailServer {
                             destination: &destination,
                         };
                         imap::bulk_organise(s, &selection, action, dry_run)
+                            .await
+                            .map(Organised::bulk)
+                    }
+                }
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        name = "archive_mail_message",
+        description = "Archive one message (uid), several (uids) or every message matching a search (where, best with dry_run=true first): move them to the account's archive folder (the one marked \\Archive or named Archive; on Gmail without one, All Mail), created as \"Archive\" when the account has none (the note says so). Returns what move_mail_message returns.",
+        annotations(
+            title = "Archive messages",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    #[tracing::instrument(skip_all, fields(tool = "archive_mail_message", folder = %params.folder))]
+    async fn archive_mail_message(
+        &self,
+        caller: Caller,
+        Parameters(params): Parameters<ArchiveMailMessageParams>,
+    ) -> Result<Json<Organised<MoveOutcome>>, String> {
+        let named = Named::parse(
+            &params.folder,
+            (params.uid, params.uids),
+            params.search,
+            params.dry_run,
+            params.uid_validity,
+        )?;
+        self.with_imap(&caller, move |s| {
+            Box::pin(async move {
+                match named {
+                    Named::Uids(selection) => imap::archive_messages(s, &selection)
+                        .await
+                        .map(Organised::named),
+                    Named::Search(selection, dry_run) => {
+                        imap::bulk_organise(s, &selection, BulkAction::Archive, dry_run)
                             .await
                             .map(Organised::bulk)
                     }

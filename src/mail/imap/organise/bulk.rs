@@ -8,8 +8,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::archive::archive_folder;
 use super::selection::MessageSelection;
-use super::{delete_messages, join_notes, move_messages, update_flags};
+use super::{delete_messages, move_messages, update_flags};
 use crate::mail::error::MailError;
 use crate::mail::flags::FlagChange;
 use crate::mail::imap::mailboxes::resolve_folder;
@@ -36,8 +37,14 @@ pub struct BulkSelection {
 /// What to do with every matching message.
 #[derive(Clone, Copy, Debug)]
 pub enum BulkAction<'a> {
-    Move { destination: &'a str },
-    Delete { permanent: bool },
+    Move {
+        destination: &'a str,
+    },
+    /// A move to the archive folder ([`super::archive::archive_folder`]).
+    Archive,
+    Delete {
+        permanent: bool,
+    },
     Flags(&'a FlagChange),
 }
 
@@ -83,9 +90,12 @@ pub async fn bulk_organise(
     action: BulkAction<'_>,
     dry_run: bool,
 ) -> Result<BulkOutcome, MailError> {
-    let destination = match action {
-        BulkAction::Move { destination } => Some(checked_destination(session, destination).await?),
-        _ => None,
+    let (destination, first_note) = match action {
+        BulkAction::Move { destination } => {
+            (Some(checked_destination(session, destination).await?), None)
+        }
+        BulkAction::Archive => archive_folder(session, !dry_run).await?,
+        _ => (None, None),
     };
     let (folder, uids) = matches(session, selection, dry_run).await?;
     let mut outcome = BulkOutcome {
@@ -97,28 +107,28 @@ pub async fn bulk_organise(
         batches: 0,
         sample: Vec::new(),
         destination,
-        note: None,
+        note: first_note,
     };
     if dry_run {
         outcome.sample = sample(session, &uids).await?;
         return Ok(outcome);
     }
+    let mut notes: Vec<String> = outcome.note.take().into_iter().collect();
     for batch in uids.chunks(BATCH_SIZE) {
         let named = MessageSelection {
             folder: folder.name.clone(),
             uids: batch.to_vec(),
             uid_validity: Some(folder.uid_validity),
         };
-        let done = run_batch(session, &named, action)
+        let done = run_batch(session, &named, action, outcome.destination.as_deref())
             .await
             .map_err(|err| interrupted(&outcome, err))?;
         outcome.done += done.count;
         outcome.batches += 1;
         outcome.destination = done.destination.or(outcome.destination);
-        if outcome.note.as_deref() != done.note.as_deref() {
-            outcome.note = join_notes(outcome.note, done.note);
-        }
+        notes.extend(done.note.filter(|note| !notes.contains(note)));
     }
+    outcome.note = notes.into_iter().reduce(|a, b| format!("{a}; {b}"));
     Ok(outcome)
 }
 
@@ -186,9 +196,10 @@ async fn run_batch(
     session: &mut ImapSession,
     named: &MessageSelection,
     action: BulkAction<'_>,
+    destination: Option<&str>,
 ) -> Result<BatchDone, MailError> {
-    Ok(match action {
-        BulkAction::Move { destination } => {
+    Ok(match (action, destination) {
+        (BulkAction::Move { .. } | BulkAction::Archive, Some(destination)) => {
             let moved = move_messages(session, named, destination).await?;
             BatchDone {
                 count: count(moved.moved.len()),
@@ -196,7 +207,10 @@ async fn run_batch(
                 note: moved.note,
             }
         }
-        BulkAction::Delete { permanent } => {
+        (BulkAction::Move { .. } | BulkAction::Archive, None) => {
+            return Err(MailError::Protocol("no destination folder".into()));
+        }
+        (BulkAction::Delete { permanent }, _) => {
             let deleted = delete_messages(session, named, permanent).await?;
             BatchDone {
                 count: count(deleted.deleted.len()),
@@ -204,7 +218,7 @@ async fn run_batch(
                 note: deleted.note,
             }
         }
-        BulkAction::Flags(change) => {
+        (BulkAction::Flags(change), _) => {
             let changed = update_flags(session, named, change).await?;
             BatchDone {
                 count: count(changed.messages.len()),
