@@ -5,6 +5,7 @@
 
 pub mod append;
 pub mod attachment_text;
+pub mod changes;
 mod connect;
 mod errors;
 pub mod folders;

@@ -4,14 +4,10 @@
 
 use crate::common;
 
-use async_imap::Session;
-use rustls_pki_types::ServerName;
 use serde_json::json;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use common::app::TestServer;
+use common::basic_imap::basic_session;
 use common::{TestUser, append, fetch_raw, small_message, stack};
 
 async fn archiving_user(prefix: &str) -> (TestServer, TestUser, String) {
@@ -59,26 +55,6 @@ async fn messages_are_archived_by_uid_and_by_search() {
     assert_eq!(done["done"], 2, "{done}");
     assert!(fetch_raw(&user, "INBOX").await.is_empty());
     assert_eq!(fetch_raw(&user, "Archive").await.len(), 3);
-}
-
-/// `user` logged in to the stack's basic server (no SPECIAL-USE, no auto-created folders).
-async fn basic_session(user: &TestUser) -> Session<TlsStream<TcpStream>> {
-    let stack = stack();
-    let tcp = TcpStream::connect((stack.host.as_str(), stack.basic_imaps_port()))
-        .await
-        .unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let tls = TlsConnector::from(stack.tls_config())
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    let mut client = async_imap::Client::new(tls);
-    client.read_response().await.unwrap().unwrap();
-    client
-        .login(&user.email, &user.password)
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap()
 }
 
 /// The folder names and the INBOX.Archive message count on the basic server.
