@@ -110,10 +110,17 @@ pub async fn changes_since(
         cursor: seal(&now),
         note: None,
     };
-    let Some(before) = since.filter(|b| b.folder == now.folder) else {
+    let Some(before) = since else {
         changes.note = Some("first look: pass the cursor next time to see what changed".into());
         return Ok(changes);
     };
+    if before.folder != now.folder {
+        return Err(MailError::InvalidInput(format!(
+            "this cursor is for the folder \"{}\", not \"{}\": pass the cursor of this \
+             folder, or none for a first look",
+            before.folder, now.folder
+        )));
+    }
     if before.uid_validity != now.uid_validity {
         changes.note = Some(
             "the folder was rebuilt (new uid_validity): its old UIDs mean nothing now; list \
