@@ -91,7 +91,7 @@ async fn changes_made_by_another_client_are_seen_once() {
 }
 
 /// Proves a cursor cannot be forged: one with a changed character is refused with a clear
-/// error (isError), and nothing is reported from it.
+/// error (isError), and nothing is reported from it; a cursor of INBOX is refused for Sent.
 #[tokio::test]
 async fn an_altered_cursor_is_refused() {
     let stack = stack();
@@ -115,6 +115,17 @@ async fn an_altered_cursor_is_refused() {
     assert!(
         error_text(&result).contains("not made by list_changes"),
         "{result}"
+    );
+    let elsewhere = server
+        .call_tool(
+            &token,
+            "list_changes",
+            json!({"folder": "Sent", "cursor": cursor}),
+        )
+        .await;
+    assert!(
+        error_text(&elsewhere).contains("is for the folder"),
+        "{elsewhere}"
     );
 }
 
