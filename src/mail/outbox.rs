@@ -11,6 +11,10 @@
 //! idempotent send needs Sent), so an IMAP server that refuses the login stops the send
 //! before it happens rather than leaving a sent message without its copy.
 
+mod send_draft;
+
+pub use send_draft::DraftSendReport;
+
 use lettre::message::Mailbox;
 use schemars::JsonSchema;
 use serde::Serialize;

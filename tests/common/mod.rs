@@ -43,4 +43,5 @@ pub use eventually::{eventually, eventually_within};
 pub use messages::{small_message, small_message_with_id, unique_message_id};
 #[allow(unused_imports)]
 pub use tool_results::error_text;
+pub mod basic_imap;
 pub mod documents;

@@ -38,6 +38,7 @@ impl MailServer {
                 + Self::read_tools()
                 + Self::write_tools()
                 + Self::organise_tools()
+                + Self::changes_tools()
                 + Self::attachment_tools(),
         }
     }

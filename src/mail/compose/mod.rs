@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod attachment;
+pub mod draft;
 pub mod message;
 pub mod original;
 pub mod reply;

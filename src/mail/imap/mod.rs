@@ -5,6 +5,7 @@
 
 pub mod append;
 pub mod attachment_text;
+pub mod changes;
 mod connect;
 mod errors;
 pub mod folders;
@@ -42,8 +43,9 @@ pub use mailboxes::{
     resolve_folder,
 };
 pub use organise::{
-    DeleteOutcome, FlagsOutcome, MessageSelection, MoveMethod, MoveOutcome, delete_messages,
-    move_messages, move_messages_by, update_flags,
+    BulkAction, BulkOutcome, BulkSelection, DeleteOutcome, FlagsOutcome, MessageSelection,
+    MoveMethod, MoveOutcome, archive_messages, bulk_organise, delete_messages, move_messages,
+    move_messages_by, update_flags,
 };
 pub use pool::{PoolSettings, PoolStats};
 pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, list_messages};

@@ -19,6 +19,20 @@ pub async fn search_messages(
     page: PageRequest,
 ) -> Result<MessagePage, MailError> {
     let selected = session.examine(folder).await?;
+    let uids = listed_matches(session, program).await?;
+    let wanted = &uids[page.index_range(uids.len())];
+    let messages = fetch_by_uid(session, wanted).await?;
+    let total = u32::try_from(uids.len()).unwrap_or(u32::MAX);
+    let summaries = messages.into_iter().map(|m| m.summary).collect();
+    Ok(MessagePage::new(&selected, total, page, summaries))
+}
+
+/// The UIDs [`uid_search`] finds, leaving out, on a server without UIDPLUS, messages
+/// flagged \Deleted (as the listing does), highest first.
+pub async fn listed_matches(
+    session: &mut ImapSession,
+    program: &SearchProgram,
+) -> Result<Vec<u32>, MailError> {
     let mut uids = uid_search(session, program).await?;
     if !session.has_capability("UIDPLUS").await? {
         let undeleted = session
@@ -26,11 +40,7 @@ pub async fn search_messages(
             .await?;
         uids.retain(|uid| undeleted.contains(uid));
     }
-    let wanted = &uids[page.index_range(uids.len())];
-    let messages = fetch_by_uid(session, wanted).await?;
-    let total = u32::try_from(uids.len()).unwrap_or(u32::MAX);
-    let summaries = messages.into_iter().map(|m| m.summary).collect();
-    Ok(MessagePage::new(&selected, total, page, summaries))
+    Ok(uids)
 }
 
 /// The UIDs of the messages in the selected folder that match `program`, highest first.

@@ -4,6 +4,7 @@
 //! back as tool results with `isError`.
 
 pub mod attachments;
+pub mod changes;
 pub mod context;
 pub mod mailboxes;
 pub mod organise;

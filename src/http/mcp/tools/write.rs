@@ -1,5 +1,5 @@
 //! Writing tools: `send_mail_message`, `reply_to_mail_message`, `forward_mail_message`,
-//! `create_draft_mail_message`. Thin: turn the arguments (the shared ones are in
+//! `create_draft_mail_message`, `send_draft`. Thin: turn the arguments (the shared ones are in
 //! [`super::write_fields`]) into typed recipients and attachments (read from where they
 //! are given: see [`super::attachments`]), call the app's [`crate::mail::Outbox`], return
 //! its report.
@@ -14,7 +14,7 @@ pub use super::write_fields::{AttachedFiles, CopyRecipients, MessageAt, MessageB
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::StoredMessage;
 use crate::mail::compose::{self, AddressList, Attachment, Outgoing, ReplyText};
-use crate::mail::outbox::{MessageRef, Recipients, ReplyReport, SendReport};
+use crate::mail::outbox::{DraftSendReport, MessageRef, Recipients, ReplyReport, SendReport};
 
 /// Arguments of `send_mail_message`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -103,6 +103,19 @@ pub struct DraftParams {
     /// to its sender when `to`, `cc` and `bcc` are all empty.
     #[serde(default)]
     pub reply_to: Option<DraftReplyTarget>,
+}
+
+/// Arguments of `send_draft`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SendDraftParams {
+    /// The folder holding the draft, as create_draft_mail_message or list_mailboxes
+    /// reports it, e.g. "Drafts".
+    pub folder: String,
+    /// The draft's UID in that folder.
+    pub uid: u32,
+    /// The folder's uid_validity as last reported: if the folder changed since, nothing is
+    /// sent.
+    pub uid_validity: u32,
 }
 
 #[tool_router(router = write_tools, vis = "pub(crate)")]
@@ -262,6 +275,37 @@ impl MailServer {
             .await
             .map_err(tool_error)?;
         Ok(Json(stored))
+    }
+
+    #[tool(
+        name = "send_draft",
+        description = "Send a saved draft (folder, uid, uid_validity, as create_draft_mail_message returned them) through the account's SMTP server exactly as saved (its Bcc header taken out, its Date set to now; To, Cc and Bcc all receive it), store the sent message in Sent, then remove the draft from its folder. The draft must be from the signed-in address and name a recipient. A draft already in Sent (a retry) is not sent again. If copy_error or drafts_error is set the message WAS sent: do not send it again.",
+        annotations(
+            title = "Send a draft",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    #[tracing::instrument(skip_all, fields(tool = "send_draft", uid = params.uid))]
+    async fn send_draft(
+        &self,
+        caller: Caller,
+        Parameters(params): Parameters<SendDraftParams>,
+    ) -> Result<Json<DraftSendReport>, String> {
+        let draft = MessageRef {
+            folder: params.folder,
+            uid: params.uid,
+            uid_validity: Some(params.uid_validity),
+        };
+        let report = self
+            .state
+            .outbox
+            .send_draft(caller.account(), &draft)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Json(report))
     }
 }
 

@@ -1,10 +1,11 @@
 //! Moving, deleting and flagging messages named by (folder, UIDs), one operation a file:
-//! [`move_`], [`delete`] (with the expunge plan), [`flags`]; [`selection`] checks what a call
+//! [`move_`], [`archive`], [`delete`] (with the expunge plan), [`flags`]; [`selection`] checks what a call
 //! names and finds which of those messages exist. Every operation opens the folder with the
 //! caller's `uid_validity` check, acts only on the named UIDs that exist (reporting the
 //! others as `not_found`), and never runs a plain EXPUNGE that could remove messages
-//! someone else flagged \Deleted. No MCP or HTTP here: tools call these functions and
-//! shape the outcome. (Creating, renaming and deleting folders live in `imap/folders.rs`.)
+//! someone else flagged \Deleted. [`bulk`] runs the same operations on the messages a
+//! search finds, in bounded batches, or counts them for a dry run. No MCP or HTTP here:
+//! tools call these functions and shape the outcome. (Creating, renaming and deleting folders live in `imap/folders.rs`.)
 
 use async_imap::types::Fetch;
 use futures::TryStreamExt;
@@ -12,11 +13,15 @@ use futures::TryStreamExt;
 use crate::mail::error::MailError;
 use crate::mail::imap::session::ImapSession;
 
+pub mod archive;
+pub mod bulk;
 pub mod delete;
 pub mod flags;
 pub mod move_;
 pub mod selection;
 
+pub use archive::{archive_folder, archive_messages};
+pub use bulk::{BATCH_SIZE, BulkAction, BulkOutcome, BulkSelection, SampleMessage, bulk_organise};
 pub use delete::{DeleteOutcome, delete_messages};
 pub use flags::{FlagsOutcome, MessageFlags, update_flags};
 pub use move_::{

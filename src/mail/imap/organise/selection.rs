@@ -128,7 +128,7 @@ fn message_id_of(header: &[u8]) -> Option<String> {
 
 /// A stored flag as IMAP writes it; `None` for \Recent, which only says which session saw
 /// the message first and means nothing to a caller of a stateless server.
-fn flag_name(flag: &ImapFlag<'_>) -> Option<String> {
+pub(crate) fn flag_name(flag: &ImapFlag<'_>) -> Option<String> {
     Some(match flag {
         ImapFlag::Seen => "\\Seen".into(),
         ImapFlag::Answered => "\\Answered".into(),
