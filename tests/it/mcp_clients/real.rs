@@ -21,6 +21,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::app::{AuthRequest, TestServer};
+use common::oauth::oauth_stack;
 use common::{Stack, TestUser, stack};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -307,6 +308,69 @@ async fn python_sdk_signs_in_with_a_generated_client() {
     assert_eq!(report["client_id_registered"], false, "{report}");
     assert_eq!(report["auth_method"], "client_secret_post");
     assert_python_session(&report, &user, "Python Generated", subject).await;
+}
+
+/// The app with a providers file whose provider signs in at the OAuth stack's provider
+/// (as `tests/it/http/oauth/provider.rs` starts it), its client registered there for the
+/// app's callback and any `more_redirect_uris`. Returns the server and the providers file.
+async fn start_with_oauth_provider(more_redirect_uris: &[&str]) -> (TestServer, PathBuf) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!(
+        "http://{}/oauth/provider/callback",
+        listener.local_addr().unwrap()
+    );
+    let mut redirect_uris = vec![callback.as_str()];
+    redirect_uris.extend_from_slice(more_redirect_uris);
+    let client = oauth_stack()
+        .register_client_for(&redirect_uris, "mail-mcp")
+        .await;
+    let providers = oauth_stack().providers_file("testmail", &client, "xoauth2");
+    let args = ["--providers-file", providers.to_str().unwrap()];
+    (
+        TestServer::start_on(listener, stack(), &args).await,
+        providers,
+    )
+}
+
+/// The Python SDK signs in through the whole provider flow: it registers itself, the
+/// person clicks "Sign in with Test Mail" on our login page, signs in at the OAuth
+/// provider (its login form and consent), and comes back through our callback with our
+/// code; the SDK's token then lists the tools and mailboxes and sends mail over XOAUTH2
+/// (the provider's access token), which arrives in the INBOX.
+#[tokio::test]
+async fn python_sdk_signs_in_through_the_oauth_provider_and_sends_over_xoauth2() {
+    let (server, _) = start_with_oauth_provider(&[]).await;
+    let user = oauth_stack().new_account("py-provider");
+    let script = mcp_clients_dir().join("python/oauth_client.py");
+    let url = server.url("/mcp");
+    let subject = "python sdk over the provider";
+    let env = [
+        ("MCP_URL", url.as_str()),
+        ("SIGN_IN", "provider"),
+        ("PROVIDER_LOGIN", user.email.as_str()),
+        ("PROVIDER_PASSWORD", user.password.as_str()),
+        ("FOLDER", "Python Provider"),
+        ("SEND_SUBJECT", subject),
+    ];
+    let output = run(&python(), &[script.display().to_string()], &env, "").await;
+    let report = report(&output, "the Python SDK client (provider sign-in)");
+
+    assert_eq!(report["client_id_registered"], true, "{report}");
+    let tools = names(&report["tools"]);
+    assert!(tools.contains(&"send_mail_message"), "{tools:?}");
+    let mailboxes = names(&report["mailboxes"]);
+    assert!(
+        mailboxes.contains(&"INBOX") && mailboxes.contains(&"Python Provider"),
+        "{report}"
+    );
+    assert_eq!(
+        report["received"], true,
+        "the sent message arrived: {report}"
+    );
+    assert_eq!(report["token_scope"], "mail.read mail.send offline_access");
+    assert_eq!(report["has_refresh_token"], true);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(&user.password), "{stderr}");
 }
 
 /// Runs `mail_mcp token` with the password on stdin.
