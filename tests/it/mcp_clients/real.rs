@@ -401,6 +401,118 @@ async fn token_for(server: &TestServer, stack: &Stack, user: &TestUser) -> Strin
     field(&stdout, "access_token:")
 }
 
+/// `mail_mcp token --provider` signs in at the OAuth provider as a native app does: it
+/// prints the provider's authorization URL (PKCE S256, its loopback redirect URI), the
+/// person signs in there in the browser, the redirect reaches the command's loopback
+/// listener (which shows "you can close this window"), and the command checks IMAP and
+/// SMTP with the provider's access token and prints our token, which works on /mcp (the
+/// server fetching provider access tokens with the sealed grant) without any secret on
+/// stderr.
+#[tokio::test]
+async fn mail_mcp_token_signs_in_at_the_oauth_provider_in_the_browser() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let loopback = format!("http://127.0.0.1:{port}/callback");
+    let (server, providers) = start_with_oauth_provider(&[&loopback]).await;
+    let user = oauth_stack().new_account("token-provider");
+    let mut args = vec!["token".to_string()];
+    args.extend(server_flags(&server));
+    args.extend([
+        "--provider".into(),
+        "testmail".into(),
+        "--providers-file".into(),
+        providers.display().to_string(),
+        "--redirect-port".into(),
+        port.to_string(),
+        "--mail-ca-file".into(),
+        stack().ca_file.display().to_string(),
+    ]);
+    let mut child = tokio::process::Command::new(mail_mcp())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (authorization_url, stderr) = authorization_url_of(child.stderr.take().unwrap()).await;
+    assert!(
+        authorization_url.contains("code_challenge_method=S256")
+            && authorization_url.contains(&format!(
+                "redirect_uri={}",
+                url::form_urlencoded::byte_serialize(loopback.as_bytes()).collect::<String>()
+            )),
+        "{authorization_url}"
+    );
+
+    let redirect = oauth_stack()
+        .browser_sign_in(&authorization_url, &user, &loopback)
+        .await;
+    let page = reqwest::get(redirect.as_str()).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("You can close this window")
+    );
+
+    let output = tokio::time::timeout(PROGRAM_LIMIT, child.wait_with_output())
+        .await
+        .expect("the command finishes after the redirect")
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = stderr.await.unwrap();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        field(&stdout, "account:").starts_with(&user.email),
+        "{stdout}"
+    );
+    assert_eq!(field(&stdout, "scope:"), "mail.read mail.send");
+    assert!(
+        !stderr.contains("eyJ") && !stderr.contains(&user.password),
+        "{stderr}"
+    );
+    let token = field(&stdout, "access_token:");
+    let boxes = server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+    assert_eq!(boxes["mailboxes"][0]["name"], "INBOX", "{boxes}");
+}
+
+/// Reads `stderr` up to the line holding the authorization URL; the rest of `stderr`
+/// is collected in the background.
+async fn authorization_url_of(
+    stderr: tokio::process::ChildStderr,
+) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let url = loop {
+        let line = tokio::time::timeout(PROGRAM_LIMIT, lines.next_line())
+            .await
+            .expect("the command prints the URL")
+            .unwrap()
+            .unwrap_or_else(|| panic!("no authorization URL printed:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.trim_start().starts_with("http") && line.contains("/auth") {
+            break line.trim().to_string();
+        }
+    };
+    let rest = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    (url, rest)
+}
+
 /// The TypeScript SDK with a static bearer token from `mail_mcp token` (as LibreChat uses
 /// it): it connects, lists the tools, creates a folder and, where the server has them,
 /// sends mail (which arrives) and lists the INBOX.
