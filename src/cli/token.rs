@@ -60,7 +60,7 @@ pub struct TokenArgs {
     pub providers_file: Option<PathBuf>,
     /// The loopback port of the --provider redirect URI http://127.0.0.1:PORT/callback
     /// (0: any free port, for providers that allow any loopback port).
-    #[arg(long, default_value_t = 0, requires = "provider")]
+    #[arg(long, default_value_t = 0)]
     pub redirect_port: u16,
 
     /// IMAP server host name (instead of --client-id).
@@ -379,6 +379,22 @@ mod tests {
             parse(&[&hosts[..], &["--client-id", "x"]].concat()).is_err(),
             "not both"
         );
+    }
+
+    #[test]
+    fn a_provider_sign_in_needs_no_email_and_takes_no_servers() {
+        let args = parse(&["--provider", "gmail-oauth"]).unwrap();
+        assert_eq!(args.provider.as_deref(), Some("gmail-oauth"));
+        assert_eq!((args.email, args.redirect_port), (None, 0));
+        let port = parse(&["--provider", "p", "--redirect-port", "8765"]).unwrap();
+        assert_eq!(port.redirect_port, 8765);
+        for refused in [
+            &["--provider", "p", "--email", "a@example.com"][..],
+            &["--provider", "p", "--client-id", "x"],
+            &["--provider", "p", "--imap-host", "i", "--smtp-host", "s"],
+        ] {
+            assert!(parse(refused).is_err(), "{refused:?}");
+        }
     }
 
     #[test]
