@@ -410,34 +410,11 @@ async fn token_for(server: &TestServer, stack: &Stack, user: &TestUser) -> Strin
 /// stderr.
 #[tokio::test]
 async fn mail_mcp_token_signs_in_at_the_oauth_provider_in_the_browser() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let loopback = format!("http://127.0.0.1:{port}/callback");
     let (server, providers) = start_with_oauth_provider(&[&loopback]).await;
     let user = oauth_stack().new_account("token-provider");
-    let mut args = vec!["token".to_string()];
-    args.extend(server_flags(&server));
-    args.extend([
-        "--provider".into(),
-        "testmail".into(),
-        "--providers-file".into(),
-        providers.display().to_string(),
-        "--redirect-port".into(),
-        port.to_string(),
-        "--mail-ca-file".into(),
-        stack().ca_file.display().to_string(),
-    ]);
-    let mut child = tokio::process::Command::new(mail_mcp())
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = token_with_provider(&server, &providers, port);
     let (authorization_url, stderr) = authorization_url_of(child.stderr.take().unwrap()).await;
     assert!(
         authorization_url.contains("code_challenge_method=S256")
@@ -481,6 +458,75 @@ async fn mail_mcp_token_signs_in_at_the_oauth_provider_in_the_browser() {
         .call_tool_ok(&token, "list_mailboxes", json!({}))
         .await;
     assert_eq!(boxes["mailboxes"][0]["name"], "INBOX", "{boxes}");
+}
+
+/// Starts `mail_mcp token --provider testmail` for `server`, its redirect on `port`.
+fn token_with_provider(server: &TestServer, providers: &Path, port: u16) -> tokio::process::Child {
+    let mut args = vec!["token".to_string()];
+    args.extend(server_flags(server));
+    args.extend([
+        "--provider".into(),
+        "testmail".into(),
+        "--providers-file".into(),
+        providers.display().to_string(),
+        "--redirect-port".into(),
+        port.to_string(),
+        "--mail-ca-file".into(),
+        stack().ca_file.display().to_string(),
+    ]);
+    tokio::process::Command::new(mail_mcp())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A redirect to `mail_mcp token --provider`'s loopback listener with another `state` (a
+/// forged or stale answer) is refused: the page says so, the command fails without
+/// exchanging the code and prints no token.
+#[tokio::test]
+async fn mail_mcp_token_refuses_a_redirect_with_another_state() {
+    let port = free_port();
+    let loopback = format!("http://127.0.0.1:{port}/callback");
+    let (server, providers) = start_with_oauth_provider(&[&loopback]).await;
+    let mut child = token_with_provider(&server, &providers, port);
+    let (_, stderr) = authorization_url_of(child.stderr.take().unwrap()).await;
+
+    let forged = reqwest::get(format!("{loopback}?code=forged-code&state=not-ours"))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200);
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("not for this sign-in")
+    );
+
+    let output = tokio::time::timeout(PROGRAM_LIMIT, child.wait_with_output())
+        .await
+        .expect("the command stops after the redirect")
+        .unwrap();
+    let stderr = stderr.await.unwrap();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(output.stdout.is_empty(), "no token is printed");
+    assert!(
+        stderr.contains("another state than this sign-in's") && !stderr.contains("Signed in at"),
+        "{stderr}"
+    );
 }
 
 /// Reads `stderr` up to the line holding the authorization URL; the rest of `stderr`
