@@ -2,12 +2,15 @@
 //! program under `tests/mcp_clients/` started as a subprocess (installed by `bin/install-deps`):
 //!
 //! - the official Python MCP SDK (PyPI `mcp`), signing in through its own OAuth provider,
-//!   once with dynamic registration and once with a client made by `mail_mcp generate`;
+//!   once with dynamic registration, once with a client made by `mail_mcp generate`, and
+//!   once through the login page's "Sign in with <provider>" button and the OAuth stack's
+//!   provider (`bin/oauth-stack`), sending over XOAUTH2;
 //! - the official TypeScript MCP SDK (npm `@modelcontextprotocol/sdk`) with a static bearer
 //!   token made by `mail_mcp token`, as LibreChat or a script would use it;
 //! - a person in Debian's Chromium (driven by Playwright) on the login page, on a desktop and
 //!   on a phone-sized screen, with screenshots under `<target>/artifacts/real_clients/`;
-//! - `mail_mcp token` itself: the live login check and the setup text it prints;
+//! - `mail_mcp token` itself: the live login check and the setup text it prints, and its
+//!   loopback browser sign-in at an OAuth provider (`--provider`);
 //! - and a raw-HTTP regression test for a keep-alive race the Python SDK ran into.
 //!
 //! Each program prints one JSON line describing what it saw; the tests check that and the
