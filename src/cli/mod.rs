@@ -2,6 +2,7 @@
 //! settings (flags and environment variables share names) and calls into the library.
 
 mod generate;
+mod provider_sign_in;
 mod token;
 
 use clap::{Parser, Subcommand};

@@ -1,18 +1,22 @@
 //! `mail_mcp token`: an access token for clients that only take a static
 //! `Authorization: Bearer` header (LibreChat, `claude mcp add --header`, scripts). It reads
-//! the password from the terminal without echo (or from stdin for scripts), checks the
-//! IMAP and SMTP logins live, and prints the token with ready-to-paste client setup.
+//! the password from the terminal without echo (or from stdin for scripts), or, with
+//! `--provider`, signs in at an OAuth mail provider in the browser
+//! ([`provider_sign_in`](super::provider_sign_in)); then it checks the IMAP and SMTP
+//! logins live, and prints the token with ready-to-paste client setup.
 //!
 //! The token is an ordinary access token of the server (same keys, same BASE_URL), only
 //! longer-lived, since these clients cannot refresh. Secrets go to stdout only; progress
 //! and errors go to stderr and never contain them.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::generate::endpoint;
+use super::provider_sign_in;
 use crate::config::{CommonArgs, MailArgs};
 use crate::http::oauth::scope;
 use crate::mail::{Imap, MailAccount, Security, ServerLogin, Smtp, verify_login};
@@ -33,8 +37,8 @@ const CLI_CLIENT: &str = "mail_mcp token";
 
 #[derive(Args)]
 #[command(
-    group = clap::ArgGroup::new("servers_or_client").required(true).args(["client_id", "imap_host"]),
-    override_usage = "mail_mcp token --email EMAIL (--client-id ID | --imap-host HOST --smtp-host HOST) [OPTIONS]"
+    group = clap::ArgGroup::new("servers_or_client").required(true).args(["client_id", "imap_host", "provider"]),
+    override_usage = "mail_mcp token --email EMAIL (--client-id ID | --imap-host HOST --smtp-host HOST) [OPTIONS]\n       mail_mcp token --provider NAME --providers-file FILE [--redirect-port PORT] [OPTIONS]"
 )]
 pub struct TokenArgs {
     #[command(flatten)]
@@ -46,6 +50,18 @@ pub struct TokenArgs {
     /// A client_id made by `mail_mcp generate`: the token uses its mail servers.
     #[arg(long, conflicts_with = "imap_host")]
     pub client_id: Option<String>,
+
+    /// Sign in at this provider of the providers file in the browser (its [provider.oauth]
+    /// block) instead of with a password; the address comes from the provider.
+    #[arg(long, conflicts_with_all = ["client_id", "imap_host", "email", "password_stdin"])]
+    pub provider: Option<String>,
+    /// The providers file naming --provider (the server's PROVIDERS_FILE).
+    #[arg(long, env = "PROVIDERS_FILE")]
+    pub providers_file: Option<PathBuf>,
+    /// The loopback port of the --provider redirect URI http://127.0.0.1:PORT/callback
+    /// (0: any free port, for providers that allow any loopback port).
+    #[arg(long, default_value_t = 0)]
+    pub redirect_port: u16,
 
     /// IMAP server host name (instead of --client-id).
     #[arg(long, requires = "smtp_host")]
@@ -67,8 +83,8 @@ pub struct TokenArgs {
     pub smtp_security: Option<Security>,
 
     /// Email address (the sender address, and the login unless --username is given).
-    #[arg(long)]
-    pub email: String,
+    #[arg(long, required_unless_present = "provider")]
+    pub email: Option<String>,
     /// IMAP login name (default: the email address).
     #[arg(long)]
     pub username: Option<String>,
@@ -116,10 +132,21 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
     let base_url = args.common.resolve_base_url().map_err(|e| e.to_string())?;
     let keyring = args.common.resolve_keyring().map_err(|e| e.to_string())?;
     let codec = TokenCodec::new(keyring, base_url.clone(), format!("{base_url}/mcp"));
-    let (endpoints, client) = endpoints(&args, &codec)?;
     let settings = args.mail.settings().map_err(|e| e.to_string())?;
-
-    let account = account(&args, endpoints, &mut Passwords::new())?;
+    let (mut account, client, upstream) = match &args.provider {
+        Some(provider) => {
+            let file = args.providers_file.as_deref();
+            let signed_in = provider_sign_in::sign_in(file, provider, args.redirect_port).await?;
+            let mut account = signed_in.account;
+            account.display_name = non_empty(args.name.as_deref()).map(str::to_string);
+            (account, CLI_CLIENT.to_string(), Some(signed_in.grant))
+        }
+        None => {
+            let (endpoints, client) = endpoints(&args, &codec)?;
+            let account = account(&args, endpoints, &mut Passwords::new())?;
+            (account, client, None)
+        }
+    };
     eprintln!(
         "Checking the login of {} at IMAP {} and SMTP {}...",
         account.email, account.imap.endpoint, account.smtp.endpoint
@@ -137,6 +164,11 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
         ));
     }
     eprintln!("Login accepted by both servers.");
+    if upstream.is_some() {
+        // The provider's access token only served the check: the token carries its grant.
+        account.imap.password.clear();
+        account.smtp.password.clear();
+    }
 
     let granted = match args.read_only {
         true => scope::READ.to_string(),
@@ -147,7 +179,7 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
         scope: granted,
         account,
         family: None,
-        upstream: None,
+        upstream,
     };
     let token = codec
         .seal(Purpose::Access, &claims, Some(args.lifetime))
@@ -196,7 +228,7 @@ fn account(
     endpoints: MailEndpoints,
     passwords: &mut Passwords,
 ) -> Result<MailAccount, String> {
-    let email = args.email.trim().to_string();
+    let email = args.email.as_deref().unwrap_or_default().trim().to_string();
     let username = non_empty(args.username.as_deref())
         .unwrap_or(&email)
         .to_string();
@@ -288,8 +320,8 @@ fn setup_text(mcp_url: &str, token: &str, claims: &AccessClaims, lifetime: Durat
          account:      {email} (IMAP {imap}, SMTP {smtp})\n\
          MCP URL:      {mcp_url}\n\
          \n\
-         Keep this token secret: it carries your mail password. It stops working when it\n\
-         expires or when the mail password changes.\n\
+         Keep this token secret: it opens your mailbox. It stops working when it expires,\n\
+         when the mail password changes, or when the provider sign-in is revoked.\n\
          \n\
          == Claude Code ==\n  \
            claude mcp add --transport http mail {mcp_url} --header \"Authorization: Bearer {token}\"\n\
@@ -347,6 +379,22 @@ mod tests {
             parse(&[&hosts[..], &["--client-id", "x"]].concat()).is_err(),
             "not both"
         );
+    }
+
+    #[test]
+    fn a_provider_sign_in_needs_no_email_and_takes_no_servers() {
+        let args = parse(&["--provider", "gmail-oauth"]).unwrap();
+        assert_eq!(args.provider.as_deref(), Some("gmail-oauth"));
+        assert_eq!((args.email, args.redirect_port), (None, 0));
+        let port = parse(&["--provider", "p", "--redirect-port", "8765"]).unwrap();
+        assert_eq!(port.redirect_port, 8765);
+        for refused in [
+            &["--provider", "p", "--email", "a@example.com"][..],
+            &["--provider", "p", "--client-id", "x"],
+            &["--provider", "p", "--imap-host", "i", "--smtp-host", "s"],
+        ] {
+            assert!(parse(refused).is_err(), "{refused:?}");
+        }
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct Upstream {
     http: reqwest::Client,
     cache: std::sync::Arc<AccessTokenCache>,
     default_redirect_uri: String,
+    /// A redirect URI used for every provider, whatever its block says (the loopback URI
+    /// of `mail_mcp token --provider`).
+    forced_redirect_uri: Option<String>,
 }
 
 impl Upstream {
@@ -108,6 +111,15 @@ impl Upstream {
             http,
             cache: std::sync::Arc::new(cache),
             default_redirect_uri,
+            forced_redirect_uri: None,
+        }
+    }
+
+    /// The same, sending every provider's answer to `redirect_uri` (a loopback URI).
+    pub fn redirecting_to(self, redirect_uri: String) -> Self {
+        Upstream {
+            forced_redirect_uri: Some(redirect_uri),
+            ..self
         }
     }
 
@@ -121,9 +133,9 @@ impl Upstream {
 
     /// The redirect URI registered at `oauth`'s provider.
     pub fn redirect_uri(&self, oauth: &OAuthSettings) -> String {
-        oauth
-            .redirect_uri
+        self.forced_redirect_uri
             .clone()
+            .or_else(|| oauth.redirect_uri.clone())
             .unwrap_or_else(|| self.default_redirect_uri.clone())
     }
 

@@ -451,3 +451,91 @@ impl OAuthStack {
         panic!("the provider never redirected to {redirect_prefix}");
     }
 }
+
+impl OAuthStack {
+    /// Like [`OAuthStack::register_client`], for several redirect URIs (the app's
+    /// callback and a `mail_mcp token` loopback URI, say).
+    pub async fn register_client_for(
+        &self,
+        redirect_uris: &[&str],
+        client_name: &str,
+    ) -> RegisteredClient {
+        let discovery: serde_json::Value = http()
+            .get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .send()
+            .await
+            .expect("discovery")
+            .json()
+            .await
+            .expect("discovery JSON");
+        let endpoint = discovery["registration_endpoint"]
+            .as_str()
+            .expect("the provider offers registration");
+        let body: serde_json::Value = http()
+            .post(endpoint)
+            .json(&serde_json::json!({
+                "redirect_uris": redirect_uris,
+                "client_name": client_name,
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_post",
+            }))
+            .send()
+            .await
+            .expect("registration request")
+            .json()
+            .await
+            .expect("registration JSON");
+        RegisteredClient {
+            client_id: body["client_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("registration refused: {body}"))
+                .to_string(),
+            client_secret: body["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .to_string(),
+        }
+    }
+
+    /// A providers file offering this stack's mail for the test domain as provider `id`,
+    /// signed in with OAuth as `client` (its secret in a file beside it) and `mechanism`.
+    pub fn providers_file(&self, id: &str, client: &RegisteredClient, mechanism: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mail_mcp-providers-{}", random_string(12)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("client-secret");
+        std::fs::write(&secret, &client.client_secret).unwrap();
+        let text = format!(
+            r#"
+[[provider]]
+id = "{id}"
+name = "Test Mail"
+domains = ["{domain}"]
+imap = {{ host = "{host}", port = {imaps}, security = "tls" }}
+smtp = {{ host = "{host}", port = {submission}, security = "starttls" }}
+[provider.oauth]
+authorization_endpoint = "{authorization}"
+token_endpoint = "{token}"
+client_id = "{client_id}"
+client_secret_file = "{secret}"
+scopes = ["openid", "email", "offline_access", "mail"]
+mechanism = "{mechanism}"
+authorization_params = {{ prompt = "consent" }}
+address = {{ id_token = {{ issuer = "{issuer}", jwks_uri = "{jwks}" }} }}
+"#,
+            domain = stack().domain,
+            host = stack().host,
+            imaps = self.imaps_port,
+            submission = self.submission_port,
+            authorization = self.authorization_endpoint,
+            token = self.token_endpoint,
+            client_id = client.client_id,
+            secret = secret.display(),
+            issuer = self.issuer,
+            jwks = self.jwks_uri,
+        );
+        let path = dir.join("providers.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}

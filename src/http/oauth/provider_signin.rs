@@ -31,7 +31,7 @@ use crate::mail::{MailAccount, ServerLogin};
 use crate::providers::{AddressSource, Provider};
 use crate::state::AppState;
 use crate::token::{Purpose, UpstreamGrant, UpstreamRequestClaims};
-use crate::upstream::{TokenAnswer, UpstreamError};
+use crate::upstream::{TokenAnswer, Upstream, UpstreamError};
 
 const COOKIE: &str = "mail_mcp_upstream";
 
@@ -200,7 +200,7 @@ async fn finish(
             "Start the sign-in again.",
         );
     };
-    if !issuer_matches(state, request, query.iss.as_deref()) {
+    if !issuer_matches(&state.upstream, &request.provider, query.iss.as_deref()) {
         tracing::warn!("provider callback naming another issuer (RFC 9207)");
         return error_page(
             state,
@@ -208,7 +208,14 @@ async fn finish(
             "Start the sign-in again.",
         );
     }
-    let (provider, signed_in) = match sign_in_upstream(state, request, code).await {
+    let signed_in = sign_in_upstream(
+        &state.upstream,
+        &request.provider,
+        code,
+        &request.verifier,
+        &request.nonce,
+    );
+    let (provider, signed_in) = match signed_in.await {
         Ok(found) => found,
         Err(error) => {
             tracing::info!(%error, "sign-in at the mail provider failed");
@@ -259,11 +266,11 @@ async fn finish(
 
 /// RFC 9207: an `iss` in the callback must be the provider's issuer (a mix-up defence),
 /// where the issuer is known exactly (an id_token issuer without `{tenantid}`).
-fn issuer_matches(state: &AppState, request: &UpstreamRequestClaims, iss: Option<&str>) -> bool {
+pub(crate) fn issuer_matches(upstream: &Upstream, provider: &str, iss: Option<&str>) -> bool {
     let Some(iss) = iss else {
         return true;
     };
-    let Ok((_, oauth)) = state.upstream.provider(&request.provider) else {
+    let Ok((_, oauth)) = upstream.provider(provider) else {
         return false;
     };
     match &oauth.address {
@@ -275,31 +282,30 @@ fn issuer_matches(state: &AppState, request: &UpstreamRequestClaims, iss: Option
 }
 
 /// What the provider's code gave.
-struct SignedIn {
-    answer: TokenAnswer,
-    refresh_token: String,
-    address: String,
+pub(crate) struct SignedIn {
+    pub answer: TokenAnswer,
+    pub refresh_token: String,
+    pub address: String,
 }
 
-async fn sign_in_upstream<'a>(
-    state: &'a AppState,
-    request: &UpstreamRequestClaims,
+/// Exchanges the code of `provider_id` (with its PKCE `verifier`) and learns the mailbox
+/// address from the provider (the id_token checked against `nonce`, or userinfo). Also
+/// used by `mail_mcp token --provider`.
+pub(crate) async fn sign_in_upstream<'a>(
+    upstream: &'a Upstream,
+    provider_id: &str,
     code: &str,
+    verifier: &str,
+    nonce: &str,
 ) -> Result<(&'a Provider, SignedIn), UpstreamError> {
-    let (provider, oauth) = state.upstream.provider(&request.provider)?;
-    let answer = state
-        .upstream
-        .exchange_code(oauth, code, &request.verifier)
-        .await?;
+    let (provider, oauth) = upstream.provider(provider_id)?;
+    let answer = upstream.exchange_code(oauth, code, verifier).await?;
     let refresh_token = answer.refresh_token.clone().ok_or_else(|| {
         UpstreamError::Identity(
             "it gave no refresh token (the operator must ask for offline access)".into(),
         )
     })?;
-    let address = state
-        .upstream
-        .address(oauth, &answer, &request.nonce)
-        .await?;
+    let address = upstream.address(oauth, &answer, nonce).await?;
     Ok((
         provider,
         SignedIn {
@@ -311,7 +317,7 @@ async fn sign_in_upstream<'a>(
 }
 
 /// The account of `address` at `provider`, signing in with `access_token`.
-fn account_for(provider: &Provider, address: &str, access_token: &str) -> MailAccount {
+pub(crate) fn account_for(provider: &Provider, address: &str, access_token: &str) -> MailAccount {
     let endpoints = provider.endpoints();
     let login = |endpoint| ServerLogin {
         endpoint,
@@ -335,7 +341,7 @@ fn granted_scope(requested: &str, allow_send: bool) -> String {
         .join(" ")
 }
 
-fn random_string(len: usize) -> String {
+pub(crate) fn random_string(len: usize) -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)
         .take(len)

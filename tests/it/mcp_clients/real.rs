@@ -2,12 +2,15 @@
 //! program under `tests/mcp_clients/` started as a subprocess (installed by `bin/install-deps`):
 //!
 //! - the official Python MCP SDK (PyPI `mcp`), signing in through its own OAuth provider,
-//!   once with dynamic registration and once with a client made by `mail_mcp generate`;
+//!   once with dynamic registration, once with a client made by `mail_mcp generate`, and
+//!   once through the login page's "Sign in with <provider>" button and the OAuth stack's
+//!   provider (`bin/oauth-stack`), sending over XOAUTH2;
 //! - the official TypeScript MCP SDK (npm `@modelcontextprotocol/sdk`) with a static bearer
 //!   token made by `mail_mcp token`, as LibreChat or a script would use it;
 //! - a person in Debian's Chromium (driven by Playwright) on the login page, on a desktop and
 //!   on a phone-sized screen, with screenshots under `<target>/artifacts/real_clients/`;
-//! - `mail_mcp token` itself: the live login check and the setup text it prints;
+//! - `mail_mcp token` itself: the live login check and the setup text it prints, and its
+//!   loopback browser sign-in at an OAuth provider (`--provider`);
 //! - and a raw-HTTP regression test for a keep-alive race the Python SDK ran into.
 //!
 //! Each program prints one JSON line describing what it saw; the tests check that and the
@@ -21,6 +24,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::app::{AuthRequest, TestServer};
+use common::oauth::oauth_stack;
 use common::{Stack, TestUser, stack};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -309,6 +313,69 @@ async fn python_sdk_signs_in_with_a_generated_client() {
     assert_python_session(&report, &user, "Python Generated", subject).await;
 }
 
+/// The app with a providers file whose provider signs in at the OAuth stack's provider
+/// (as `tests/it/http/oauth/provider.rs` starts it), its client registered there for the
+/// app's callback and any `more_redirect_uris`. Returns the server and the providers file.
+async fn start_with_oauth_provider(more_redirect_uris: &[&str]) -> (TestServer, PathBuf) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!(
+        "http://{}/oauth/provider/callback",
+        listener.local_addr().unwrap()
+    );
+    let mut redirect_uris = vec![callback.as_str()];
+    redirect_uris.extend_from_slice(more_redirect_uris);
+    let client = oauth_stack()
+        .register_client_for(&redirect_uris, "mail-mcp")
+        .await;
+    let providers = oauth_stack().providers_file("testmail", &client, "xoauth2");
+    let args = ["--providers-file", providers.to_str().unwrap()];
+    (
+        TestServer::start_on(listener, stack(), &args).await,
+        providers,
+    )
+}
+
+/// The Python SDK signs in through the whole provider flow: it registers itself, the
+/// person clicks "Sign in with Test Mail" on our login page, signs in at the OAuth
+/// provider (its login form and consent), and comes back through our callback with our
+/// code; the SDK's token then lists the tools and mailboxes and sends mail over XOAUTH2
+/// (the provider's access token), which arrives in the INBOX.
+#[tokio::test]
+async fn python_sdk_signs_in_through_the_oauth_provider_and_sends_over_xoauth2() {
+    let (server, _) = start_with_oauth_provider(&[]).await;
+    let user = oauth_stack().new_account("py-provider");
+    let script = mcp_clients_dir().join("python/oauth_client.py");
+    let url = server.url("/mcp");
+    let subject = "python sdk over the provider";
+    let env = [
+        ("MCP_URL", url.as_str()),
+        ("SIGN_IN", "provider"),
+        ("PROVIDER_LOGIN", user.email.as_str()),
+        ("PROVIDER_PASSWORD", user.password.as_str()),
+        ("FOLDER", "Python Provider"),
+        ("SEND_SUBJECT", subject),
+    ];
+    let output = run(&python(), &[script.display().to_string()], &env, "").await;
+    let report = report(&output, "the Python SDK client (provider sign-in)");
+
+    assert_eq!(report["client_id_registered"], true, "{report}");
+    let tools = names(&report["tools"]);
+    assert!(tools.contains(&"send_mail_message"), "{tools:?}");
+    let mailboxes = names(&report["mailboxes"]);
+    assert!(
+        mailboxes.contains(&"INBOX") && mailboxes.contains(&"Python Provider"),
+        "{report}"
+    );
+    assert_eq!(
+        report["received"], true,
+        "the sent message arrived: {report}"
+    );
+    assert_eq!(report["token_scope"], "mail.read mail.send offline_access");
+    assert_eq!(report["has_refresh_token"], true);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(&user.password), "{stderr}");
+}
+
 /// Runs `mail_mcp token` with the password on stdin.
 async fn token_command(extra: &[String], stdin: &str) -> Output {
     let mut args = vec!["token".to_string(), "--password-stdin".to_string()];
@@ -335,6 +402,164 @@ async fn token_for(server: &TestServer, stack: &Stack, user: &TestUser) -> Strin
         String::from_utf8_lossy(&output.stderr)
     );
     field(&stdout, "access_token:")
+}
+
+/// `mail_mcp token --provider` signs in at the OAuth provider as a native app does: it
+/// prints the provider's authorization URL (PKCE S256, its loopback redirect URI), the
+/// person signs in there in the browser, the redirect reaches the command's loopback
+/// listener (which shows "you can close this window"), and the command checks IMAP and
+/// SMTP with the provider's access token and prints our token, which works on /mcp (the
+/// server fetching provider access tokens with the sealed grant) without any secret on
+/// stderr.
+#[tokio::test]
+async fn mail_mcp_token_signs_in_at_the_oauth_provider_in_the_browser() {
+    let port = free_port();
+    let loopback = format!("http://127.0.0.1:{port}/callback");
+    let (server, providers) = start_with_oauth_provider(&[&loopback]).await;
+    let user = oauth_stack().new_account("token-provider");
+    let mut child = token_with_provider(&server, &providers, port);
+    let (authorization_url, stderr) = authorization_url_of(child.stderr.take().unwrap()).await;
+    assert!(
+        authorization_url.contains("code_challenge_method=S256")
+            && authorization_url.contains(&format!(
+                "redirect_uri={}",
+                url::form_urlencoded::byte_serialize(loopback.as_bytes()).collect::<String>()
+            )),
+        "{authorization_url}"
+    );
+
+    let redirect = oauth_stack()
+        .browser_sign_in(&authorization_url, &user, &loopback)
+        .await;
+    let page = reqwest::get(redirect.as_str()).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("You can close this window")
+    );
+
+    let output = tokio::time::timeout(PROGRAM_LIMIT, child.wait_with_output())
+        .await
+        .expect("the command finishes after the redirect")
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = stderr.await.unwrap();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        field(&stdout, "account:").starts_with(&user.email),
+        "{stdout}"
+    );
+    assert_eq!(field(&stdout, "scope:"), "mail.read mail.send");
+    assert!(
+        !stderr.contains("eyJ") && !stderr.contains(&user.password),
+        "{stderr}"
+    );
+    let token = field(&stdout, "access_token:");
+    let boxes = server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+    assert_eq!(boxes["mailboxes"][0]["name"], "INBOX", "{boxes}");
+}
+
+/// Starts `mail_mcp token --provider testmail` for `server`, its redirect on `port`.
+fn token_with_provider(server: &TestServer, providers: &Path, port: u16) -> tokio::process::Child {
+    let mut args = vec!["token".to_string()];
+    args.extend(server_flags(server));
+    args.extend([
+        "--provider".into(),
+        "testmail".into(),
+        "--providers-file".into(),
+        providers.display().to_string(),
+        "--redirect-port".into(),
+        port.to_string(),
+        "--mail-ca-file".into(),
+        stack().ca_file.display().to_string(),
+    ]);
+    tokio::process::Command::new(mail_mcp())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A redirect to `mail_mcp token --provider`'s loopback listener with another `state` (a
+/// forged or stale answer) is refused: the page says so, the command fails without
+/// exchanging the code and prints no token.
+#[tokio::test]
+async fn mail_mcp_token_refuses_a_redirect_with_another_state() {
+    let port = free_port();
+    let loopback = format!("http://127.0.0.1:{port}/callback");
+    let (server, providers) = start_with_oauth_provider(&[&loopback]).await;
+    let mut child = token_with_provider(&server, &providers, port);
+    let (_, stderr) = authorization_url_of(child.stderr.take().unwrap()).await;
+
+    let forged = reqwest::get(format!("{loopback}?code=forged-code&state=not-ours"))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200);
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("not for this sign-in")
+    );
+
+    let output = tokio::time::timeout(PROGRAM_LIMIT, child.wait_with_output())
+        .await
+        .expect("the command stops after the redirect")
+        .unwrap();
+    let stderr = stderr.await.unwrap();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(output.stdout.is_empty(), "no token is printed");
+    assert!(
+        stderr.contains("another state than this sign-in's") && !stderr.contains("Signed in at"),
+        "{stderr}"
+    );
+}
+
+/// Reads `stderr` up to the line holding the authorization URL; the rest of `stderr`
+/// is collected in the background.
+async fn authorization_url_of(
+    stderr: tokio::process::ChildStderr,
+) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let url = loop {
+        let line = tokio::time::timeout(PROGRAM_LIMIT, lines.next_line())
+            .await
+            .expect("the command prints the URL")
+            .unwrap()
+            .unwrap_or_else(|| panic!("no authorization URL printed:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.trim_start().starts_with("http") && line.contains("/auth") {
+            break line.trim().to_string();
+        }
+    };
+    let rest = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    (url, rest)
 }
 
 /// The TypeScript SDK with a static bearer token from `mail_mcp token` (as LibreChat uses

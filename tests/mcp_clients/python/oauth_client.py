@@ -11,6 +11,11 @@ Run by tests/it/mcp_clients/real.rs. Env:
   FOLDER           a folder name to create
   CLIENT_ID        optional: a client made by `mail_mcp generate` (else: dynamic registration)
   CLIENT_SECRET    the secret of CLIENT_ID
+  SEND_SUBJECT     optional: send_mail_message to the signed-in mailbox with this subject,
+                   and wait until list_mail_messages shows it in the INBOX
+  SIGN_IN          optional: `provider` clicks "Sign in with <provider>" on our login page
+                   instead of the password form, and signs in at the OAuth provider with
+                   PROVIDER_LOGIN / PROVIDER_PASSWORD (its login form, then its consent)
 Prints one JSON line to stdout: what happened, for the test to check.
 """
 
@@ -100,10 +105,74 @@ class HeadlessPerson:
                 iss=query.get("iss", [None])[0],
             )
 
+    def take_code(self, location: str) -> None:
+        """Keeps the code of our redirect to the SDK's redirect URI."""
+        query = parse_qs(urlparse(location).query)
+        if "code" not in query:
+            raise RuntimeError(f"no code in the redirect: {query.get('error')}")
+        self.result = AuthorizationCodeResult(
+            code=query["code"][0],
+            state=query.get("state", [None])[0],
+            iss=query.get("iss", [None])[0],
+        )
+
     async def callback(self) -> AuthorizationCodeResult:
         if self.result is None:
             raise RuntimeError("the login did not finish")
         return self.result
+
+
+class ProviderPerson(HeadlessPerson):
+    """Clicks "Sign in with <provider>" on our login page and signs in at the provider:
+    its login form (`login`, `password`), its consent, and back through our callback,
+    whose redirect carries our code. httpx's cookie jar keeps each host's cookies."""
+
+    async def open(self, authorization_url: str) -> None:
+        self.authorization_url = authorization_url
+        async with httpx2.AsyncClient(follow_redirects=False, timeout=60) as browser:
+            page = await browser.get(authorization_url)
+            if page.status_code != 200:
+                raise RuntimeError(f"login page: HTTP {page.status_code}: {page.text[:300]}")
+            button = re.search(
+                r'<form method="post" action="([^"]+)">\s*'
+                r'<input type="hidden" name="form_token" value="([^"]+)">\s*'
+                r'<input type="hidden" name="provider" value="([^"]+)">',
+                page.text,
+            )
+            if not button:
+                raise RuntimeError("the login page has no provider button")
+            action, form_token, provider = (html.unescape(g) for g in button.groups())
+            start = httpx2.URL(authorization_url).join(action)
+            fields = {"form_token": form_token, "provider": provider, "allow_send": "on"}
+            response = await browser.post(start, data=fields)
+            location = self.redirect_of(response, "the provider button")
+            # The provider: its interaction page, then its two-field login form.
+            location = await self.follow(browser, location, until="/interaction/")
+            login = await browser.get(location)
+            if login.status_code != 200:
+                raise RuntimeError(f"provider login page: HTTP {login.status_code}")
+            form = httpx2.URL(location).join(urlparse(location).path + "/login")
+            credentials = {"login": self.email, "password": self.password}
+            response = await browser.post(form, data=credentials)
+            location = self.redirect_of(response, "the provider's login")
+            # Resume, consent (granted at once), resume, our callback: back to the SDK.
+            redirect = await self.follow(browser, location, until=REDIRECT_URI)
+            self.take_code(redirect)
+
+    @staticmethod
+    def redirect_of(response, what: str) -> str:
+        if response.status_code not in (302, 303):
+            raise RuntimeError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
+        return str(response.url.join(response.headers["location"]))
+
+    async def follow(self, browser, location: str, until: str) -> str:
+        """Follows redirects one hop at a time until one leads to `until`."""
+        for _ in range(10):
+            if until in location and (until != REDIRECT_URI or location.startswith(until)):
+                return location
+            response = await browser.get(location)
+            location = self.redirect_of(response, f"GET {urlparse(location).path}")
+        raise RuntimeError(f"never redirected to {until}")
 
 
 async def call(client: Client, name: str, arguments: dict) -> dict:
@@ -114,9 +183,23 @@ async def call(client: Client, name: str, arguments: dict) -> dict:
     return result.structured_content or {}
 
 
+async def send_to_self(client: Client, address: str, subject: str) -> bool:
+    """Sends `subject` to `address` and waits (up to 30 s) until the INBOX lists it."""
+    await call(client, "send_mail_message", {"to": [address], "subject": subject, "text_body": "from the Python SDK\n"})
+    for _ in range(60):
+        page = await call(client, "list_mail_messages", {"folder": "INBOX"})
+        if any(m.get("subject") == subject for m in page["messages"]):
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
 async def main() -> None:
     url = env("MCP_URL")
-    person = HeadlessPerson(env("MAIL_EMAIL"), env("MAIL_PASSWORD"))
+    if os.environ.get("SIGN_IN") == "provider":
+        person = ProviderPerson(env("PROVIDER_LOGIN"), env("PROVIDER_PASSWORD"))
+    else:
+        person = HeadlessPerson(env("MAIL_EMAIL"), env("MAIL_PASSWORD"))
     client_id = os.environ.get("CLIENT_ID")
     pre_registered = None
     if client_id:
@@ -162,6 +245,9 @@ async def main() -> None:
             if "search_mail_messages" in names:
                 found = await call(client, "search_mail_messages", {"folder": "INBOX", "subject": "python"})
                 report["found"] = [m.get("subject") for m in found["messages"]]
+            subject = os.environ.get("SEND_SUBJECT")
+            if subject:
+                report["received"] = await send_to_self(client, person.email, subject)
     client_info = storage.client_info
     report["client_id_registered"] = bool(client_info and client_info.client_id != client_id)
     report["auth_method"] = client_info.token_endpoint_auth_method if client_info else None

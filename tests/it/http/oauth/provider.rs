@@ -68,43 +68,7 @@ async fn start_app(mechanism: &str, client_name: &str, extra_args: &[&str]) -> A
 
 /// A providers file with the test provider (its secret in a file beside it).
 fn providers_file(client: &RegisteredClient, mechanism: &str) -> PathBuf {
-    let oauth = oauth_stack();
-    let dir = std::env::temp_dir().join(format!("mail_mcp-providers-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = dir.join("client-secret");
-    std::fs::write(&secret, &client.client_secret).unwrap();
-    let text = format!(
-        r#"
-[[provider]]
-id = "{PROVIDER}"
-name = "Test Mail"
-domains = ["{domain}"]
-imap = {{ host = "{host}", port = {imaps}, security = "tls" }}
-smtp = {{ host = "{host}", port = {submission}, security = "starttls" }}
-[provider.oauth]
-authorization_endpoint = "{authorization}"
-token_endpoint = "{token}"
-client_id = "{client_id}"
-client_secret_file = "{secret}"
-scopes = ["openid", "email", "offline_access", "mail"]
-mechanism = "{mechanism}"
-authorization_params = {{ prompt = "consent" }}
-address = {{ id_token = {{ issuer = "{issuer}", jwks_uri = "{jwks}" }} }}
-"#,
-        domain = stack().domain,
-        host = stack().host,
-        imaps = oauth.imaps_port,
-        submission = oauth.submission_port,
-        authorization = oauth.authorization_endpoint,
-        token = oauth.token_endpoint,
-        client_id = client.client_id,
-        secret = secret.display(),
-        issuer = oauth.issuer,
-        jwks = oauth.jwks_uri,
-    );
-    let path = dir.join("providers.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    oauth_stack().providers_file(PROVIDER, client, mechanism)
 }
 
 /// The value of the cookie `name` set by `response`, as `name=value`.
