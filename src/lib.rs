@@ -18,12 +18,15 @@
 //! - [`attachments`]: attachment stores (local files or S3) and their signed URLs. No HTTP.
 //! - [`mail_files`]: attachments of mail as files: links of read parts, files of outgoing
 //!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
+//! - `fuzzing` (hidden): what the fuzz targets of `fuzz/` need of crate-private code.
 //! - [`net_guard`]: outbound connections to hosts a stranger named never reach private networks.
 
 pub mod app;
 pub mod attachments;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod logging;
 pub mod mail;

@@ -8,7 +8,7 @@ pub mod attachment_text;
 mod connect;
 mod errors;
 pub mod folders;
-mod guard;
+pub(crate) mod guard;
 pub mod mailboxes;
 pub mod names;
 mod open;
