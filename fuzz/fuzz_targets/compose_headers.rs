@@ -90,14 +90,20 @@ fn check_headers(raw: &[u8]) {
     let lines: Vec<&str> = text.split("\r\n").collect();
     let mut in_headers = true;
     let mut boundaries: Vec<String> = Vec::new();
+    let mut in_content_type = false;
     for line in lines {
         if in_headers {
             if line.is_empty() {
                 in_headers = false;
+                in_content_type = false;
                 continue;
             }
             check_header_line(line);
-            if let Some(b) = boundary_of(line) {
+            if !line.starts_with([' ', '\t']) {
+                in_content_type = line.to_ascii_lowercase().starts_with("content-type:");
+            }
+            // Only Content-Type declares a boundary (a subject may quote one).
+            if in_content_type && let Some(b) = boundary_of(line) {
                 boundaries.push(b);
             }
         } else if boundaries.iter().any(|b| line == format!("--{b}")) {
