@@ -20,12 +20,15 @@
 //!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
 //! - [`upstream`]: mail providers signed in with OAuth 2.0: their code exchange, the
 //!   mailbox address they vouch for, and their cached access tokens. No HTTP serving.
+//! - `fuzzing` (hidden): what the fuzz targets of `fuzz/` need of crate-private code.
 //! - [`net_guard`]: outbound connections to hosts a stranger named never reach private networks.
 
 pub mod app;
 pub mod attachments;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod logging;
 pub mod mail;

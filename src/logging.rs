@@ -1,6 +1,9 @@
-//! Logging set-up: the `LOG_LEVEL` filter, and a cap that no setting lifts on the crates
-//! whose debug and trace output is the wire itself (IMAP commands with `LOGIN` passwords
-//! and bearer tokens, server answers with mail content, HTTP/2 frames).
+//! Logging set-up: the `LOG_LEVEL` filter, the `LOG_FORMAT` (human-readable text, or one
+//! JSON object a line for log collectors, each line of a request carrying its request id
+//! from the request span), and a cap that no setting lifts on the crates whose debug and
+//! trace output is the wire itself (IMAP commands with `LOGIN` passwords and bearer
+//! tokens, server answers with mail content, HTTP/2 frames). Both formats print the same
+//! fields, so neither shows a secret the other hides.
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{EnvFilter, FilterFn};
@@ -30,16 +33,67 @@ pub fn level_filter() -> EnvFilter {
     EnvFilter::try_from_env("LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// Logs to stderr through `filter`, with the wire cap applied after it.
-pub fn init(filter: EnvFilter) {
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event, its spans' fields before the message.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with
+    /// `message`), `span` (the innermost span) and `spans` (all of them, outermost first).
+    Json,
+}
+
+impl LogFormat {
+    /// The format `LOG_FORMAT` names (`text` when unset); an error says what it may be.
+    pub fn from_env() -> Result<LogFormat, String> {
+        match std::env::var("LOG_FORMAT") {
+            Err(_) => Ok(LogFormat::Text),
+            Ok(value) => LogFormat::parse(&value),
+        }
+    }
+
+    /// `text` or `json`, in any case.
+    pub fn parse(value: &str) -> Result<LogFormat, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" | "" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("LOG_FORMAT must be text or json, not \"{value}\"")),
+        }
+    }
+}
+
+/// Logs to stderr in `format` through `filter`, with the wire cap applied after it.
+pub fn init(filter: EnvFilter, format: LogFormat) {
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter)
-                .with_filter(FilterFn::new(is_printable)),
-        )
+        .with(layer(format, std::io::stderr, filter))
         .init();
+}
+
+/// The formatting layer writing to `writer`, filtered by `filter` and the wire cap.
+pub fn layer<S, W>(
+    format: LogFormat,
+    writer: W,
+    filter: EnvFilter,
+) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let base = tracing_subscriber::fmt::layer().with_writer(writer);
+    match format {
+        LogFormat::Text => base
+            .with_filter(filter)
+            .with_filter(FilterFn::new(is_printable))
+            .boxed(),
+        LogFormat::Json => base
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_filter(filter)
+            .with_filter(FilterFn::new(is_printable))
+            .boxed(),
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +141,50 @@ mod tests {
         assert!(!text.contains("c2VjcmV0"), "{text}");
         assert!(text.contains("connection closed by the server"), "{text}");
         assert!(text.contains("our own debug line"), "{text}");
+    }
+
+    /// `LOG_FORMAT=json` writes one JSON object per line with the level, the target, the
+    /// message among the fields and the fields of the spans it happened in; the wire cap
+    /// holds there too.
+    #[test]
+    fn json_lines_have_the_documented_shape_and_the_cap() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(layer(
+            LogFormat::Json,
+            move || writer.clone(),
+            EnvFilter::new("trace"),
+        ));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "r-1", path = "/mcp");
+            let _entered = span.enter();
+            tracing::info!(tool = "list_mail_messages", "tool call finished");
+            tracing::trace!(target: "async_imap", "encode: A1 LOGIN bob hunter2");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let line = &lines[0];
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["target"], module_path!());
+        assert_eq!(line["fields"]["message"], "tool call finished");
+        assert_eq!(line["fields"]["tool"], "list_mail_messages");
+        assert_eq!(line["span"]["request_id"], "r-1");
+        assert_eq!(line["spans"][0]["name"], "request");
+        assert!(line["timestamp"].is_string());
+    }
+
+    /// `LOG_FORMAT` takes text or json and refuses anything else with a message naming both.
+    #[test]
+    fn log_format_values() {
+        assert_eq!(LogFormat::parse("json"), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::parse("TEXT"), Ok(LogFormat::Text));
+        let err = LogFormat::parse("xml").unwrap_err();
+        assert!(err.contains("text or json"), "{err}");
     }
 
     /// Only the wire crates themselves are capped, not crates whose names merely start

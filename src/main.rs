@@ -8,7 +8,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    mail_mcp::logging::init(mail_mcp::logging::level_filter());
+    let format = match mail_mcp::logging::LogFormat::from_env() {
+        Ok(format) => format,
+        Err(message) => {
+            eprintln!("mail_mcp: {message}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    mail_mcp::logging::init(mail_mcp::logging::level_filter(), format);
     match mail_mcp::cli::run(mail_mcp::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {

@@ -18,7 +18,6 @@ use axum::Router;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
@@ -28,13 +27,12 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole application router.
 pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health::health))
         .route("/attachments/{signed_link}", get(attachments::download))
         .merge(oauth::routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(mcp::routes(&state, shutdown))
-        .layer(panics::catch_panics())
-        .layer(TraceLayer::new_for_http().make_span_with(trace::RedactedSpan))
-        .with_state(state)
+        .layer(panics::catch_panics());
+    trace::with_request_tracing(routes).with_state(state)
 }

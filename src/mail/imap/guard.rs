@@ -64,6 +64,12 @@ pub(crate) enum Refusal {
     LiteralTooLarge(u64),
     #[error("the mail server sent literals nested more than {0} deep; refusing it")]
     NestedLiterals(usize),
+    /// imap-proto 0.17 slices a status line's text one byte after its `[code]`, which
+    /// panics when that byte starts a multi-byte character (found by fuzz/imap_guard).
+    #[error(
+        "the mail server sent a status line with non-ASCII text right after its response code; refusing it"
+    )]
+    TextAfterCode,
 }
 
 impl Refusal {
@@ -214,6 +220,9 @@ impl Reading {
             return Err(Refusal::LineTooLong(self.limits.max_line_bytes));
         }
         self.classify(byte);
+        if self.kind == LineKind::Status && self.previous == b']' && !byte.is_ascii() {
+            return Err(Refusal::TextAfterCode);
+        }
         let mut opened = None;
         self.state = match self.state {
             State::Line => self.in_line(byte)?,
@@ -441,6 +450,24 @@ mod tests {
             .try_for_each(|b| scanner.scan(std::slice::from_ref(b)));
         assert_eq!(whole, bytewise, "{}", String::from_utf8_lossy(input));
         whole
+    }
+
+    /// A status line whose response code is followed directly by a non-ASCII byte (no
+    /// space) is refused: imap-proto would panic slicing inside the character. Found by
+    /// fuzz/imap_guard; the same text after the usual space passes.
+    #[test]
+    fn non_ascii_right_after_a_response_code_is_refused() {
+        let refused = Err(Refusal::TextAfterCode);
+        assert_eq!(scan("* OK [ALERT]\u{e9}t\u{e9}\r\n".as_bytes()), refused);
+        assert_eq!(
+            scan("A1 NO [AUTHENTICATIONFAILED]\u{fc}\r\n".as_bytes()),
+            refused
+        );
+        assert_eq!(scan("* OK [ALERT] \u{e9}t\u{e9}\r\n".as_bytes()), Ok(()));
+        assert_eq!(
+            scan("* 1 FETCH (BODY[] \"]\u{e9}\")\r\n".as_bytes()),
+            Ok(())
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod changes;
 mod connect;
 mod errors;
 pub mod folders;
-mod guard;
+pub(crate) mod guard;
 pub mod mailboxes;
 pub mod names;
 mod open;
