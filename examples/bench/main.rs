@@ -408,6 +408,7 @@ impl Tokens {
             scope: "mail.read mail.send offline_access".into(),
             account,
             family: None,
+            policy: mail_mcp::token::SendPolicy::SendFreely,
             upstream: None,
         };
         self.codec

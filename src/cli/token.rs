@@ -21,7 +21,7 @@ use crate::config::{CommonArgs, MailArgs};
 use crate::http::oauth::scope;
 use crate::mail::{Imap, MailAccount, Security, ServerLogin, Smtp, verify_login};
 use crate::token::{
-    AccessClaims, ClientClaims, MailEndpoints, Purpose, TokenCodec, client_fingerprint,
+    AccessClaims, ClientClaims, MailEndpoints, Purpose, SendPolicy, TokenCodec, client_fingerprint,
 };
 
 /// Default lifetime of a token made here: as long as the server's default refresh-token
@@ -94,9 +94,15 @@ pub struct TokenArgs {
     /// SMTP login name (default: the IMAP login name).
     #[arg(long)]
     pub smtp_username: Option<String>,
-    /// Grant reading only (scope mail.read): no sending, moving or deleting.
+    /// Grant reading only (scope mail.read): no sending, moving or deleting. The same as
+    /// `--policy read-only`.
     #[arg(long)]
     pub read_only: bool,
+    /// What the token may do with mail that leaves the mailbox or cannot be undone:
+    /// send-freely, ask (each send, permanent delete, folder deletion or bulk change waits
+    /// for the person's approval), drafts-only or read-only.
+    #[arg(long, default_value = "ask", value_parser = parse_policy)]
+    pub policy: SendPolicy,
     /// How long the token is valid, e.g. 8h, 30days, 90days (at most 366 days).
     #[arg(long, default_value = DEFAULT_LIFETIME, value_parser = parse_lifetime)]
     pub lifetime: Duration,
@@ -113,6 +119,12 @@ pub struct TokenArgs {
     /// Print only the token (for scripts), no setup text.
     #[arg(long)]
     pub token_only: bool,
+}
+
+/// A [`SendPolicy`] by its name, with `-` or `_` between the words.
+fn parse_policy(text: &str) -> Result<SendPolicy, String> {
+    SendPolicy::from_form(&text.replace('-', "_"))
+        .ok_or_else(|| "expected send-freely, ask, drafts-only or read-only".to_string())
 }
 
 /// A lifetime between one minute and [`MAX_LIFETIME`].
@@ -170,15 +182,17 @@ pub async fn run(args: TokenArgs) -> Result<(), String> {
         account.smtp.password.clear();
     }
 
-    let granted = match args.read_only {
-        true => scope::READ.to_string(),
-        false => format!("{} {}", scope::READ, scope::SEND),
+    let policy = match args.read_only {
+        true => SendPolicy::ReadOnly,
+        false => args.policy,
     };
+    let requested = format!("{} {}", scope::READ, scope::SEND);
     let claims = AccessClaims {
         client: client_fingerprint(&client),
-        scope: granted,
+        scope: scope::granted(&requested, policy),
         account,
         family: None,
+        policy,
         upstream,
     };
     let token = codec
@@ -429,6 +443,7 @@ mod tests {
             scope: "mail.read".into(),
             account,
             family: None,
+            policy: SendPolicy::ReadOnly,
             upstream: None,
         };
         let text = setup_text(

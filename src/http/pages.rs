@@ -6,6 +6,8 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::token::SendPolicy;
+
 /// Stylesheet shared by all pages, served from our origin so the CSP needs no inline style.
 pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
@@ -29,8 +31,8 @@ pub struct LoginValues {
     pub username: String,
     pub smtp_username: String,
     pub same_smtp: bool,
-    /// Grant sending and changing mail, not only reading.
-    pub allow_send: bool,
+    /// What the connection may do with mail that leaves or cannot be undone.
+    pub policy: SendPolicy,
     /// The chosen provider id, `custom`, or empty for "from my email address".
     pub provider: String,
     pub custom: CustomServerValues,
@@ -89,11 +91,56 @@ pub struct LoginPage {
     /// Whether the password form is shown (fixed servers, password providers or custom).
     pub password_form: bool,
     pub allow_custom: bool,
-    /// The client asked for more than reading: offer the choice to grant only reading.
+    /// The client asked for more than reading: offer the choice of [`SendPolicy`].
     pub offer_send: bool,
+    /// The policies offered, in order ([`PolicyOption::all`]).
+    pub policy_options: Vec<PolicyOption>,
     pub form_token: String,
     pub values: LoginValues,
     pub errors: Vec<String>,
+}
+
+/// One choice of [`SendPolicy`] on the consent page.
+pub struct PolicyOption {
+    pub value: &'static str,
+    pub title: &'static str,
+    pub detail: &'static str,
+}
+
+impl PolicyOption {
+    /// Every policy, with the words the page shows for it.
+    pub fn all() -> Vec<PolicyOption> {
+        SendPolicy::ALL
+            .into_iter()
+            .map(|policy| {
+                let (title, detail) = match policy {
+                    SendPolicy::SendFreely => (
+                        "Send freely.",
+                        "The app sends, forwards and permanently deletes mail as it decides.",
+                    ),
+                    SendPolicy::Ask => (
+                        "Ask me first (recommended).",
+                        "You see and approve each message before it is sent, and each permanent \
+                         delete, folder deletion or change to many messages.",
+                    ),
+                    SendPolicy::DraftsOnly => (
+                        "Drafts only.",
+                        "The app writes drafts for you to send yourself; nothing is sent or \
+                         permanently deleted.",
+                    ),
+                    SendPolicy::ReadOnly => (
+                        "Read only.",
+                        "The app reads and searches your mail and changes nothing.",
+                    ),
+                };
+                PolicyOption {
+                    value: policy.as_str(),
+                    title,
+                    detail,
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Template)]

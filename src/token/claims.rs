@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::SendPolicy;
 use crate::mail::{Endpoint, MailAccount};
 
 /// How a client proves itself at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
@@ -76,6 +77,10 @@ pub struct CodeClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     pub account: MailAccount,
+    /// What the person allowed on the consent page (absent in tokens sealed before
+    /// policies existed: [`SendPolicy::Ask`]).
+    #[serde(default)]
+    pub policy: SendPolicy,
     /// The provider grant of an OAuth sign-in; the account then holds no password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamGrant>,
@@ -114,6 +119,10 @@ pub struct AccessClaims {
     /// the field existed: those stay valid until they expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
+    /// What the person allowed on the consent page (absent in tokens sealed before
+    /// policies existed: [`SendPolicy::Ask`]).
+    #[serde(default)]
+    pub policy: SendPolicy,
     /// The provider grant of an OAuth sign-in (tokens sealed before it existed have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamGrant>,
@@ -128,6 +137,10 @@ pub struct RefreshClaims {
     pub scope: String,
     pub account: MailAccount,
     pub family: String,
+    /// What the person allowed on the consent page (absent in tokens sealed before
+    /// policies existed: [`SendPolicy::Ask`]).
+    #[serde(default)]
+    pub policy: SendPolicy,
     /// The provider grant of an OAuth sign-in, rotated with each refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamGrant>,
@@ -161,8 +174,9 @@ pub struct UpstreamRequestClaims {
     pub verifier: String,
     /// The OIDC `nonce` the provider's id_token must carry.
     pub nonce: String,
-    /// Whether the person allowed sending (the login page's checkbox).
-    pub allow_send: bool,
+    /// What the person chose on the login page.
+    #[serde(default)]
+    pub policy: SendPolicy,
 }
 
 impl std::fmt::Debug for UpstreamRequestClaims {
@@ -232,6 +246,7 @@ pub(crate) mod fixtures {
             scope: "mail".into(),
             resource: Some("https://mail.example.com/mcp".into()),
             account: account(),
+            policy: SendPolicy::Ask,
             upstream: None,
         }
     }
@@ -242,6 +257,7 @@ pub(crate) mod fixtures {
             scope: "mail".into(),
             account: account(),
             family: Some("0b7c2f0e5d3a4c1e9f8a7b6c5d4e3f2a".into()),
+            policy: SendPolicy::DraftsOnly,
             upstream: None,
         }
     }
@@ -252,6 +268,7 @@ pub(crate) mod fixtures {
             scope: "mail".into(),
             account: account(),
             family: "0b7c2f0e5d3a4c1e9f8a7b6c5d4e3f2a".into(),
+            policy: SendPolicy::SendFreely,
             upstream: None,
         }
     }

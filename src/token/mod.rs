@@ -3,12 +3,13 @@
 //! keys, so the server keeps no state. This layer owns the keys ([`Keyring`]), sealing and
 //! opening ([`TokenCodec`]), the kinds of token and how long each lives ([`Purpose`],
 //! [`Lifetimes`]) and what each kind carries ([`ClientClaims`], [`CodeClaims`],
-//! [`AccessClaims`], [`RefreshClaims`], [`FormClaims`]). It knows nothing of HTTP: the
+//! [`AccessClaims`], [`RefreshClaims`], [`FormClaims`]) and the person's [`SendPolicy`]. It knows nothing of HTTP: the
 //! caller turns a [`TokenError`] into whatever answer its protocol wants.
 
 mod claims;
 mod jwe;
 mod keyring;
+mod policy;
 mod purpose;
 
 pub use claims::{
@@ -17,6 +18,7 @@ pub use claims::{
 };
 pub use jwe::{CLOCK_SKEW_LEEWAY_SECS, MAX_TOKEN_LEN, Opened, TokenCodec, unix_now};
 pub use keyring::{KEY_LEN, Keyring};
+pub use policy::SendPolicy;
 pub use purpose::{Lifetimes, Purpose};
 
 /// Why a token could not be made or opened. Messages are short and never contain token,

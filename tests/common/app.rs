@@ -144,13 +144,28 @@ impl TestServer {
         )
     }
 
-    /// An access token sealed directly for `account` (as the token endpoint would).
+    /// An access token sealed directly for `account` (as the token endpoint would), with
+    /// the send-freely policy.
     pub fn access_token_for(&self, account: mail_mcp::mail::MailAccount) -> String {
+        self.access_token_with_policy(account, mail_mcp::token::SendPolicy::SendFreely)
+    }
+
+    /// An access token for `account` under `policy` (read-only drops `mail.send`).
+    pub fn access_token_with_policy(
+        &self,
+        account: mail_mcp::mail::MailAccount,
+        policy: mail_mcp::token::SendPolicy,
+    ) -> String {
+        let scope = match policy {
+            mail_mcp::token::SendPolicy::ReadOnly => "mail.read offline_access",
+            _ => "mail.read mail.send offline_access",
+        };
         let claims = mail_mcp::token::AccessClaims {
             client: "test".into(),
-            scope: "mail.read mail.send offline_access".into(),
+            scope: scope.into(),
             account,
             family: None,
+            policy,
             upstream: None,
         };
         let lifetime = Some(std::time::Duration::from_secs(600));
@@ -232,7 +247,7 @@ impl TestServer {
             ("form_token", form_token.as_str()),
             ("name", "Test Person"),
             ("same_smtp", "on"),
-            ("allow_send", "on"),
+            ("policy", "send_freely"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -22,7 +22,7 @@ use super::body_limit::BodyLimit;
 use crate::config::Config;
 use crate::http::oauth::scope;
 use crate::state::AppState;
-use crate::token::{AccessClaims, Purpose};
+use crate::token::{AccessClaims, Purpose, SendPolicy};
 use crate::upstream::UpstreamError;
 
 /// The authenticated caller of one MCP request.
@@ -32,6 +32,12 @@ pub struct Caller(pub Arc<AccessClaims>);
 impl Caller {
     pub fn has_scope(&self, wanted: &str) -> bool {
         scope::has(&self.0.scope, wanted)
+    }
+
+    /// What the person allowed this connection to do with mail that leaves or cannot be
+    /// undone (sealed in the token; see [`SendPolicy`]).
+    pub fn policy(&self) -> SendPolicy {
+        self.0.policy
     }
 }
 

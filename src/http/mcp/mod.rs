@@ -3,8 +3,11 @@
 //! scope). The service factory runs per request; the caller's account reaches tools
 //! through request extensions. Request bodies are bounded by [`body_limit`].
 
+pub mod approval;
 pub mod auth;
 pub mod body_limit;
+pub mod drafts_only;
+pub mod policy;
 pub mod server;
 pub mod tools;
 

@@ -14,6 +14,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::Caller;
+use super::policy::{self, Decision};
 use super::tools::required_scope;
 use crate::http::oauth::scope;
 use crate::http::panics::{ToolKind, guard_request, guard_tool_call};
@@ -34,13 +35,18 @@ impl MailServer {
     pub fn new(state: AppState) -> Self {
         MailServer {
             state,
-            tool_router: Self::mailbox_tools()
-                + Self::read_tools()
-                + Self::write_tools()
-                + Self::organise_tools()
-                + Self::changes_tools()
-                + Self::attachment_tools(),
+            tool_router: Self::router(),
         }
+    }
+
+    /// Every tool group, combined.
+    pub(crate) fn router() -> ToolRouter<MailServer> {
+        Self::mailbox_tools()
+            + Self::read_tools()
+            + Self::write_tools()
+            + Self::organise_tools()
+            + Self::changes_tools()
+            + Self::attachment_tools()
     }
 
     /// Every tool this server offers.
@@ -86,23 +92,39 @@ impl ServerHandler for MailServer {
 }
 
 impl MailServer {
-    /// Runs a tool the caller's scope allows; any other gets an `isError` result.
+    /// Runs a tool the caller's scope allows (any other gets an `isError` result), as the
+    /// person's [`SendPolicy`](crate::token::SendPolicy) decides ([`policy::decide`]).
     async fn scoped_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if let Some(tool) = self.tool_router.get(&request.name) {
-            let needed = required_scope(tool);
-            if !Caller::of(&context).is_some_and(|c| c.has_scope(needed)) {
-                let message = format!(
-                    "this connection was granted without the {needed} scope, so it cannot use \
-                     {}; reconnect and allow it",
-                    request.name
-                );
-                return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
-            }
+        let Some(tool) = self.tool_router.get(&request.name) else {
+            return self.run(request, context).await;
+        };
+        let needed = required_scope(tool);
+        let Some(caller) = Caller::of(&context).filter(|c| c.has_scope(needed)) else {
+            let message = format!(
+                "this connection was granted without the {needed} scope, so it cannot use \
+                 {}; reconnect and allow it",
+                request.name
+            );
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+        };
+        let action = policy::guarded(tool, request.arguments.as_ref());
+        match policy::decide(caller.policy(), action) {
+            Decision::Run => self.run(request, context).await,
+            Decision::AskFirst(action) => self.ask_first(action, request, context).await,
+            Decision::DraftsOnly(action) => self.drafts_only(action, request, context).await,
         }
+    }
+
+    /// Runs the tool the request names, with no further checks.
+    pub(crate) async fn run(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let call = ToolCallContext::new(self, request, context);
         self.tool_router.call(call).await
     }

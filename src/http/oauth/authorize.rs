@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{form_guard, pkce, scope};
-use crate::http::pages::{self, LoginPage, LoginValues, ProviderOption};
+use crate::http::pages::{self, LoginPage, LoginValues, PolicyOption, ProviderOption};
 use crate::oauth_clients;
 use crate::state::AppState;
 use crate::token::{ClientClaims, FormClaims, Purpose};
@@ -63,11 +63,9 @@ pub async fn authorize(
                 return error_page(&state, "Something went wrong", "Please try again.");
             }
         };
-    // Sending is granted unless the person unticks it (the page says "untick for
-    // read-only access"); the client asked for it, so it is what they came to do.
+    // The page starts on the default policy: ask before anything is sent or destroyed.
     let values = LoginValues {
         same_smtp: true,
-        allow_send: true,
         ..LoginValues::default()
     };
     let mut response = login_page(
@@ -288,6 +286,7 @@ pub fn login_page(
         password_form,
         allow_custom: state.config.allow_custom_mail_servers,
         offer_send: scope::has(&form.scope, scope::SEND),
+        policy_options: PolicyOption::all(),
         form_token,
         values,
         errors,

@@ -24,7 +24,8 @@ use crate::mail::{LoginCheck, MailAccount, ServerLogin};
 use crate::shared_store::{Accounts, LimitError, Outcome};
 use crate::state::AppState;
 use crate::token::{
-    ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, UpstreamGrant, client_fingerprint,
+    ClientClaims, CodeClaims, FormClaims, MailEndpoints, Purpose, SendPolicy, UpstreamGrant,
+    client_fingerprint,
 };
 
 /// The Retry-After of a sign-in refused because too many are in flight.
@@ -49,8 +50,9 @@ pub struct LoginForm {
     pub smtp_username: String,
     #[serde(default)]
     pub smtp_password: String,
+    /// The [`SendPolicy`] chosen, by its form name.
     #[serde(default)]
-    pub allow_send: Option<String>,
+    pub policy: String,
     #[serde(default)]
     pub provider: String,
     #[serde(default)]
@@ -75,7 +77,7 @@ impl LoginForm {
             username: self.username.clone(),
             smtp_username: self.smtp_username.clone(),
             same_smtp: self.same_smtp.is_some(),
-            allow_send: self.allow_send.is_some(),
+            policy: self.policy(),
             provider: self.provider.clone(),
             custom: self.custom_servers(),
         }
@@ -92,16 +94,9 @@ impl LoginForm {
         }
     }
 
-    /// The scope granted: the requested one, less `mail.send` unless the person allowed it.
-    fn granted_scope(&self, requested: &str) -> String {
-        if self.allow_send.is_some() {
-            return requested.to_string();
-        }
-        requested
-            .split_ascii_whitespace()
-            .filter(|s| *s != scope::SEND)
-            .collect::<Vec<_>>()
-            .join(" ")
+    /// The policy the person chose; anything unreadable is the default, "ask".
+    pub fn policy(&self) -> SendPolicy {
+        SendPolicy::from_form(&self.policy).unwrap_or_default()
     }
 }
 
@@ -171,8 +166,18 @@ pub async fn login(
         errors.extend(limited.as_ref().map(limit_message));
         return retry(errors);
     }
-    let scope = form.granted_scope(&form_claims.scope);
-    issue_code(&state, &form_claims, scope, account, None)
+    let policy = form.policy();
+    let scope = scope::granted(&form_claims.scope, policy);
+    issue_code(
+        &state,
+        &form_claims,
+        Grant {
+            scope,
+            policy,
+            account,
+            upstream: None,
+        },
+    )
 }
 
 /// Opens the form token, checks it belongs to this browser, and re-opens its client.
@@ -329,13 +334,21 @@ pub(super) fn login_errors(check: &LoginCheck) -> Vec<String> {
 
 /// Seals the authorization code and redirects to the client with `code`, `state`, `iss`.
 /// `upstream`: the grant of an OAuth provider sign-in (`provider_signin`).
-pub(super) fn issue_code(
-    state: &AppState,
-    form: &FormClaims,
-    scope: String,
-    account: MailAccount,
-    upstream: Option<UpstreamGrant>,
-) -> Response {
+/// What a successful sign-in grants.
+pub(super) struct Grant {
+    pub scope: String,
+    pub policy: SendPolicy,
+    pub account: MailAccount,
+    pub upstream: Option<UpstreamGrant>,
+}
+
+pub(super) fn issue_code(state: &AppState, form: &FormClaims, grant: Grant) -> Response {
+    let Grant {
+        scope,
+        policy,
+        account,
+        upstream,
+    } = grant;
     let claims = CodeClaims {
         client: client_fingerprint(&form.client_id),
         redirect_uri: form.redirect_uri.clone(),
@@ -343,6 +356,7 @@ pub(super) fn issue_code(
         scope,
         resource: form.resource.clone(),
         account,
+        policy,
         upstream,
     };
     let code = match state

@@ -25,12 +25,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::authorize::{error_page, redirect_error};
-use super::login::{LoginForm, issue_code, login_errors, open_form};
+use super::login::{Grant, LoginForm, issue_code, login_errors, open_form};
 use super::scope;
 use crate::mail::{MailAccount, ServerLogin};
 use crate::providers::{AddressSource, Provider};
 use crate::state::AppState;
-use crate::token::{Purpose, UpstreamGrant, UpstreamRequestClaims};
+use crate::token::{Purpose, SendPolicy, UpstreamGrant, UpstreamRequestClaims};
 use crate::upstream::{TokenAnswer, Upstream, UpstreamError};
 
 const COOKIE: &str = "mail_mcp_upstream";
@@ -42,8 +42,9 @@ pub struct StartForm {
     pub form_token: String,
     #[serde(default)]
     pub provider: String,
+    /// The [`SendPolicy`] chosen, by its form name.
     #[serde(default)]
-    pub allow_send: Option<String>,
+    pub policy: String,
 }
 
 /// `POST /oauth/provider/start`.
@@ -82,7 +83,7 @@ pub async fn start(
         state: random_string(32),
         verifier: verifier.clone(),
         nonce: random_string(32),
-        allow_send: form.allow_send.is_some(),
+        policy: SendPolicy::from_form(&form.policy).unwrap_or_default(),
     };
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let url =
@@ -260,8 +261,13 @@ async fn finish(
         provider: request.provider.clone(),
         refresh_token: signed_in.refresh_token,
     };
-    let scope = granted_scope(&form.scope, request.allow_send);
-    issue_code(state, form, scope, account, Some(grant))
+    let grant = Grant {
+        scope: scope::granted(&form.scope, request.policy),
+        policy: request.policy,
+        account,
+        upstream: Some(grant),
+    };
+    issue_code(state, form, grant)
 }
 
 /// RFC 9207: an `iss` in the callback must be the provider's issuer (a mix-up defence),
@@ -332,15 +338,6 @@ pub(crate) fn account_for(provider: &Provider, address: &str, access_token: &str
     }
 }
 
-/// The requested scope, less `mail.send` unless the person allowed it.
-fn granted_scope(requested: &str, allow_send: bool) -> String {
-    requested
-        .split_ascii_whitespace()
-        .filter(|s| allow_send || *s != scope::SEND)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 pub(crate) fn random_string(len: usize) -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)
@@ -388,16 +385,4 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sending_is_granted_only_when_allowed() {
-        let requested = "mail.read mail.send offline_access";
-        assert_eq!(granted_scope(requested, true), requested);
-        assert_eq!(granted_scope(requested, false), "mail.read offline_access");
-    }
 }

@@ -1,5 +1,7 @@
 //! The scopes this server grants: what a token may do with the mailbox.
 
+use crate::token::SendPolicy;
+
 /// Read mail: list, read, search, thread.
 pub const READ: &str = "mail.read";
 /// Change mail: send, reply, forward, draft, move, delete, flag, manage folders.
@@ -31,6 +33,16 @@ pub fn normalise(requested: Option<&str>) -> Result<String, String> {
     Ok(granted.join(" "))
 }
 
+/// The requested scope as granted under `policy`: without `mail.send` when the person
+/// chose read-only access.
+pub fn granted(requested: &str, policy: SendPolicy) -> String {
+    requested
+        .split_ascii_whitespace()
+        .filter(|s| policy.allows_writing() || *s != SEND)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// True when a space-separated scope string holds `wanted`.
 pub fn has(scope: &str, wanted: &str) -> bool {
     scope.split_ascii_whitespace().any(|s| s == wanted)
@@ -48,5 +60,16 @@ mod tests {
         assert_eq!(normalise(Some("mail.read admin")).unwrap_err(), "admin");
         assert!(has("mail.read offline_access", OFFLINE_ACCESS));
         assert!(!has("mail.readx", READ));
+        assert_eq!(
+            granted(DEFAULT, SendPolicy::ReadOnly),
+            "mail.read offline_access"
+        );
+        for policy in [
+            SendPolicy::SendFreely,
+            SendPolicy::Ask,
+            SendPolicy::DraftsOnly,
+        ] {
+            assert_eq!(granted(DEFAULT, policy), DEFAULT);
+        }
     }
 }

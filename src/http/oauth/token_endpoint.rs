@@ -33,7 +33,7 @@ use crate::shared_store::{LimitError, RefreshVerdict, RequestLimiter, StoreError
 use crate::state::AppState;
 use crate::token::{
     AccessClaims, AuthMethod, CLOCK_SKEW_LEEWAY_SECS, CodeClaims, Purpose, RefreshClaims,
-    UpstreamGrant, client_fingerprint, unix_now,
+    SendPolicy, UpstreamGrant, client_fingerprint, unix_now,
 };
 use crate::upstream::UpstreamError;
 
@@ -289,6 +289,7 @@ async fn exchange_code(
         &claims.scope,
         Granted {
             account: claims.account,
+            policy: claims.policy,
             upstream: claims.upstream,
         },
         &family,
@@ -371,6 +372,7 @@ async fn refresh(
         &scope,
         Granted {
             account: claims.account,
+            policy: claims.policy,
             upstream,
         },
         &claims.family,
@@ -473,9 +475,11 @@ impl Issued {
     }
 }
 
-/// What a grant gives: the mail account and, for an OAuth provider, its grant.
+/// What a grant gives: the mail account, the person's policy and, for an OAuth provider,
+/// its grant.
 struct Granted {
     account: MailAccount,
+    policy: SendPolicy,
     upstream: Option<UpstreamGrant>,
 }
 
@@ -488,13 +492,18 @@ fn seal_tokens(
     granted: Granted,
     family: &str,
 ) -> Result<Issued, OAuthError> {
-    let Granted { account, upstream } = granted;
+    let Granted {
+        account,
+        policy,
+        upstream,
+    } = granted;
     let lifetimes = &state.config.lifetimes;
     let access = AccessClaims {
         client: client.to_string(),
         scope: scope.to_string(),
         account: account.clone(),
         family: Some(family.to_string()),
+        policy,
         upstream: upstream.clone(),
     };
     let access_token = state
@@ -518,6 +527,7 @@ fn seal_tokens(
         scope: scope.to_string(),
         account,
         family: family.to_string(),
+        policy,
         upstream,
     };
     let refresh_token = state

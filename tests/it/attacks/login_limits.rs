@@ -35,12 +35,12 @@ async fn load_form(server: &TestServer, client_id: &str) -> LoadedForm {
     LoadedForm { token, cookie }
 }
 
-/// Posts the loaded form with `fields` (over a name and allow_send); status and page.
+/// Posts the loaded form with `fields` (over a name and the send_freely policy); status and page.
 async fn post(server: &TestServer, form: &LoadedForm, fields: &[(&str, &str)]) -> (u16, String) {
     let mut body: Vec<(&str, &str)> = vec![
         ("form_token", &form.token),
         ("name", "Attacker"),
-        ("allow_send", "on"),
+        ("policy", "send_freely"),
     ];
     body.extend_from_slice(fields);
     let response = server

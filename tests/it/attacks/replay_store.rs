@@ -145,7 +145,7 @@ async fn login_with_scope(
             ("form_token", form_token.as_str()),
             ("name", "Test Person"),
             ("same_smtp", "on"),
-            ("allow_send", "on"),
+            ("policy", "send_freely"),
             ("email", user.email.as_str()),
             ("password", user.password.as_str()),
         ])
@@ -194,6 +194,7 @@ fn mint_code(
         scope: "mail.read mail.send offline_access".into(),
         resource: None,
         account,
+        policy: mail_mcp::token::SendPolicy::SendFreely,
         upstream: None,
     };
     let now = mail_mcp::token::unix_now() - ago_secs;

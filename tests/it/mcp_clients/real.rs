@@ -736,7 +736,7 @@ async fn exchange_and_use(
 /// loopback callback with code and state, and the code buys a working token with sending
 /// allowed (the default). On a 390x844 phone screen (touch) the page does not scroll
 /// sideways, the inputs are large enough not to zoom, the button is on screen and
-/// finger-sized, and a tap with "allow sending" unticked grants read-only access.
+/// finger-sized, and a tap on "Read only" grants read-only access.
 /// Screenshots are kept as artifacts.
 #[tokio::test]
 async fn a_person_signs_in_with_chromium_on_desktop_and_phone() {

@@ -112,7 +112,7 @@ try {
   await shot(mobile, "login-error-phone.png");
   await mobile.getByLabel(/^Password/).fill(env("MAIL_PASSWORD"));
   // This person grants reading only.
-  await mobile.getByRole("checkbox", { name: /allow sending/ }).uncheck();
+  await mobile.getByRole("radio", { name: /Read only/ }).check();
   await mobile.getByRole("button", { name: "Sign in and allow" }).tap();
   await mobile.waitForURL((url) => url.href.startsWith(callbackPrefix));
   report.phoneCallback = mobile.url();

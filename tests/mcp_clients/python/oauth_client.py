@@ -90,7 +90,7 @@ class HeadlessPerson:
                 "email": self.email,
                 "password": self.password,
                 "same_smtp": "on",
-                "allow_send": "on",
+                "policy": "send_freely",
                 "provider": "",  # clients without mail servers: chosen by the email's domain
             }
             # The cookie the page set (SameSite=Strict) goes back from the client's jar.
@@ -143,7 +143,7 @@ class ProviderPerson(HeadlessPerson):
                 raise RuntimeError("the login page has no provider button")
             action, form_token, provider = (html.unescape(g) for g in button.groups())
             start = httpx2.URL(authorization_url).join(action)
-            fields = {"form_token": form_token, "provider": provider, "allow_send": "on"}
+            fields = {"form_token": form_token, "provider": provider, "policy": "send_freely"}
             response = await browser.post(start, data=fields)
             location = self.redirect_of(response, "the provider button")
             # The provider: its interaction page, then its two-field login form.

@@ -332,7 +332,7 @@ async fn a_read_only_grant_lists_and_runs_only_read_tools() {
         &client.client_id,
         &request,
         &user,
-        &[("allow_send", "")],
+        &[("policy", "read_only")],
     )
     .await;
     let tokens: Value = server

@@ -118,7 +118,7 @@ async fn start_sign_in(app: &App, user: &TestUser, extra: &[(&str, &str)]) -> St
     let mut form = vec![
         ("form_token".to_string(), hidden_field(&html, "form_token")),
         ("provider".to_string(), PROVIDER.to_string()),
-        ("allow_send".to_string(), "on".to_string()),
+        ("policy".to_string(), "send_freely".to_string()),
     ];
     form.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let start = server
