@@ -50,9 +50,10 @@ fn tool_names(listed: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// The Inspector CLI lists our tools and calls `list_mailboxes`, in its default
-/// (`legacy`: `initialize`) protocol era and in the `modern` one (2026-07-28, no
-/// `initialize`), with a sealed token; the mailboxes are the account's own.
+/// The Inspector CLI connects in its default protocol era (`legacy`: `initialize`, which
+/// agrees on 2025-11-25) and in the `modern` one (2026-07-28, no `initialize`), sees
+/// mail_mcp, lists our tools and calls `list_mailboxes` (`--tool-arg with_counts=true`)
+/// with a sealed token; the mailboxes are the account's own, with their counts.
 #[tokio::test]
 async fn the_inspector_cli_lists_tools_and_calls_list_mailboxes() {
     let stack = stack();
@@ -96,6 +97,8 @@ async fn the_inspector_cli_lists_tools_and_calls_list_mailboxes() {
                 "tools/call",
                 "--tool-name",
                 "list_mailboxes",
+                "--tool-arg",
+                "with_counts=true",
             ],
         )
         .await;
@@ -105,6 +108,11 @@ async fn the_inspector_cli_lists_tools_and_calls_list_mailboxes() {
         assert!(
             folders.contains("\"INBOX\"") && folders.contains("\"Sent\""),
             "{era}: {called}"
+        );
+        let inbox = &called["structuredContent"]["mailboxes"][0];
+        assert_eq!(
+            inbox["messages"], 0,
+            "with_counts=true arrived as a boolean: {called}"
         );
     }
 }

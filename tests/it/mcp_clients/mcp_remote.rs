@@ -1,7 +1,8 @@
-//! A stdio-only MCP client reaching the server through `mcp-remote` (npm), the bridge
+//! Stdio-only MCP clients reaching the server through `mcp-remote` (npm), the bridge
 //! desktop apps without remote-server support use: the TypeScript SDK's stdio client
-//! (`tests/mcp_clients/node/stdio_client.mjs`) launches `mcp-remote <url> --header-file …`,
-//! both run by Node 22, against the real server and Dovecot.
+//! (`tests/mcp_clients/node/stdio_client.mjs`) and MCP Inspector's CLI each launch
+//! `mcp-remote <url> --header-file …`, all run by Node 22, against the real server and
+//! Dovecot.
 
 use crate::common;
 
@@ -59,4 +60,45 @@ async fn a_stdio_client_lists_and_calls_tools_through_mcp_remote() {
         folders.contains("\"INBOX\"") && folders.contains("\"Sent\""),
         "{report}"
     );
+}
+
+/// MCP Inspector's CLI as the stdio client (`--transport stdio`, the command after `--`):
+/// it starts mcp-remote, which bridges to the server with the token of its header file,
+/// and lists our tools, as the README shows for trying mcp-remote by hand.
+#[tokio::test]
+async fn the_inspector_cli_lists_tools_through_mcp_remote() {
+    let stack = stack();
+    let server = TestServer::start(stack, &[]).await;
+    let token = server.access_token_for(stack.mail_account(&stack.new_user("remote-insp")));
+    let home = Scratch::new();
+    let headers = home.0.join("headers.txt");
+    std::fs::write(&headers, format!("Authorization: Bearer {token}\n")).unwrap();
+
+    let args = [
+        node22::inspector().display().to_string(),
+        "--cli".into(),
+        "--transport".into(),
+        "stdio".into(),
+        "--method".into(),
+        "tools/list".into(),
+        "--format".into(),
+        "json".into(),
+        "--".into(),
+        node22::node().display().to_string(),
+        node22::mcp_remote().display().to_string(),
+        server.url("/mcp"),
+        "--header-file".into(),
+        headers.display().to_string(),
+        "--transport".into(),
+        "http-only".into(),
+    ];
+    let output = node22::run(&node22::node(), &args, &[], &home).await;
+
+    let printed = node22::printed(&output);
+    assert!(!printed.contains(&token), "the token is never printed");
+    assert!(output.status.success(), "{printed}");
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {printed}"));
+    let tools = report["result"]["tools"].to_string();
+    assert!(tools.contains("\"name\":\"list_mailboxes\""), "{printed}");
 }
