@@ -229,8 +229,10 @@ async fn python_sdk(
     report(&output, "the Python SDK client")
 }
 
-/// What every Python SDK run must show: discovery, sign-in, tools, the folder created.
+/// What every Python SDK run must show: discovery, sign-in, protocol 2026-07-28 (its
+/// 'auto' mode probes `server/discover` and adopts it), tools, the folder created.
 async fn assert_python_session(report: &Value, user: &TestUser, folder: &str, subject: &str) {
+    assert_eq!(report["protocol"], "2026-07-28", "{report}");
     let tools = names(&report["tools"]);
     for tool in ["list_mailboxes", "create_mailbox"] {
         assert!(tools.contains(&tool), "{tool} missing: {tools:?}");
@@ -383,7 +385,8 @@ async fn token_command(extra: &[String], stdin: &str) -> Output {
     run(&mail_mcp(), &args, &[("LOG_LEVEL", "debug")], stdin).await
 }
 
-/// A token from `mail_mcp token` (direct server flags), checked live.
+/// A token from `mail_mcp token` (direct server flags), checked live, that may send
+/// freely (the default policy, ask, holds sends for the person's approval).
 async fn token_for(server: &TestServer, stack: &Stack, user: &TestUser) -> String {
     let mut args = server_flags(server);
     args.extend(stack_server_flags(stack));
@@ -593,6 +596,10 @@ async fn typescript_sdk_works_with_a_token_from_mail_mcp_token() {
     let report = report(&output, "the TypeScript SDK client");
 
     assert_eq!(report["server"]["name"], "mail_mcp", "{report}");
+    assert_eq!(
+        report["protocol"], "2025-11-25",
+        "the TypeScript SDK negotiates through initialize: {report}"
+    );
     let tools = names(&report["tools"]);
     assert!(tools.contains(&"list_mailboxes"), "{tools:?}");
     assert!(names(&report["mailboxes"]).contains(&folder.as_str()));
