@@ -39,6 +39,7 @@ use crate::mail::account::{Endpoint, ServerLogin};
 use crate::mail::error::{MailError, Protocol};
 use crate::mail::reuse::{KeyMaker, PoolKey, PoolSettings};
 use crate::mail::settings::MailSettings;
+use crate::mail::timings::Step;
 pub(crate) use errors::smtp_error;
 use pool::{Parked, SmtpPool, quit_all, spawn_quit};
 
@@ -160,7 +161,10 @@ impl Smtp {
                 }
             },
         };
+        let started = Instant::now();
         let outcome = tokio::time::timeout(limit, connection.send(envelope, data)).await;
+        let sent = matches!(outcome, Ok(Ok(_)));
+        (self.settings.timings).record(Protocol::Smtp, Step::Send, started, sent);
         let result = match outcome {
             Ok(Ok(_accepted)) => Ok(()),
             Ok(Err(err)) => Err(smtp_error(server, &err, &login.password)),
