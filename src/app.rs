@@ -61,9 +61,10 @@ fn drain_on(
     let grace = state.config.shutdown_grace;
     async move {
         shutdown.cancelled().await;
+        drain.begin();
         let in_flight = drain.in_flight();
-        tracing::info!(in_flight, grace = ?grace, "shutting down: new MCP calls get 503, calls in flight may finish");
-        if !drain.drain(grace).await {
+        tracing::info!(in_flight, grace = ?grace, "draining: new MCP calls get 503, calls in flight may finish");
+        if !drain.wait(grace).await {
             let in_flight = drain.in_flight();
             tracing::warn!(
                 in_flight,

@@ -43,14 +43,24 @@ impl Drain {
         self.in_flight.len()
     }
 
-    /// Refuses new calls from now on and waits until the calls in flight have finished,
-    /// at most `grace`; true when they all finished in time.
-    pub async fn drain(&self, grace: Duration) -> bool {
+    /// Refuses new calls from now on.
+    pub fn begin(&self) {
         self.draining.cancel();
         self.in_flight.close();
+    }
+
+    /// Waits until the calls in flight have finished, at most `grace`; true when they all
+    /// finished in time. Only meaningful after [`Drain::begin`].
+    pub async fn wait(&self, grace: Duration) -> bool {
         tokio::time::timeout(grace, self.in_flight.wait())
             .await
             .is_ok()
+    }
+
+    /// [`Drain::begin`], then [`Drain::wait`].
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.begin();
+        self.wait(grace).await
     }
 }
 

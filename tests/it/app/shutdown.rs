@@ -1,0 +1,1 @@
+// shutdown tests: written next
