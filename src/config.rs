@@ -73,6 +73,7 @@ impl MailArgs {
             tls,
             connect_timeout: self.mail_connect_timeout,
             command_timeout: self.mail_command_timeout,
+            timings: Default::default(),
         })
     }
 }
@@ -195,6 +196,15 @@ pub struct ServerArgs {
     /// more wait up to MAIL_CONNECT_TIMEOUT.
     #[arg(long, env = "SMTP_MAX_CONNECTING", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub smtp_max_connecting: u64,
+
+    /// Bearer token that `GET /metrics` requires; unset, /metrics answers 404 (off).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// On SIGTERM or Ctrl-C, how long MCP calls in flight may take to finish (new ones get
+    /// 503) before they are cancelled and the server exits.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
     /// Where attachments are kept: `local` (files under DATA_DIR/attachments, links served
     /// by this server) or `s3` (a bucket, presigned URLs; needs S3_BUCKET).
     #[arg(long, env = "ATTACHMENT_STORE", value_enum, default_value_t = AttachmentStoreKind::Local)]
@@ -357,6 +367,10 @@ pub struct Config {
     pub login_check_max: usize,
     /// SMTP_MAX_CONNECTING: SMTP connects in progress at once.
     pub smtp_max_connecting: usize,
+    /// METRICS_TOKEN: the bearer `/metrics` requires; `None` turns `/metrics` off.
+    pub metrics_token: Option<String>,
+    /// SHUTDOWN_GRACE: how long calls in flight may finish after a shutdown signal.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -410,6 +424,8 @@ impl Config {
             },
             login_check_max: args.login_check_max as usize,
             smtp_max_connecting: args.smtp_max_connecting as usize,
+            metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
+            shutdown_grace: args.shutdown_grace,
             attachments,
             mail_pool: PoolSettings {
                 idle: args.imap_pool_idle,

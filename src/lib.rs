@@ -7,6 +7,7 @@
 //!   tokens, mail) out of the logs.
 //! - [`providers`]: the mail providers offered on the login page, from a TOML file.
 //! - [`app`]: [`app::run`], which serves the router; used by `main` and the tests.
+//! - [`drain`]: [`drain::Drain`], the calls in flight that a shutdown waits for.
 //! - [`state`]: [`state::AppState`], the shared state built once at start-up.
 //! - [`http`]: the axum router: OAuth endpoints, the MCP endpoint and its tools, pages.
 //! - [`oauth_clients`]: OAuth clients without a database (redirect URIs, provisioning).
@@ -20,6 +21,7 @@
 //!   mail. Between `mail` and `attachments`; no HTTP, no MCP, no tokens.
 //! - [`upstream`]: mail providers signed in with OAuth 2.0: their code exchange, the
 //!   mailbox address they vouch for, and their cached access tokens. No HTTP serving.
+//! - [`metrics`]: the Prometheus registry (`/metrics`); the mail layer's timing hook.
 //! - `fuzzing` (hidden): what the fuzz targets of `fuzz/` need of crate-private code.
 //! - [`net_guard`]: outbound connections to hosts a stranger named never reach private networks.
 
@@ -27,12 +29,14 @@ pub mod app;
 pub mod attachments;
 pub mod cli;
 pub mod config;
+pub mod drain;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
 pub mod logging;
 pub mod mail;
 pub mod mail_files;
+pub mod metrics;
 pub mod net_guard;
 pub mod oauth_clients;
 pub mod providers;

@@ -13,8 +13,10 @@ use crate::attachments::{
     spawn_sweeper,
 };
 use crate::config::{AttachmentBackend, Config, ConfigError};
+use crate::drain::Drain;
 use crate::mail::{Imap, LoginBudget, Outbox, Smtp};
 use crate::mail_files::{FileLimits, MailFiles};
+use crate::metrics::Metrics;
 use crate::oauth_clients::ClientRegistry;
 use crate::shared_store::{LoginLimiter, SharedStore};
 use crate::token::TokenCodec;
@@ -47,6 +49,10 @@ pub struct AppState {
     pub login_budget: LoginBudget,
     /// The OAuth mail providers and their cached access tokens.
     pub upstream: Upstream,
+    /// The Prometheus series of this process (`/metrics`).
+    pub metrics: Metrics,
+    /// The MCP calls in flight, and whether a shutdown is draining them.
+    pub drain: Drain,
 }
 
 /// Why the server could not start (or stopped serving). Each message names the setting
@@ -87,7 +93,9 @@ impl AppState {
             config.allow_private_network,
             config.client_metadata_documents,
         ));
-        let settings = config.mail.settings().map_err(StartError::MailSettings)?;
+        let metrics = Metrics::new();
+        let mut settings = config.mail.settings().map_err(StartError::MailSettings)?;
+        settings.timings = metrics.mail_timings();
         let shared_store =
             crate::shared_store::open_with(config.redis_url.as_deref(), config.memory_store)
                 .await
@@ -119,6 +127,8 @@ impl AppState {
             login_limiter: LoginLimiter::new(shared_store.clone(), config.login_limits),
             login_budget: LoginBudget::new(config.login_check_max),
             upstream: upstream(&config, &shared_store),
+            metrics,
+            drain: Drain::new(),
             shared_store,
             attachments,
             config: Arc::new(config),

@@ -55,6 +55,15 @@ pub enum MailError {
         what: String,
     },
 
+    /// The connection broke while the server was taking something (an SMTP message): it
+    /// may or may not have arrived.
+    #[error("the connection to the {protocol} server {server} was lost while {what}")]
+    ConnectionLost {
+        protocol: Protocol,
+        server: String,
+        what: String,
+    },
+
     /// The TLS handshake failed: untrusted certificate, name mismatch, no TLS on the port.
     #[error("could not open a secure (TLS) connection to the {protocol} server {server}: {reason}")]
     Tls {

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`account`]: who the mail belongs to and how to reach the servers.
 //! - [`error`]: [`MailError`], the one error type of this layer.
+//! - [`timings`]: a hook that times logins and commands (metrics live above this layer).
 //! - [`tls`]: whom to trust ([`TlsSettings`]); [`settings`]: TLS plus time limits.
 //! - [`imap`]: [`Imap`] hands out logged-in [`ImapSession`]s; folder listing.
 //! - [`smtp`]: [`Smtp`] sends over kept connections and checks logins.
@@ -32,6 +33,7 @@ pub mod sasl;
 pub mod search;
 pub mod settings;
 pub mod smtp;
+pub mod timings;
 pub mod tls;
 
 pub use account::{Endpoint, MailAccount, Security, ServerLogin};

@@ -81,17 +81,68 @@ pub enum SendError {
     /// Refused before the SMTP server took the message: nothing was sent.
     #[error("nothing was sent: {0}")]
     NotSent(MailError),
-    /// The SMTP server stopped answering while taking the message: it may have gone.
-    #[error("{0}")]
-    Uncertain(MailError),
+    /// The SMTP server stopped answering, or the connection broke, while it was taking the
+    /// message: it may have gone or not. Says how to find out and how to retry safely.
+    #[error("{error}: the message may not have been sent (or it may have been). {}", retry_advice(.message_id, .idempotency_key.as_deref()))]
+    Uncertain {
+        error: MailError,
+        /// The Message-ID the message was sent with, to look for.
+        message_id: String,
+        /// The caller's idempotency key, to retry with.
+        idempotency_key: Option<String>,
+    },
 }
 
 impl SendError {
     /// The underlying mail error.
     pub fn mail_error(&self) -> &MailError {
         match self {
-            SendError::NotSent(e) | SendError::Uncertain(e) => e,
+            SendError::NotSent(e) | SendError::Uncertain { error: e, .. } => e,
         }
+    }
+
+    /// The outcome of handing `message_id` to SMTP: a timeout or a lost connection leaves
+    /// it uncertain, any other failure means it was not sent.
+    fn of_delivery(error: MailError, message_id: &str) -> SendError {
+        match error {
+            MailError::Timeout { .. } | MailError::ConnectionLost { .. } => SendError::Uncertain {
+                error,
+                message_id: message_id.to_owned(),
+                idempotency_key: None,
+            },
+            other => SendError::NotSent(other),
+        }
+    }
+
+    /// The same error, naming the idempotency key the caller sent (to retry with).
+    fn with_idempotency_key(self, key: Option<&str>) -> SendError {
+        match self {
+            SendError::Uncertain {
+                error, message_id, ..
+            } => SendError::Uncertain {
+                error,
+                message_id,
+                idempotency_key: key.map(str::to_owned),
+            },
+            not_sent => not_sent,
+        }
+    }
+}
+
+/// What to do after an uncertain send: look for it by Message-ID, and retry with the same
+/// idempotency key (which keeps the Message-ID, and finds a copy already in Sent).
+fn retry_advice(message_id: &str, idempotency_key: Option<&str>) -> String {
+    match idempotency_key {
+        Some(key) => format!(
+            "To retry safely, call again with the same idempotency_key \"{key}\": the retry \
+             keeps the Message-ID {message_id} and is not sent again once a copy of it is in \
+             Sent; if a duplicate would matter, first look for {message_id} in the recipient's \
+             mailbox or ask."
+        ),
+        None => format!(
+            "Before sending again, look for Message-ID {message_id} in the recipient's mailbox \
+             or ask; pass an idempotency_key with a send to make retries safe."
+        ),
     }
 }
 
@@ -167,7 +218,7 @@ impl Outbox {
             .send_in(&mut session, account, outgoing, &message_id, check_first)
             .await;
         session.logout().await;
-        result
+        result.map_err(|e| e.with_idempotency_key(idempotency_key))
     }
 
     /// Replies to `parent` (to its Reply-To or From; with `reply_all` also its To and Cc),
@@ -294,10 +345,7 @@ impl Outbox {
         self.smtp
             .send(&account.smtp, message.envelope(), &bytes)
             .await
-            .map_err(|err| match err {
-                MailError::Timeout { .. } => SendError::Uncertain(err),
-                other => SendError::NotSent(other),
-            })?;
+            .map_err(|err| SendError::of_delivery(err, message_id))?;
         tracing::info!(
             recipients = message.envelope().to().len(),
             size = bytes.len(),

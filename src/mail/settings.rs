@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::timings::Timings;
 use super::tls::TlsSettings;
 
 /// Shared connection settings; cloning is cheap (the TLS configuration is behind an `Arc`).
@@ -14,6 +15,8 @@ pub struct MailSettings {
     pub connect_timeout: Duration,
     /// Limit for each step after that: greeting, STARTTLS, login, every command.
     pub command_timeout: Duration,
+    /// Where connect+login and command round trips are timed (nowhere by default).
+    pub timings: Timings,
 }
 
 impl MailSettings {
@@ -26,6 +29,7 @@ impl MailSettings {
             tls,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
+            timings: Timings::default(),
         }
     }
 }

@@ -45,3 +45,4 @@ pub use messages::{small_message, small_message_with_id, unique_message_id};
 pub use tool_results::error_text;
 pub mod basic_imap;
 pub mod documents;
+pub mod fault_proxy;

@@ -2,6 +2,8 @@
 //! stack of `bin/mail-stack` (Dovecot, Postfix, s3s-fs, Redis), started once per run by
 //! [`common::stack()`]. The modules mirror `src/`:
 //!
+//! - [`app`]: the whole server under mail-side faults (a TCP fault proxy) and at shutdown
+//!   (the real binary and SIGTERM).
 //! - [`http`]: the OAuth endpoints (`http::oauth`) and the MCP tools (`http::mcp::tools`)
 //!   over real HTTP.
 //! - [`mail`]: the IMAP layer (sessions, the pool, large messages) and SMTP.
@@ -14,6 +16,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod app;
 mod attachments;
 mod attacks;
 mod http;

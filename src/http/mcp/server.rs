@@ -75,11 +75,15 @@ impl ServerHandler for MailServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.clone();
-        let kind = match self.tool_router.get(&name).map(required_scope) {
+        let tool = self.tool_router.get(&name);
+        let kind = match tool.map(required_scope) {
             Some(scope::READ) => ToolKind::ReadsOnly,
             _ => ToolKind::ChangesMail,
         };
-        guard_tool_call(&name, kind, self.scoped_call(request, context)).await
+        let label = tool.map_or(crate::metrics::UNKNOWN_TOOL, |t| &t.name);
+        let call = self.scoped_call(request, context);
+        let counted = crate::http::metrics::count_tool_call(&self.state.metrics, label, call);
+        guard_tool_call(&name, kind, counted).await
     }
 
     async fn list_tools(

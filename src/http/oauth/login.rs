@@ -20,7 +20,8 @@ use super::authorize::{error_page, login_page, redirect_with};
 use super::{form_guard, mail_choice, scope};
 use crate::http::forwarded;
 use crate::http::pages::{CustomServerValues, LoginValues};
-use crate::mail::{LoginCheck, MailAccount, ServerLogin};
+use crate::mail::{LoginCheck, MailAccount, MailError, ServerLogin};
+use crate::metrics::LoginOutcome;
 use crate::shared_store::{Accounts, LimitError, Outcome};
 use crate::state::AppState;
 use crate::token::{
@@ -141,7 +142,10 @@ pub async fn login(
     };
     let attempt = match state.login_limiter.begin(ip, accounts).await {
         Ok(attempt) => attempt,
-        Err(limited) => return too_many(retry, limited),
+        Err(limited) => {
+            state.metrics.login(limited_outcome(&limited));
+            return too_many(retry, limited);
+        }
     };
     let check = match state
         .login_budget
@@ -152,6 +156,7 @@ pub async fn login(
         Err(busy) => {
             tracing::warn!(%busy, "login check budget spent");
             attempt.untried().await;
+            state.metrics.login(LoginOutcome::Limited);
             return too_many(retry, LimitError::Busy);
         }
     };
@@ -160,6 +165,7 @@ pub async fn login(
         smtp_ok: check.smtp.as_ref().map(Result::is_ok),
     };
     let limited = attempt.finish(outcome).await;
+    state.metrics.login(login_outcome(&check));
     if !check.is_ok() {
         tracing::info!(imap_ok = outcome.imap_ok, smtp_ok = ?outcome.smtp_ok, "mail login refused");
         let mut errors = login_errors(&check);
@@ -213,6 +219,26 @@ pub(super) async fn open_form(
         .await
         .map_err(|_| expired())?;
     Ok((claims, client))
+}
+
+/// A finished login check as the sign-in metrics count it: refused when a server refused
+/// the credentials, an error when one could not be asked.
+pub(super) fn login_outcome(check: &LoginCheck) -> LoginOutcome {
+    if check.is_ok() {
+        LoginOutcome::Ok
+    } else if check.errors().any(MailError::is_auth_failure) {
+        LoginOutcome::Refused
+    } else {
+        LoginOutcome::Error
+    }
+}
+
+/// A sign-in stopped by the limits (or by their store failing) as the metrics count it.
+fn limited_outcome(limited: &LimitError) -> LoginOutcome {
+    match limited {
+        LimitError::Store(_) => LoginOutcome::Error,
+        LimitError::RetryAfter(_) | LimitError::Busy => LoginOutcome::Limited,
+    }
 }
 
 /// What the page says when the limit is reached.

@@ -236,6 +236,7 @@ async fn finish(
         Ok(check) => check,
         Err(busy) => {
             tracing::warn!(%busy, "login check budget spent");
+            state.metrics.login(crate::metrics::LoginOutcome::Limited);
             return error_page(
                 state,
                 "This server is busy",
@@ -243,6 +244,7 @@ async fn finish(
             );
         }
     };
+    state.metrics.login(super::login::login_outcome(&check));
     if !check.is_ok() {
         tracing::info!("mail servers refused the provider's access token");
         return error_page(

@@ -25,6 +25,7 @@ use crate::mail::error::{
 };
 use crate::mail::sasl::{self, OAuthMechanism};
 use crate::mail::settings::MailSettings;
+use crate::mail::timings::Step;
 
 /// Any byte stream an IMAP session can run over (plain TCP or TLS).
 pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -53,6 +54,14 @@ pub(crate) async fn open(
     settings: &MailSettings,
     login: &ServerLogin,
 ) -> Result<LoggedIn, MailError> {
+    let started = std::time::Instant::now();
+    let opened = open_untimed(settings, login).await;
+    let timings = &settings.timings;
+    timings.record(Protocol::Imap, Step::Login, started, opened.is_ok());
+    opened
+}
+
+async fn open_untimed(settings: &MailSettings, login: &ServerLogin) -> Result<LoggedIn, MailError> {
     let steps = Steps::new(settings, &login.endpoint);
     let client = match login.endpoint.security {
         Security::Tls => steps.implicit_tls().await?,

@@ -148,7 +148,8 @@ impl Imap {
                 server,
                 self.settings.command_timeout,
                 Some(self.pool.lease(slot, connection)),
-            )),
+            )
+            .timed(self.settings.timings.clone())),
             Err(err) => {
                 if err.is_auth_failure() {
                     self.pool.auth_failed(key);
@@ -199,6 +200,7 @@ impl Imap {
         };
         let timeout = self.settings.command_timeout;
         ImapSession::new(logged_in, server, timeout, lease)
+            .timed(self.settings.timings.clone())
             .logout()
             .await;
         Ok(())

@@ -28,6 +28,7 @@ use super::connect::{LoggedIn, RawSession};
 use super::errors::command_error;
 use super::pool::{self, Lease};
 use crate::mail::error::{MailError, Protocol};
+use crate::mail::timings::{Step, Timings};
 
 /// The longest a best-effort LOGOUT may take.
 const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,6 +47,8 @@ pub struct ImapSession {
     selected: Option<Selection>,
     /// The pool this session goes back to; `None` for a session that is only logged out.
     lease: Option<Lease>,
+    /// Where command round trips are timed.
+    timings: Timings,
 }
 
 /// The open folder as the session last knew it.
@@ -94,7 +97,13 @@ impl ImapSession {
             broken: false,
             selected: None,
             lease,
+            timings: Timings::default(),
         }
+    }
+
+    /// The same session, its commands timed into `timings`.
+    pub(crate) fn timed(self, timings: Timings) -> Self {
+        ImapSession { timings, ..self }
     }
 
     pub(crate) fn lease_mut(&mut self) -> Option<&mut Lease> {
@@ -176,7 +185,11 @@ impl ImapSession {
                 self.server
             )));
         }
+        let started = Instant::now();
         let outcome = tokio::time::timeout(limit, run(&mut self.session)).await;
+        let ok = matches!(outcome, Ok(Ok(_)));
+        self.timings
+            .record(Protocol::Imap, Step::Command, started, ok);
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => {

@@ -92,10 +92,7 @@ impl Outbox {
         self.smtp
             .send(&account.smtp, &envelope, &ready.bytes)
             .await
-            .map_err(|err| match err {
-                MailError::Timeout { .. } => SendError::Uncertain(err),
-                other => SendError::NotSent(other),
-            })?;
+            .map_err(|err| SendError::of_delivery(err, &ready.message_id))?;
         tracing::info!(
             recipients = ready.recipients.len(),
             size = ready.bytes.len(),

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use super::{Smtp, server_name, smtp_error};
 use crate::mail::account::{Security, ServerLogin};
 use crate::mail::error::{MailError, Protocol};
+use crate::mail::timings::Step;
 
 /// The login methods offered to servers, as lettre's transport does.
 const MECHANISMS: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
@@ -85,15 +86,20 @@ impl Smtp {
             }
         };
         let limit = self.settings.connect_timeout + self.settings.command_timeout;
-        match tokio::time::timeout(limit, self.connect_unbounded(login, &server)).await {
-            Ok(result) => result,
-            Err(_) => Err(MailError::timeout(
-                Protocol::Smtp,
-                &server,
-                limit,
-                "connecting and logging in",
-            )),
-        }
+        let started = std::time::Instant::now();
+        let connected =
+            match tokio::time::timeout(limit, self.connect_unbounded(login, &server)).await {
+                Ok(result) => result,
+                Err(_) => Err(MailError::timeout(
+                    Protocol::Smtp,
+                    &server,
+                    limit,
+                    "connecting and logging in",
+                )),
+            };
+        let timings = &self.settings.timings;
+        timings.record(Protocol::Smtp, Step::Login, started, connected.is_ok());
+        connected
     }
 
     async fn connect_unbounded(

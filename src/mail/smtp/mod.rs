@@ -39,6 +39,7 @@ use crate::mail::account::{Endpoint, ServerLogin};
 use crate::mail::error::{MailError, Protocol};
 use crate::mail::reuse::{KeyMaker, PoolKey, PoolSettings};
 use crate::mail::settings::MailSettings;
+use crate::mail::timings::Step;
 pub(crate) use errors::smtp_error;
 use pool::{Parked, SmtpPool, quit_all, spawn_quit};
 
@@ -160,17 +161,28 @@ impl Smtp {
                 }
             },
         };
+        let started = Instant::now();
         let outcome = tokio::time::timeout(limit, connection.send(envelope, data)).await;
+        let sent = matches!(outcome, Ok(Ok(_)));
+        (self.settings.timings).record(Protocol::Smtp, Step::Send, started, sent);
         let result = match outcome {
             Ok(Ok(_accepted)) => Ok(()),
+            // No reply code: the connection broke (cut, reset, TLS failure) mid-transaction.
+            Ok(Err(err)) if err.status().is_none() && !err.is_client() => {
+                tracing::debug!(%server, error = %err, "SMTP connection lost while sending");
+                return Err(MailError::ConnectionLost {
+                    protocol: Protocol::Smtp,
+                    server: server.to_owned(),
+                    what: "it was taking the message".into(),
+                });
+            }
             Ok(Err(err)) => Err(smtp_error(server, &err, &login.password)),
             Err(_) => {
                 return Err(MailError::timeout(
                     Protocol::Smtp,
                     server,
                     limit,
-                    "sending the message (it may have been sent anyway: look in the recipient's \
-                     mailbox or ask before sending it again)",
+                    "taking the message",
                 ));
             }
         };

@@ -1,0 +1,172 @@
+//! Mail-side faults through [`FaultProxy`] between the server and the stack: each gives a
+//! tool error naming the side that failed (never a hang), and the next call works again
+//! (the warm pool hands out no dead session).
+
+use mail_mcp::mail::MailAccount;
+use serde_json::json;
+
+use crate::common::app::TestServer;
+use crate::common::fault_proxy::{Direction, FaultProxy};
+use crate::common::{Stack, TestUser, append, error_text, stack};
+
+/// `user`'s account with IMAP and/or SMTP going through proxies on these ports.
+fn account_via(
+    stack: &Stack,
+    user: &TestUser,
+    imap: Option<u16>,
+    smtp: Option<u16>,
+) -> MailAccount {
+    let mut account = stack.mail_account(user);
+    if let Some(port) = imap {
+        account.imap.endpoint.port = port;
+    }
+    if let Some(port) = smtp {
+        account.smtp.endpoint.port = port;
+    }
+    account
+}
+
+/// A message far larger than the proxy's cut points (about 200 KB of text).
+fn large_message(subject: &str) -> Vec<u8> {
+    let line = "All work and no play makes a long message for the fault proxy to cut.\r\n";
+    format!(
+        "From: Carol <carol@example.test>\r\nTo: someone@example.test\r\nSubject: {subject}\r\n\
+         Message-ID: <{}@example.test>\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\n{}",
+        uuid::Uuid::new_v4().simple(),
+        line.repeat(3000)
+    )
+    .into_bytes()
+}
+
+/// The IMAP server going down (its port refuses, open connections drop) makes the next
+/// call a tool error that names the IMAP server, not a hang; once it is back, calls work.
+#[tokio::test]
+async fn imap_down_is_an_error_naming_the_imap_server_and_the_pool_recovers() {
+    let stack = stack();
+    let proxy = FaultProxy::start(stack.imaps_port).await;
+    let server = TestServer::start(stack, &[]).await;
+    let user = stack.new_user("imapdown");
+    let token = server.access_token_for(account_via(stack, &user, Some(proxy.port), None));
+    server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+
+    proxy.go_down();
+    let down = server.call_tool(&token, "list_mailboxes", json!({})).await;
+    let text = error_text(&down);
+    let named = format!("IMAP server {}:{}", stack.host, proxy.port);
+    assert!(text.contains(&named), "{text}");
+
+    proxy.come_back().await;
+    server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+}
+
+/// A connection cut in the middle of a FETCH answer is a tool error naming the IMAP
+/// server; the next call opens a new connection and reads the message in full.
+#[tokio::test]
+async fn a_fetch_cut_midway_is_an_error_and_the_next_call_reads_the_message() {
+    let stack = stack();
+    let proxy = FaultProxy::start(stack.imaps_port).await;
+    let server = TestServer::start(stack, &[]).await;
+    let user = stack.new_user("cutfetch");
+    append(&user, "INBOX", &large_message("Long one"), &[]).await;
+    let token = server.access_token_for(account_via(stack, &user, Some(proxy.port), None));
+    server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+    let message = json!({"folder": "INBOX", "uid": 1});
+
+    proxy.cut_after(Direction::FromMailServer, 8 * 1024);
+    let cut = server
+        .call_tool(&token, "get_mail_message", message.clone())
+        .await;
+    let text = error_text(&cut);
+    assert!(text.contains("IMAP server"), "{text}");
+    assert!(text.contains(&proxy.port.to_string()), "{text}");
+
+    let connections = proxy.accepted();
+    let read = server
+        .call_tool_ok(&token, "get_mail_message", message)
+        .await;
+    assert_eq!(read["subject"], "Long one", "{read}");
+    assert!(
+        proxy.accepted() > connections,
+        "a new connection replaced the cut one"
+    );
+}
+
+/// An SMTP connection cut in the middle of DATA is reported as "may not have been sent",
+/// naming the idempotency key to retry with (not "nothing was sent", which would be a
+/// guess); the retry with that key then sends the message.
+#[tokio::test]
+async fn an_smtp_cut_mid_data_may_not_have_been_sent_and_names_the_key() {
+    let stack = stack();
+    let proxy = FaultProxy::start(stack.submission_port).await;
+    let server = TestServer::start(stack, &[]).await;
+    let user = stack.new_user("cutdata");
+    let token = server.access_token_for(account_via(stack, &user, None, Some(proxy.port)));
+    let key = format!("fault-key-{}", uuid::Uuid::new_v4().simple());
+    let send = json!({
+        "to": [user.email],
+        "subject": "Cut in DATA",
+        "text_body": "A long body that does not fit before the cut.\n".repeat(6000),
+        "idempotency_key": key,
+    });
+
+    proxy.cut_after(Direction::ToMailServer, 32 * 1024);
+    let cut = server
+        .call_tool(&token, "send_mail_message", send.clone())
+        .await;
+    let text = error_text(&cut);
+    assert!(text.contains("may not have been sent"), "{text}");
+    assert!(text.contains(&key), "{text}");
+    assert!(
+        text.contains(&format!("SMTP server {}:{}", stack.host, proxy.port)),
+        "{text}"
+    );
+    assert!(!text.contains("nothing was sent"), "{text}");
+
+    let retried = server.call_tool_ok(&token, "send_mail_message", send).await;
+    assert_eq!(retried["already_sent"], false, "{retried}");
+    crate::common::wait_for_messages(&user, "INBOX", 1).await;
+}
+
+/// An IMAP server that stops answering (every byte held) beyond the time limits gives a
+/// timeout error naming the IMAP server, within the limits, and the calls work again once
+/// it answers.
+#[tokio::test]
+async fn a_silent_imap_server_times_out_naming_the_side() {
+    let stack = stack();
+    let proxy = FaultProxy::start(stack.imaps_port).await;
+    let limits = [
+        "--mail-connect-timeout",
+        "1s",
+        "--mail-command-timeout",
+        "1s",
+    ];
+    let server = TestServer::start(stack, &limits).await;
+    let user = stack.new_user("slowimap");
+    let token = server.access_token_for(account_via(stack, &user, Some(proxy.port), None));
+    server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+
+    proxy.hold();
+    let slow = server.call_tool(&token, "list_mailboxes", json!({})).await;
+    let text = error_text(&slow);
+    assert!(
+        text.contains(&format!("IMAP server {}:{}", stack.host, proxy.port)),
+        "{text}"
+    );
+    assert!(
+        text.contains("within 1 s") || text.contains("timed out"),
+        "{text}"
+    );
+
+    proxy.release();
+    server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+}
