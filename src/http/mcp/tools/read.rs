@@ -8,6 +8,7 @@ use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 
 use super::tool_error;
+use super::untrusted::{Markers, Untrusted};
 use crate::http::mcp::{Caller, MailServer};
 use crate::http::oauth::scope;
 use crate::mail::imap::{self, GetOptions, MailMessage, MailThread, MessagePage, PageRequest};
@@ -142,7 +143,7 @@ impl MailServer {
         &self,
         caller: Caller,
         Parameters(params): Parameters<ListMailMessagesParams>,
-    ) -> Result<Json<MessagePage>, String> {
+    ) -> Result<Json<Untrusted<MessagePage>>, String> {
         let page = PageRequest::new(params.page, params.per_page).map_err(tool_error)?;
         let folder = params.folder;
         let listed = self
@@ -150,7 +151,7 @@ impl MailServer {
                 Box::pin(async move { imap::list_messages(s, &folder, page).await })
             })
             .await?;
-        Ok(Json(listed))
+        Ok(Json(Markers::new().page(listed)))
     }
 
     #[tool(
@@ -172,7 +173,7 @@ impl MailServer {
         &self,
         caller: Caller,
         Parameters(params): Parameters<GetMailMessageParams>,
-    ) -> Result<Json<MailMessage>, String> {
+    ) -> Result<Json<Untrusted<MailMessage>>, String> {
         if params.mark_seen && !caller.has_scope(scope::SEND) {
             return Err(format!(
                 "mark_seen changes the message, and this connection may only read mail (no {} \
@@ -209,7 +210,7 @@ impl MailServer {
                 })
             })
             .await?;
-        Ok(Json(message))
+        Ok(Json(Markers::new().message(message)))
     }
 
     #[tool(
@@ -231,7 +232,7 @@ impl MailServer {
         &self,
         caller: Caller,
         Parameters(params): Parameters<SearchMailMessagesParams>,
-    ) -> Result<Json<MessagePage>, String> {
+    ) -> Result<Json<Untrusted<MessagePage>>, String> {
         let page = PageRequest::new(params.page, params.per_page).map_err(tool_error)?;
         let program = params.criteria.build().map_err(tool_error)?;
         let folder = params.folder;
@@ -240,7 +241,7 @@ impl MailServer {
                 Box::pin(async move { imap::search_messages(s, &folder, &program, page).await })
             })
             .await?;
-        Ok(Json(found))
+        Ok(Json(Markers::new().page(found)))
     }
 
     #[tool(
@@ -262,13 +263,13 @@ impl MailServer {
         &self,
         caller: Caller,
         Parameters(params): Parameters<GetMailThreadParams>,
-    ) -> Result<Json<MailThread>, String> {
+    ) -> Result<Json<Untrusted<MailThread>>, String> {
         let (folder, uid, uid_validity) = (params.folder, params.uid, params.uid_validity);
         let thread = self
             .with_imap(&caller, move |s| {
                 Box::pin(async move { imap::get_thread(s, &folder, uid, uid_validity).await })
             })
             .await?;
-        Ok(Json(thread))
+        Ok(Json(Markers::new().thread(thread)))
     }
 }
