@@ -206,6 +206,9 @@ impl MailServer {
                         imap::add_text_previews(s, &mut message, ATTACHMENT_PREVIEW_CHARS, budget)
                             .await;
                     }
+                    // Last: it leaves the Sent folder examined.
+                    message.first_contact =
+                        imap::first_contact(s, &message.content.headers.from).await;
                     Ok(message)
                 })
             })
