@@ -191,3 +191,36 @@ async fn first_contact_tells_strangers_from_correspondents() {
         assert_eq!(message["first_contact"], want, "{from}");
     }
 }
+
+/// The markers stay cheap: on a page of 50 real messages the wrapped text copy is at most
+/// 40 characters per subject plus one note (about 270 characters) longer than the same page
+/// unwrapped. Prints the measured figure.
+#[tokio::test]
+async fn markers_on_a_list_of_fifty_cost_little() {
+    let (server, user, token) = setup("markercost").await;
+    for i in 0..50 {
+        let raw = format!(
+            "From: Sender {i} <sender{i}@example.test>\r\nTo: {}\r\nSubject: Quarterly report {i}\r\n\
+Message-ID: <cost{i}-{}@test>\r\nDate: Mon, 2 Mar 2026 09:00:00 +0000\r\n\r\nBody {i}.\r\n",
+            user.email,
+            uuid::Uuid::new_v4()
+        );
+        append(&user, "INBOX", raw.as_bytes(), &[]).await;
+    }
+    let result = server
+        .call_tool(&token, "list_mail_messages", json!({"per_page": 50}))
+        .await;
+    let text = result["content"][0]["text"].as_str().unwrap();
+    let wrapped: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(wrapped["messages"].as_array().unwrap().len(), 50);
+    let plain = serde_json::to_string(&common::unwrap_mail(&wrapped)).unwrap();
+    let overhead = text.len() - plain.len();
+    println!(
+        "list of 50: text copy {} chars, {} without markers and note: overhead {overhead} chars \
+         ({:.1}%)",
+        text.len(),
+        plain.len(),
+        100.0 * overhead as f64 / plain.len() as f64
+    );
+    assert!(overhead <= 50 * 40 + 300, "{overhead}");
+}
