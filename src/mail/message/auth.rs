@@ -80,14 +80,12 @@ impl Authentication {
         };
         for result in &header.results {
             match result.method.as_str() {
-                "spf" => {
-                    if auth.spf.is_none() {
-                        auth.spf = Some(result.verdict);
-                        auth.spf_domain = result
-                            .property("smtp.mailfrom")
-                            .or_else(|| result.property("smtp.helo"))
-                            .map(domain_of);
-                    }
+                "spf" if auth.spf.is_none() => {
+                    auth.spf = Some(result.verdict);
+                    auth.spf_domain = result
+                        .property("smtp.mailfrom")
+                        .or_else(|| result.property("smtp.helo"))
+                        .map(domain_of);
                 }
                 "dkim" => {
                     if result.verdict == Verdict::Pass {
@@ -102,11 +100,7 @@ impl Authentication {
                         auth.dkim = Some(result.verdict);
                     }
                 }
-                "dmarc" => {
-                    if auth.dmarc.is_none() {
-                        auth.dmarc = Some(result.verdict);
-                    }
-                }
+                "dmarc" if auth.dmarc.is_none() => auth.dmarc = Some(result.verdict),
                 _ => {}
             }
         }
@@ -349,19 +343,22 @@ mod tests {
         Authentication::of([header].into_iter(), Some(from)).expect("a header")
     }
 
+    /// (header, spf, dkim, dmarc, dkim domains, spf domain, number of warnings)
+    type Case = (
+        &'static str,
+        Option<Verdict>,
+        Option<Verdict>,
+        Option<Verdict>,
+        &'static [&'static str],
+        Option<&'static str>,
+        usize,
+    );
+
     #[test]
     fn headers_parse() {
         use Verdict::{Fail, Neutral, Pass, Permerror, Softfail, Temperror};
         // (header, spf, dkim, dmarc, dkim domains, spf domain, warnings)
-        let cases: [(
-            &str,
-            Option<Verdict>,
-            Option<Verdict>,
-            Option<Verdict>,
-            &[&str],
-            Option<&str>,
-            usize,
-        ); 11] = [
+        let cases: [Case; 11] = [
             (
                 "mx.example.net; spf=pass smtp.mailfrom=a@example.com; dkim=pass header.d=example.com; dmarc=pass header.from=example.com",
                 Some(Pass),
