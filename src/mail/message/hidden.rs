@@ -12,7 +12,8 @@
 //! them invisible: `visibility:hidden`, `font-size` 0 or ≤1px (a child with a real size
 //! shows again, as in a browser), a transparent colour, or a colour alike to the nearest
 //! background (CSS `background-color`/`background`, or `bgcolor`; white when none is set;
-//! unknown, so never compared, under a background image or gradient). `aria-hidden`
+//! unknown, so never compared, under a background image or gradient).
+//! A link left without text goes too (its URL would still be listed). `aria-hidden`
 //! text is kept: it is hidden from screen readers, not from the eye. `<noscript>` is kept
 //! too: mail clients run no scripts, so they show it. Comments, `<script>`, `<style>` and
 //! `<head>` are html2text's to leave out.
@@ -32,6 +33,7 @@ const OFF_SCREEN_PX: f32 = -500.0;
 pub fn drop_hidden(dom: &RcDom) {
     let sheet = StyleSheet::of(&dom.document);
     let mut stack = vec![(dom.document.clone(), Inherited::root())];
+    let mut emptied_links = Vec::new();
     while let Some((node, inherited)) = stack.pop() {
         let mut removed: Vec<Handle> = Vec::new();
         for child in node.children.borrow().iter() {
@@ -57,11 +59,26 @@ pub fn drop_hidden(dom: &RcDom) {
             }
         }
         if !removed.is_empty() {
-            node.children
-                .borrow_mut()
-                .retain(|c| !removed.iter().any(|r| Rc::ptr_eq(r, c)));
+            let mut children = node.children.borrow_mut();
+            children.retain(|c| !removed.iter().any(|r| Rc::ptr_eq(r, c)));
+            if children.is_empty() && is_link(&node) {
+                emptied_links.push(node.clone());
+            }
         }
     }
+    // A link whose text was all hidden goes too: its URL would still be listed.
+    for link in emptied_links {
+        if let Some(parent) = link.get_parent() {
+            parent
+                .children
+                .borrow_mut()
+                .retain(|c| !Rc::ptr_eq(c, &link));
+        }
+    }
+}
+
+fn is_link(node: &Handle) -> bool {
+    matches!(&node.data, Element { name, .. } if (*name.local).eq_ignore_ascii_case("a"))
 }
 
 /// What a selector can match on.
@@ -590,6 +607,7 @@ mod tests {
             r##"<div style="position:absolute;left:-10000px">SECRET</div>"##,
             r##"<div style="position:absolute;clip:rect(0,0,0,0)">SECRET</div>"##,
             r##"<template><p>SECRET</p></template>"##,
+            r##"<a href="https://SECRET.test/x" style="color:#fff">click here</a>"##,
             r##"<div style="display:none"><p style="display:block">SECRET</p></div>"##,
         ];
         for html in cases {
