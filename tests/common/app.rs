@@ -361,8 +361,15 @@ impl TestServer {
         .await
     }
 
-    /// `tools/call` that must succeed; returns its `structuredContent`.
+    /// `tools/call` that must succeed; returns its `structuredContent`, with the markers
+    /// around mail text taken off ([`crate::common::unwrap_mail`]).
     pub async fn call_tool_ok(&self, token: &str, name: &str, arguments: Value) -> Value {
+        crate::common::unwrap_mail(&self.call_tool_wrapped(token, name, arguments).await)
+    }
+
+    /// `tools/call` that must succeed; returns its `structuredContent` as sent, mail text
+    /// still inside its markers.
+    pub async fn call_tool_wrapped(&self, token: &str, name: &str, arguments: Value) -> Value {
         let result = self.call_tool(token, name, arguments).await;
         assert_ne!(result["isError"], json!(true), "{name} failed: {result}");
         result["structuredContent"].clone()

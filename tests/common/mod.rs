@@ -42,7 +42,7 @@ pub use eventually::{eventually, eventually_within};
 #[allow(unused_imports)]
 pub use messages::{small_message, small_message_with_id, unique_message_id};
 #[allow(unused_imports)]
-pub use tool_results::error_text;
+pub use tool_results::{error_text, unwrap_mail};
 pub mod basic_imap;
 pub mod documents;
 pub mod fault_proxy;

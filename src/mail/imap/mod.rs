@@ -7,6 +7,7 @@ pub mod append;
 pub mod attachment_text;
 pub mod changes;
 mod connect;
+pub mod contacts;
 mod errors;
 pub mod folders;
 pub(crate) mod guard;
@@ -34,6 +35,7 @@ pub use attachment_text::{
     AttachmentText, TextBudget, TextRequest, add_text_previews, read_attachment_text,
 };
 pub use connect::{BoxedStream, ImapStream, RawSession};
+pub use contacts::{first_contact, written_to};
 pub use folders::{
     CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox,
     ensure_special_use, rename_mailbox,

@@ -199,6 +199,9 @@ pub struct MailMessage {
     pub size: usize,
     #[serde(flatten)]
     pub content: MessageContent,
+    /// true when this account never sent mail to the sender (From), as its Sent folder
+    /// shows: a first contact, to be wary of; false when it did; absent when unknown.
+    pub first_contact: Option<bool>,
 }
 
 /// Reads message `uid` of `folder` without marking it seen, unless `options.mark_seen`.
@@ -231,6 +234,7 @@ pub async fn get_message(
         flags,
         size,
         content,
+        first_contact: None,
     })
 }
 

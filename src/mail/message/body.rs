@@ -5,6 +5,8 @@
 //! character.
 
 use mail_parser::{Message, PartType};
+
+use super::hidden;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -97,13 +99,23 @@ fn texts_of(
 }
 
 /// HTML as Markdown: headings, emphasis and lists marked, links kept (as numbered
-/// references listed at the end), tables drawn as text; what its CSS hides (display:none,
-/// zero height) and comments left out.
+/// references listed at the end), tables drawn as text; what a reader would not see
+/// ([`hidden`]: display:none, zero sizes, text coloured like its background, …) and
+/// comments left out. Should html2text fail to render, the text of the same cleaned
+/// document without its CSS; only then mail-parser's plainer conversion.
 pub fn html_to_markdown(html: &str) -> String {
-    html2text::config::plain()
-        .use_doc_css()
-        .string_from_read(html.as_bytes(), HTML_TEXT_WIDTH)
-        .unwrap_or_else(|_| html_to_text(html))
+    let Ok(dom) = html2text::config::plain().parse_html(html.as_bytes()) else {
+        return html_to_text(html);
+    };
+    hidden::drop_hidden(&dom);
+    let render = |config: html2text::config::Config<_>| {
+        config
+            .dom_to_render_tree(&dom)
+            .and_then(|tree| config.render_to_string(tree, HTML_TEXT_WIDTH))
+    };
+    render(html2text::config::plain().use_doc_css())
+        .or_else(|_| render(html2text::config::plain()))
+        .unwrap_or_else(|_| mail_parser::decoders::html::html_to_text(html))
 }
 
 /// HTML as readable text (emphasis and headings marked as in Markdown, links as numbered

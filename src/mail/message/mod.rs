@@ -4,8 +4,10 @@
 //! The content is untrusted data written by third parties.
 
 pub mod address;
+pub mod auth;
 pub mod body;
 pub mod headers;
+pub mod hidden;
 pub mod parts;
 pub mod quoted;
 
@@ -14,6 +16,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use address::Address;
+pub use auth::{Authentication, Verdict};
 pub use body::{BodySource, BodyWindow};
 pub use headers::HeaderFields;
 pub use parts::AttachmentInfo;
@@ -78,6 +81,10 @@ pub struct MessageContent {
     pub html: Option<BodyWindow>,
     /// Attachments and inline parts, with IMAP part ids.
     pub attachments: Vec<AttachmentInfo>,
+    /// The receiving server's SPF, DKIM and DMARC verdicts, from the topmost
+    /// Authentication-Results header (the only one trusted); absent when the message has
+    /// none (nothing about its sender was verified).
+    pub authentication: Option<Authentication>,
 }
 
 /// Parses `raw` and returns what `options` asks for.
@@ -96,13 +103,27 @@ pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<MessageContent,
         .then(|| body::html(&message))
         .flatten()
         .map(|html| BodyWindow::of(&html, options.offset, options.max_chars));
+    let headers = HeaderFields::of(&message);
+    let from_domain = headers
+        .from
+        .first()
+        .and_then(|a| a.email.rsplit_once('@'))
+        .map(|(_, domain)| domain.to_owned());
+    let authentication = Authentication::of(
+        message
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(auth::HEADER))
+            .map(|(_, value)| value),
+        from_domain.as_deref(),
+    );
     Ok(MessageContent {
-        headers: HeaderFields::of(&message),
+        headers,
         body: BodyWindow::of(&text, options.offset, options.max_chars),
         folded_lines,
         body_source,
         html,
         attachments: parts::attachments(&message),
+        authentication,
     })
 }
 

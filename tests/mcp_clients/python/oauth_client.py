@@ -183,12 +183,18 @@ async def call(client: Client, name: str, arguments: dict) -> dict:
     return result.structured_content or {}
 
 
+def unmarked(text):
+    """Mail text without the per-call markers around it (<mail-N>text</mail-N>)."""
+    match = re.fullmatch(r"<mail-([A-Za-z0-9]+)>(.*)</mail-\1>", text or "", re.S)
+    return match.group(2) if match else text
+
+
 async def send_to_self(client: Client, address: str, subject: str) -> bool:
     """Sends `subject` to `address` and waits (up to 30 s) until the INBOX lists it."""
     await call(client, "send_mail_message", {"to": [address], "subject": subject, "text_body": "from the Python SDK\n"})
     for _ in range(60):
         page = await call(client, "list_mail_messages", {"folder": "INBOX"})
-        if any(m.get("subject") == subject for m in page["messages"]):
+        if any(unmarked(m.get("subject")) == subject for m in page["messages"]):
             return True
         await asyncio.sleep(0.5)
     return False
@@ -237,14 +243,14 @@ async def main() -> None:
             # Read tools, where this server has them: the test delivered one message.
             if "list_mail_messages" in names:
                 page = await call(client, "list_mail_messages", {"folder": "INBOX"})
-                report["subjects"] = [m.get("subject") for m in page["messages"]]
+                report["subjects"] = [unmarked(m.get("subject")) for m in page["messages"]]
                 if page["messages"] and "get_mail_message" in names:
                     uid = page["messages"][0]["uid"]
                     message = await call(client, "get_mail_message", {"folder": "INBOX", "uid": uid})
                     report["message"] = message
             if "search_mail_messages" in names:
                 found = await call(client, "search_mail_messages", {"folder": "INBOX", "subject": "python"})
-                report["found"] = [m.get("subject") for m in found["messages"]]
+                report["found"] = [unmarked(m.get("subject")) for m in found["messages"]]
             subject = os.environ.get("SEND_SUBJECT")
             if subject:
                 report["received"] = await send_to_self(client, person.email, subject)

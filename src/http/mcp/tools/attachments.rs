@@ -8,6 +8,7 @@ use rmcp::{schemars, tool, tool_router};
 use serde::{Deserialize, Deserializer};
 
 use super::tool_error;
+use super::untrusted::{Markers, Untrusted};
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::compose::Attachment;
 use crate::mail::extract::Limits;
@@ -235,7 +236,7 @@ impl MailServer {
         &self,
         caller: Caller,
         Parameters(params): Parameters<ReadMailAttachmentParams>,
-    ) -> Result<Json<AttachmentText>, String> {
+    ) -> Result<Json<Untrusted<AttachmentText>>, String> {
         parse_part_id(&params.part).map_err(tool_error)?;
         check_window(params.max_chars)?;
         let request = TextRequest {
@@ -252,7 +253,7 @@ impl MailServer {
                 Box::pin(async move { imap::read_attachment_text(s, &request, budget).await })
             })
             .await?;
-        Ok(Json(text))
+        Ok(Json(Markers::new().attachment_text(text)))
     }
 }
 

@@ -7,6 +7,7 @@ use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 
 use super::tool_error;
+use super::untrusted::{Markers, Untrusted};
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::imap::changes::{FolderChanges, FolderSnapshot, changes_since};
 
@@ -42,7 +43,7 @@ impl MailServer {
         &self,
         caller: Caller,
         Parameters(params): Parameters<ListChangesParams>,
-    ) -> Result<Json<FolderChanges>, String> {
+    ) -> Result<Json<Untrusted<FolderChanges>>, String> {
         let key = self.state.config.keyring.derive_subkey(CURSOR_SUBKEY_LABEL);
         let account = caller.account().email.clone();
         let since = params
@@ -58,6 +59,6 @@ impl MailServer {
             })
         })
         .await
-        .map(Json)
+        .map(|changes| Json(Markers::new().changes(changes)))
     }
 }

@@ -9,6 +9,7 @@ pub mod context;
 pub mod mailboxes;
 pub mod organise;
 pub mod read;
+pub mod untrusted;
 pub mod write;
 pub mod write_fields;
 

@@ -7,6 +7,7 @@
 //! - [`changes`]: list_changes sees another client's changes; cursors cannot be forged.
 //! - [`bulk`]: the organising tools by search (`where`, `dry_run`).
 //! - [`attachment_text`]: attachments read as text; [`bodies`]: bodies as Markdown, quotes folded.
+//! - [`hostile`]: mail text wrapped in per-call markers, hidden HTML dropped, auth verdicts, first contact.
 //! - [`imap_servers`]: the tools against the stack's "basic" Dovecot (no MOVE, UIDPLUS,
 //!   SPECIAL-USE; folders below `INBOX.`).
 
@@ -16,6 +17,7 @@ mod attachments;
 mod bodies;
 mod bulk;
 mod changes;
+mod hostile;
 mod imap_servers;
 mod organise;
 mod read;
