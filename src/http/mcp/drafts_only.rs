@@ -94,9 +94,10 @@ impl MailServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.as_ref();
         let caller = Caller::of(&context);
-        let (Guarded::Sends, Some(caller), true) = (action, caller, DRAFTED.contains(&name))
-        else {
-            return Ok(CallToolResult::error(vec![ContentBlock::text(refusal(action, name))]).into());
+        let (Guarded::Sends, Some(caller), true) = (action, caller, DRAFTED.contains(&name)) else {
+            return Ok(
+                CallToolResult::error(vec![ContentBlock::text(refusal(action, name))]).into(),
+            );
         };
         let arguments = request.arguments.clone().unwrap_or_default();
         let saved = match name {
@@ -295,10 +296,21 @@ mod tests {
         let tools = listed(MailServer::router().list_all());
         for name in DRAFTED {
             let tool = tools.iter().find(|t| t.name == name).unwrap();
-            assert!(tool.description.as_ref().unwrap().starts_with("DRAFTS ONLY"));
+            assert!(
+                tool.description
+                    .as_ref()
+                    .unwrap()
+                    .starts_with("DRAFTS ONLY")
+            );
             let annotations = tool.annotations.as_ref().unwrap();
             assert_eq!(annotations.open_world_hint, Some(false));
-            assert!(annotations.title.as_ref().unwrap().ends_with("(saved as a draft)"));
+            assert!(
+                annotations
+                    .title
+                    .as_ref()
+                    .unwrap()
+                    .ends_with("(saved as a draft)")
+            );
             assert_eq!(tool.output_schema, Some(drafted_schema()));
         }
     }

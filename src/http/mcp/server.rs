@@ -13,9 +13,9 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
-use super::{Caller, drafts_only};
 use super::policy::{self, Decision};
 use super::tools::required_scope;
+use super::{Caller, drafts_only};
 use crate::http::oauth::scope;
 use crate::http::panics::{ToolKind, guard_request, guard_tool_call};
 use crate::state::AppState;

@@ -13,7 +13,9 @@ use super::{
     store_draft,
 };
 use crate::mail::account::MailAccount;
-use crate::mail::compose::{Attachment, Outgoing, ReplyText, idempotent_message_id, new_message_id};
+use crate::mail::compose::{
+    Attachment, Outgoing, ReplyText, idempotent_message_id, new_message_id,
+};
 use crate::mail::error::MailError;
 use crate::mail::imap::{
     ImapSession, SpecialUse, StoredMessage, find_by_message_id, find_special_use,
@@ -78,8 +80,7 @@ impl Outbox {
         let mut session = self.imap.session(&account.imap).await?;
         let result = async {
             let (_, outgoing) =
-                compose_reply(&mut session, account, parent, reply_all, text, attachments)
-                    .await?;
+                compose_reply(&mut session, account, parent, reply_all, text, attachments).await?;
             self.store_checked(&mut session, account, &outgoing).await
         }
         .await;

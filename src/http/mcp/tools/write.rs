@@ -332,7 +332,10 @@ pub(crate) fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
     })
 }
 
-pub(crate) fn addresses(field: &str, list: &AddressList) -> Result<Vec<lettre::message::Mailbox>, String> {
+pub(crate) fn addresses(
+    field: &str,
+    list: &AddressList,
+) -> Result<Vec<lettre::message::Mailbox>, String> {
     compose::parse_addresses(field, list).map_err(tool_error)
 }
 

@@ -8,8 +8,8 @@
 use crate::common;
 
 use common::app::TestServer;
+use common::{Stack, wait_for_messages};
 use common::{TestUser, append, error_text, eventually, fetch_raw, folder_names, stack};
-use common::{wait_for_messages, Stack};
 use mail_mcp::token::SendPolicy;
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
@@ -77,7 +77,10 @@ impl Room {
         assert_eq!(at_bob.len(), 1, "bob received only the control message");
         assert!(contains(&at_bob[0].raw, "Subject: control"));
         for other in [&self.carol, &self.dave] {
-            assert!(fetch_raw(other, "INBOX").await.is_empty(), "{other:?} got mail");
+            assert!(
+                fetch_raw(other, "INBOX").await.is_empty(),
+                "{other:?} got mail"
+            );
         }
         assert!(
             fetch_raw(&self.alice, "Sent").await.is_empty(),
@@ -156,7 +159,12 @@ async fn a_drafts_only_send_is_saved_as_a_draft_and_never_reaches_postfix() {
         .iter()
         .find(|t| t["name"] == "send_mail_message")
         .unwrap();
-    assert!(send["description"].as_str().unwrap().starts_with("DRAFTS ONLY"));
+    assert!(
+        send["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("DRAFTS ONLY")
+    );
     assert_eq!(send["annotations"]["openWorldHint"], false);
 
     let result = room
@@ -181,11 +189,17 @@ async fn a_drafts_only_send_is_saved_as_a_draft_and_never_reaches_postfix() {
     );
 
     let draft = message_at(&room.alice, "Drafts", uid).await;
-    assert!(draft.flags.iter().any(|f| f == "\\Draft"), "{:?}", draft.flags);
+    assert!(
+        draft.flags.iter().any(|f| f == "\\Draft"),
+        "{:?}",
+        draft.flags
+    );
     let parsed = MessageParser::default().parse(&draft.raw).unwrap();
     assert_eq!(parsed.subject(), Some("Quarterly plans"));
     let first = |a: Option<&mail_parser::Address<'_>>| {
-        a.and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_owned)
+        a.and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_owned)
     };
     assert_eq!(first(parsed.to()), Some(room.bob.email.clone()));
     assert_eq!(first(parsed.cc()), Some(room.carol.email.clone()));
@@ -197,7 +211,12 @@ async fn a_drafts_only_send_is_saved_as_a_draft_and_never_reaches_postfix() {
     assert!(parsed.body_html(0).unwrap().contains("<b>plans</b>"));
     let files: Vec<(String, Vec<u8>)> = parsed
         .attachments()
-        .map(|p| (p.attachment_name().unwrap().to_owned(), p.contents().to_vec()))
+        .map(|p| {
+            (
+                p.attachment_name().unwrap().to_owned(),
+                p.contents().to_vec(),
+            )
+        })
         .collect();
     assert_eq!(files, [("plan.txt".to_owned(), b"plan A".to_vec())]);
 
@@ -222,12 +241,23 @@ async fn drafts_only_replies_and_forwards_are_drafts_composed_as_they_would_be_s
         )
         .await;
     let reply_uid = drafted(&reply);
-    assert!(reply["note"].as_str().unwrap().contains("the reply was saved"));
-    assert_eq!(reply["recipients"], json!([room.bob.email, room.carol.email]));
+    assert!(
+        reply["note"]
+            .as_str()
+            .unwrap()
+            .contains("the reply was saved")
+    );
+    assert_eq!(
+        reply["recipients"],
+        json!([room.bob.email, room.carol.email])
+    );
     let draft = message_at(&room.alice, "Drafts", reply_uid).await;
     let parsed = MessageParser::default().parse(&draft.raw).unwrap();
     assert_eq!(parsed.subject(), Some("Re: Report"));
-    assert_eq!(parsed.in_reply_to().as_text(), Some("report-7@example.test"));
+    assert_eq!(
+        parsed.in_reply_to().as_text(),
+        Some("report-7@example.test")
+    );
     let references: Vec<String> = parsed
         .references()
         .as_text_list()
@@ -254,9 +284,17 @@ async fn drafts_only_replies_and_forwards_are_drafts_composed_as_they_would_be_s
     assert!(contains(&draft.raw, &format!("Bcc: {}", room.carol.email)));
     let files: Vec<(String, Vec<u8>)> = parsed
         .attachments()
-        .map(|p| (p.attachment_name().unwrap().to_owned(), p.contents().to_vec()))
+        .map(|p| {
+            (
+                p.attachment_name().unwrap().to_owned(),
+                p.contents().to_vec(),
+            )
+        })
         .collect();
-    assert_eq!(files, [("figures.pdf".to_owned(), b"%PDF-1.4\nfigures\n".to_vec())]);
+    assert_eq!(
+        files,
+        [("figures.pdf".to_owned(), b"%PDF-1.4\nfigures\n".to_vec())]
+    );
 
     let original_now = message_at(&room.alice, "INBOX", u64::from(original.uid)).await;
     assert!(
@@ -311,10 +349,20 @@ async fn a_drafts_only_connection_refuses_what_cannot_be_undone() {
             .await,
     );
     assert!(text.starts_with("send_draft was refused"), "{text}");
-    assert_eq!(fetch_raw(&room.alice, "Drafts").await.len(), 1, "the draft stays");
+    assert_eq!(
+        fetch_raw(&room.alice, "Drafts").await.len(),
+        1,
+        "the draft stays"
+    );
 
     for subject in ["Keep one", "Keep two"] {
-        append(&room.alice, "INBOX", common::small_message(subject).as_slice(), &[]).await;
+        append(
+            &room.alice,
+            "INBOX",
+            common::small_message(subject).as_slice(),
+            &[],
+        )
+        .await;
     }
     let inbox = wait_for_messages(&room.alice, "INBOX", 2).await;
     let text = refused(
@@ -326,11 +374,25 @@ async fn a_drafts_only_connection_refuses_what_cannot_be_undone() {
             .await,
     );
     assert!(text.contains("without permanent"), "{text}");
-    assert_eq!(fetch_raw(&room.alice, "INBOX").await.len(), 2, "nothing was deleted");
+    assert_eq!(
+        fetch_raw(&room.alice, "INBOX").await.len(),
+        2,
+        "nothing was deleted"
+    );
 
-    room.call_ok("create_mailbox", json!({"name": "Projects"})).await;
-    refused(&room.call("delete_mailbox", json!({"name": "Projects"})).await);
-    assert!(folder_names(&room.alice).await.iter().any(|n| n == "Projects"));
+    room.call_ok("create_mailbox", json!({"name": "Projects"}))
+        .await;
+    refused(
+        &room
+            .call("delete_mailbox", json!({"name": "Projects"}))
+            .await,
+    );
+    assert!(
+        folder_names(&room.alice)
+            .await
+            .iter()
+            .any(|n| n == "Projects")
+    );
 
     let by_search = json!({"folder": "INBOX", "where": {"subject": "Keep"},
                            "destination": "Projects"});
@@ -348,14 +410,28 @@ async fn a_drafts_only_connection_refuses_what_cannot_be_undone() {
     let mut dry = by_search;
     dry["dry_run"] = json!(true);
     let preview = room.call_ok("move_mail_message", dry).await;
-    assert!(preview.to_string().contains(&inbox[1].uid.to_string()), "{preview}");
+    assert!(
+        preview.to_string().contains(&inbox[1].uid.to_string()),
+        "{preview}"
+    );
     let inbox_now = fetch_raw(&room.alice, "INBOX").await;
     assert_eq!(inbox_now.len(), 2, "the bulk calls moved nothing");
-    assert!(inbox_now.iter().all(|m| !m.flags.iter().any(|f| f == "\\Flagged")));
+    assert!(
+        inbox_now
+            .iter()
+            .all(|m| !m.flags.iter().any(|f| f == "\\Flagged"))
+    );
 
-    room.call_ok("delete_mail_message", json!({"folder": "INBOX", "uid": inbox[0].uid}))
-        .await;
-    assert_eq!(fetch_raw(&room.alice, "Trash").await.len(), 1, "moved to Trash");
+    room.call_ok(
+        "delete_mail_message",
+        json!({"folder": "INBOX", "uid": inbox[0].uid}),
+    )
+    .await;
+    assert_eq!(
+        fetch_raw(&room.alice, "Trash").await.len(),
+        1,
+        "moved to Trash"
+    );
 }
 
 /// A read-only connection lists only tools annotated read-only, and every writing tool
@@ -371,32 +447,61 @@ async fn a_read_only_connection_lists_only_read_tools_and_refuses_writing_ones()
     let tools = listed["tools"].as_array().unwrap();
     assert!(tools.len() >= 5, "{listed}");
     for tool in tools {
-        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{}", tool["name"]);
+        assert_eq!(
+            tool["annotations"]["readOnlyHint"], true,
+            "{}",
+            tool["name"]
+        );
     }
-    append(&alice, "INBOX", common::small_message("Hello").as_slice(), &[]).await;
+    append(
+        &alice,
+        "INBOX",
+        common::small_message("Hello").as_slice(),
+        &[],
+    )
+    .await;
     let uid = wait_for_messages(&alice, "INBOX", 1).await[0].uid;
     for (tool, arguments) in [
-        ("send_mail_message", json!({"to": "bob@example.test", "subject": "x"})),
+        (
+            "send_mail_message",
+            json!({"to": "bob@example.test", "subject": "x"}),
+        ),
         ("create_draft_mail_message", json!({"subject": "x"})),
-        ("delete_mail_message", json!({"folder": "INBOX", "uid": uid, "permanent": true})),
+        (
+            "delete_mail_message",
+            json!({"folder": "INBOX", "uid": uid, "permanent": true}),
+        ),
         ("delete_mailbox", json!({"name": "INBOX"})),
     ] {
         let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                           "params": {"name": tool, "arguments": arguments}});
         let response = server.mcp_raw(Some(&token), call).await;
         assert_eq!(response.status(), 403, "{tool}");
-        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(
             challenge.contains("insufficient_scope") && challenge.contains("mail.send"),
             "{tool}: {challenge}"
         );
         let body: Value = response.json().await.unwrap();
-        assert!(!body["error_description"].as_str().unwrap_or_default().is_empty(), "{body}");
+        assert!(
+            !body["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{body}"
+        );
     }
     assert_eq!(fetch_raw(&alice, "INBOX").await.len(), 1);
     assert!(fetch_raw(&alice, "Drafts").await.is_empty());
     let read = server
-        .call_tool_ok(&token, "get_mail_message", json!({"folder": "INBOX", "uid": uid}))
+        .call_tool_ok(
+            &token,
+            "get_mail_message",
+            json!({"folder": "INBOX", "uid": uid}),
+        )
         .await;
     assert_eq!(read["subject"], "Hello", "{read}");
 }
