@@ -798,6 +798,14 @@ async fn a_person_signs_in_with_chromium_on_desktop_and_phone() {
     let error = report["errorText"].as_str().unwrap();
     assert!(error.contains("IMAP: the IMAP server refused"), "{error}");
     assert_eq!(report["emailKept"], user.email.as_str());
+    assert_eq!(
+        report["desktopAskChecked"], true,
+        "Ask me first is the default: {report}"
+    );
+    assert_eq!(
+        report["desktopPolicies"], 4,
+        "four policies offered: {report}"
+    );
     let landed = report["desktopCallbackText"].as_str().unwrap();
     assert!(
         landed.starts_with("Signed in"),
