@@ -210,8 +210,10 @@ pub struct ServerArgs {
     #[arg(long, env = "ATTACHMENT_STORE", value_enum, default_value_t = AttachmentStoreKind::Local)]
     pub attachment_store: AttachmentStoreKind,
 
-    /// Lifetime of attachment URLs; at most 7days with s3 (the longest presigned URL).
-    #[arg(long, env = "ATTACHMENT_URL_TTL", default_value = "7days", value_parser = humantime::parse_duration)]
+    /// Lifetime of attachment URLs handed to the model: 4h by default, long enough for a
+    /// conversation, short enough that a leaked link dies the same day; at most 7days with
+    /// s3 (the longest presigned URL).
+    #[arg(long, env = "ATTACHMENT_URL_TTL", default_value = "4h", value_parser = humantime::parse_duration)]
     pub attachment_url_ttl: Duration,
 
     /// Largest total size of the attachments of one sent message: bytes, or with a
@@ -734,12 +736,12 @@ mod tests {
     }
 
     #[test]
-    fn attachments_default_to_the_local_store_with_seven_day_links() {
+    fn attachments_default_to_the_local_store_with_four_hour_links() {
         let dir = temp_dir();
         let config = Config::from_args(args(&["--data-dir", dir.to_str().unwrap()])).unwrap();
         let expected = AttachmentSettings {
             backend: AttachmentBackend::Local,
-            url_ttl: Duration::from_secs(7 * 24 * 3600),
+            url_ttl: Duration::from_secs(4 * 3600),
             max_bytes: 25 * 1024 * 1024,
             max_read_bytes: 25 * 1024 * 1024,
             sweep_interval: Duration::from_secs(3600),
@@ -858,6 +860,23 @@ mod tests {
         assert_eq!(config.mail_pool.per_account, 10);
         assert!(Wrapper::try_parse_from(["mail_mcp", "--imap-pool-per-account", "0"]).is_err());
         assert!(Wrapper::try_parse_from(["mail_mcp", "--imap-pool-max", "0"]).is_err());
+    }
+
+    /// Attachment URLs handed to the model last 4 hours unless ATTACHMENT_URL_TTL says
+    /// otherwise.
+    #[test]
+    fn attachment_urls_default_to_four_hours_and_stay_settable() {
+        let wrapper = Wrapper::try_parse_from(["mail_mcp"]).unwrap();
+        assert_eq!(
+            wrapper.args.attachment_url_ttl,
+            Duration::from_secs(4 * 3600)
+        );
+        let wrapper =
+            Wrapper::try_parse_from(["mail_mcp", "--attachment-url-ttl", "2days"]).unwrap();
+        assert_eq!(
+            wrapper.args.attachment_url_ttl,
+            Duration::from_secs(2 * 86400)
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use link::{LINK_SUBKEY_LABEL, LinkSigner};
 pub use local::{LocalStore, SweepReport, spawn_sweeper};
 pub use s3::{S3Settings, S3Store, StaticCredentials};
 
-/// The longest lifetime of an S3 presigned URL (7 days), and the default URL lifetime.
+/// The longest lifetime of an S3 presigned URL (7 days).
 pub const MAX_PRESIGNED_TTL: Duration = Duration::from_secs(604_800);
 
 /// A stream of an attachment's bytes, in chunks.

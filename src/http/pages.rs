@@ -100,46 +100,48 @@ pub struct LoginPage {
     pub errors: Vec<String>,
 }
 
-/// One choice of [`SendPolicy`] on the consent page.
+/// One choice of [`SendPolicy`] on the consent page: a title, a one-line detail, and
+/// whether it is the recommended one (the default, "ask me first").
 pub struct PolicyOption {
     pub value: &'static str,
     pub title: &'static str,
     pub detail: &'static str,
+    pub recommended: bool,
 }
 
 impl PolicyOption {
-    /// Every policy, with the words the page shows for it.
+    /// Every policy, in [`SendPolicy::ALL`] order, with the words the page shows for it.
     pub fn all() -> Vec<PolicyOption> {
-        SendPolicy::ALL
-            .into_iter()
-            .map(|policy| {
-                let (title, detail) = match policy {
-                    SendPolicy::SendFreely => (
-                        "Send freely.",
-                        "The app sends, forwards and permanently deletes mail as it decides.",
-                    ),
-                    SendPolicy::Ask => (
-                        "Ask me first (recommended).",
-                        "You see and approve each message before it is sent, and each permanent \
-                         delete, folder deletion or change to many messages.",
-                    ),
-                    SendPolicy::DraftsOnly => (
-                        "Drafts only.",
-                        "The app writes drafts for you to send yourself; nothing is sent or \
-                         permanently deleted.",
-                    ),
-                    SendPolicy::ReadOnly => (
-                        "Read only.",
-                        "The app reads and searches your mail and changes nothing.",
-                    ),
-                };
-                PolicyOption {
-                    value: policy.as_str(),
-                    title,
-                    detail,
-                }
-            })
-            .collect()
+        SendPolicy::ALL.into_iter().map(PolicyOption::of).collect()
+    }
+
+    fn of(policy: SendPolicy) -> PolicyOption {
+        let (title, detail) = match policy {
+            SendPolicy::SendFreely => (
+                "Send freely",
+                "The app sends, replies, forwards and deletes for good without asking you.",
+            ),
+            SendPolicy::Ask => (
+                "Ask me first",
+                "You see and approve each message before it is sent, and each permanent \
+                 delete, folder deletion or change to many messages.",
+            ),
+            SendPolicy::DraftsOnly => (
+                "Drafts only",
+                "The app writes drafts that you send from your mail app; nothing is sent \
+                 or deleted for good.",
+            ),
+            SendPolicy::ReadOnly => (
+                "Read only",
+                "The app reads and searches your mail and changes nothing.",
+            ),
+        };
+        PolicyOption {
+            value: policy.as_str(),
+            title,
+            detail,
+            recommended: policy == SendPolicy::default(),
+        }
     }
 }
 
@@ -247,5 +249,115 @@ mod tests {
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(csp.contains("form-action 'self' https://claude.ai"));
         assert!(!csp.contains("script-src"));
+    }
+
+    fn login_page(oauth: bool, password: bool, offer_send: bool, policy: SendPolicy) -> String {
+        let option = |id: &str| ProviderOption {
+            id: id.into(),
+            name: id.into(),
+            hint: String::new(),
+        };
+        LoginPage {
+            css_url: "/oauth/style.css".into(),
+            action_url: "/oauth/authorize".into(),
+            client_name: "Some App".into(),
+            client_host: String::new(),
+            redirect_host: "app.example".into(),
+            fixed_servers: false,
+            imap_server: String::new(),
+            smtp_server: String::new(),
+            providers: vec![option("fastmail")],
+            oauth_providers: if oauth {
+                vec![option("gmail-oauth"), option("ms")]
+            } else {
+                vec![]
+            },
+            provider_start_url: "/oauth/provider/start".into(),
+            password_form: password,
+            allow_custom: false,
+            offer_send,
+            policy_options: PolicyOption::all(),
+            form_token: "tok".into(),
+            values: LoginValues {
+                policy,
+                ..LoginValues::default()
+            },
+            errors: Vec::new(),
+        }
+        .render()
+        .unwrap()
+    }
+
+    /// The choice is a fieldset with a legend; each of the four radios is inside its
+    /// label with a title and a detail; "Ask me first" is marked recommended and checked
+    /// by default; a kept choice (after a failed login) is the one checked.
+    #[test]
+    fn the_policy_choice_is_an_accessible_radio_group() {
+        let html = login_page(false, true, true, SendPolicy::default());
+        assert_eq!(html.matches("<fieldset class=\"policy\">").count(), 1);
+        assert!(html.contains("<legend>What may Some App do with your mail?</legend>"));
+        assert_eq!(html.matches("type=\"radio\" name=\"policy\"").count(), 4);
+        for option in PolicyOption::all() {
+            let radio = format!(
+                "<label class=\"policy-option\"><input type=\"radio\" name=\"policy\" value=\"{}\"",
+                option.value
+            );
+            assert!(
+                html.contains(&radio),
+                "{} is wrapped by its label",
+                option.value
+            );
+            assert!(html.contains(option.title) && html.contains(option.detail));
+        }
+        assert_eq!(html.matches("Recommended").count(), 1);
+        let checked: Vec<&str> = html
+            .split("<input type=\"radio\"")
+            .skip(1)
+            .filter(|radio| radio.split('>').next().unwrap().contains("checked"))
+            .collect();
+        assert_eq!(checked.len(), 1);
+        assert!(checked[0].contains("value=\"ask\""), "{}", checked[0]);
+        assert!(!html.contains("style="), "no inline style under the CSP");
+
+        let kept = login_page(false, true, true, SendPolicy::DraftsOnly);
+        assert!(kept.contains("value=\"drafts_only\" checked"));
+        assert!(!kept.contains("value=\"ask\" checked"));
+    }
+
+    /// A client that asked only to read is offered no choice.
+    #[test]
+    fn a_read_only_request_offers_no_choice() {
+        let html = login_page(true, true, false, SendPolicy::default());
+        assert!(!html.contains("name=\"policy\""));
+    }
+
+    /// With provider buttons and a password form, the page has one form, so the one
+    /// choice goes with whichever button is pressed: the provider buttons post it to the
+    /// provider start URL (formaction, no validation of the password fields), and the
+    /// form's first submit button, which Enter in a field presses, is the password one.
+    #[test]
+    fn one_form_carries_the_choice_to_every_button() {
+        let html = login_page(true, true, true, SendPolicy::default());
+        assert_eq!(html.matches("<form").count(), 1);
+        for id in ["gmail-oauth", "ms"] {
+            let button = format!(
+                "name=\"oauth_provider\" value=\"{id}\" formaction=\"/oauth/provider/start\" formnovalidate"
+            );
+            assert!(html.contains(&button), "{id}: {html}");
+        }
+        let first_submit = html.split("type=\"submit\"").nth(1).unwrap();
+        assert!(
+            first_submit.starts_with(" class=\"default-submit\""),
+            "{first_submit}"
+        );
+        let policy_at = html.find("name=\"policy\"").unwrap();
+        assert!(policy_at < html.find("oauth_provider").unwrap());
+        assert!(html.contains("action=\"/oauth/authorize\""));
+
+        let only_buttons = login_page(true, false, true, SendPolicy::default());
+        assert_eq!(only_buttons.matches("<form").count(), 1);
+        assert!(only_buttons.contains("action=\"/oauth/provider/start\""));
+        assert!(!only_buttons.contains("default-submit"));
+        assert!(!only_buttons.contains("name=\"password\""));
     }
 }

@@ -11,8 +11,10 @@
 //! idempotent send needs Sent), so an IMAP server that refuses the login stops the send
 //! before it happens rather than leaving a sent message without its copy.
 
+mod as_draft;
 mod send_draft;
 
+pub use as_draft::SavedInstead;
 pub use send_draft::DraftSendReport;
 
 use lettre::message::Mailbox;
@@ -363,12 +365,10 @@ impl Outbox {
         text: ReplyText,
         attachments: Vec<Attachment>,
     ) -> Result<ReplyReport, SendError> {
-        let (selected, original) = load_original(session, parent)
-            .await
-            .map_err(SendError::NotSent)?;
-        let mut outgoing = compose::reply_to(&original, &account.email, reply_all, text)
-            .map_err(SendError::NotSent)?;
-        outgoing.attachments = attachments;
+        let (selected, outgoing) =
+            compose_reply(session, account, parent, reply_all, text, attachments)
+                .await
+                .map_err(SendError::NotSent)?;
         outgoing
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
@@ -395,11 +395,10 @@ impl Outbox {
         note: Option<&str>,
         include_attachments: bool,
     ) -> Result<SendReport, SendError> {
-        let (selected, original) = load_original(session, original_ref)
-            .await
-            .map_err(SendError::NotSent)?;
-        let mut outgoing = compose::forward(&original, note, include_attachments);
-        (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+        let (selected, outgoing) =
+            compose_forward(session, original_ref, recipients, note, include_attachments)
+                .await
+                .map_err(SendError::NotSent)?;
         outgoing
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
@@ -439,19 +438,56 @@ async fn save_draft_in(
         }
         None => draft,
     };
-    let (drafts, created) = ensure_special_use(session, SpecialUse::Drafts).await?;
     let message_id = new_message_id(&account.email);
-    let message = compose::build(&author(account), &draft, &message_id, Purpose::Draft)?;
+    store_draft(session, account, &draft, &message_id).await
+}
+
+/// Builds `draft` as a draft (Bcc kept) with `message_id` and stores it in Drafts flagged
+/// \Draft and \Seen; creates Drafts when the account has none.
+async fn store_draft(
+    session: &mut ImapSession,
+    account: &MailAccount,
+    draft: &Outgoing,
+    message_id: &str,
+) -> Result<StoredMessage, MailError> {
+    let (drafts, created) = ensure_special_use(session, SpecialUse::Drafts).await?;
+    let message = compose::build(&author(account), draft, message_id, Purpose::Draft)?;
     let bytes = ending_with_crlf(message.formatted());
-    let stored = append_message(
-        session,
-        &drafts,
-        &["\\Draft", "\\Seen"],
-        &bytes,
-        &message_id,
-    )
-    .await?;
+    let stored =
+        append_message(session, &drafts, &["\\Draft", "\\Seen"], &bytes, message_id).await?;
     Ok(with_created_note(stored, created, "Drafts"))
+}
+
+/// The reply to `parent` as it would be sent: addressed, titled, threaded and quoted, with
+/// `attachments`; and the parent's folder as it was read.
+async fn compose_reply(
+    session: &mut ImapSession,
+    account: &MailAccount,
+    parent: &MessageRef,
+    reply_all: bool,
+    text: ReplyText,
+    attachments: Vec<Attachment>,
+) -> Result<(SelectedFolder, Outgoing), MailError> {
+    let (selected, original) = load_original(session, parent).await?;
+    let mut outgoing = compose::reply_to(&original, &account.email, reply_all, text)?;
+    outgoing.attachments = attachments;
+    Ok((selected, outgoing))
+}
+
+/// The forward of `original_ref` to `recipients` as it would be sent (`Fwd:`, the note,
+/// the original's headers and text, its attachments when `include_attachments`); and the
+/// original's folder as it was read.
+async fn compose_forward(
+    session: &mut ImapSession,
+    original_ref: &MessageRef,
+    recipients: Recipients,
+    note: Option<&str>,
+    include_attachments: bool,
+) -> Result<(SelectedFolder, Outgoing), MailError> {
+    let (selected, original) = load_original(session, original_ref).await?;
+    let mut outgoing = compose::forward(&original, note, include_attachments);
+    (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+    Ok((selected, outgoing))
 }
 
 /// Says in `stored` that its folder was created for it, when it was.

@@ -13,12 +13,13 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
-use super::Caller;
 use super::policy::{self, Decision};
 use super::tools::required_scope;
+use super::{Caller, drafts_only};
 use crate::http::oauth::scope;
 use crate::http::panics::{ToolKind, guard_request, guard_tool_call};
 use crate::state::AppState;
+use crate::token::SendPolicy;
 
 /// What the model is told about this server when it connects.
 const INSTRUCTIONS: &str = "Reads, searches, sends and organises the signed-in person's email over IMAP and SMTP. \
@@ -145,7 +146,7 @@ impl MailServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = Caller::of(&context);
-        let tools = self
+        let tools: Vec<Tool> = self
             .tools()
             .into_iter()
             .filter(|tool| {
@@ -154,6 +155,10 @@ impl MailServer {
                     .is_some_and(|c| c.has_scope(required_scope(tool)))
             })
             .collect();
+        let tools = match caller.as_ref().map(Caller::policy) {
+            Some(SendPolicy::DraftsOnly | SendPolicy::ReadOnly) => drafts_only::listed(tools),
+            _ => tools,
+        };
         let cache_hints = context
             .protocol_version()
             .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);

@@ -97,7 +97,22 @@ impl LoginForm {
 
     /// The policy the person chose; anything unreadable is the default, "ask".
     pub fn policy(&self) -> SendPolicy {
-        SendPolicy::from_form(&self.policy).unwrap_or_default()
+        chosen_policy(&self.policy)
+    }
+}
+
+/// The [`SendPolicy`] a form value names; a missing, unknown or misspelt value is the
+/// default, "ask", never anything freer.
+pub(super) fn chosen_policy(value: &str) -> SendPolicy {
+    SendPolicy::from_form(value).unwrap_or_default()
+}
+
+/// The policy sealed in the code: read-only when the client did not ask for `mail.send`
+/// (the page offers no choice then), else what the person chose ([`chosen_policy`]).
+pub(super) fn sealed_policy(requested_scope: &str, value: &str) -> SendPolicy {
+    match scope::has(requested_scope, scope::SEND) {
+        true => chosen_policy(value),
+        false => SendPolicy::ReadOnly,
     }
 }
 
@@ -172,7 +187,7 @@ pub async fn login(
         errors.extend(limited.as_ref().map(limit_message));
         return retry(errors);
     }
-    let policy = form.policy();
+    let policy = sealed_policy(&form_claims.scope, &form.policy);
     let scope = scope::granted(&form_claims.scope, policy);
     issue_code(
         &state,
@@ -410,6 +425,57 @@ pub(super) fn issue_code(state: &AppState, form: &FormClaims, grant: Grant) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn posted(body: &str) -> LoginForm {
+        serde_urlencoded::from_str(body).expect("the form parses")
+    }
+
+    /// Each policy's form value is read as that policy; a missing, empty, unknown or
+    /// differently spelt value is "ask", never "send freely".
+    #[test]
+    fn the_posted_policy_is_read_and_anything_else_is_ask() {
+        for policy in SendPolicy::ALL {
+            let form = posted(&format!("email=a%40b.co&policy={}", policy.as_str()));
+            assert_eq!(form.policy(), policy);
+        }
+        for body in [
+            "email=a%40b.co",
+            "policy=",
+            "policy=SEND_FREELY",
+            "policy=send-freely",
+            "policy=send_freely%20",
+            "policy=on",
+            "policy=anything",
+            "allow_send=on",
+        ] {
+            assert_eq!(posted(body).policy(), SendPolicy::Ask, "{body}");
+        }
+    }
+
+    /// The choice is echoed into the page after a failed login.
+    #[test]
+    fn a_failed_login_keeps_the_choice() {
+        let form = posted("email=a%40b.co&policy=drafts_only");
+        assert_eq!(form.values().policy, SendPolicy::DraftsOnly);
+    }
+
+    /// A client that asked for reading only gets read-only whatever is posted; otherwise
+    /// the person's choice is sealed.
+    #[test]
+    fn a_read_scope_client_gets_read_only() {
+        let full = "mail.read mail.send offline_access";
+        assert_eq!(
+            sealed_policy("mail.read", "send_freely"),
+            SendPolicy::ReadOnly
+        );
+        assert_eq!(
+            sealed_policy("mail.read offline_access", ""),
+            SendPolicy::ReadOnly
+        );
+        assert_eq!(sealed_policy(full, "send_freely"), SendPolicy::SendFreely);
+        assert_eq!(sealed_policy(full, "drafts_only"), SendPolicy::DraftsOnly);
+        assert_eq!(sealed_policy(full, "bogus"), SendPolicy::Ask);
+    }
 
     #[test]
     fn only_plausible_addresses_pass() {

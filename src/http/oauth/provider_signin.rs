@@ -25,24 +25,27 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::authorize::{error_page, redirect_error};
-use super::login::{Grant, LoginForm, issue_code, login_errors, open_form};
+use super::login::{Grant, LoginForm, issue_code, login_errors, open_form, sealed_policy};
 use super::scope;
 use crate::mail::{MailAccount, ServerLogin};
 use crate::providers::{AddressSource, Provider};
 use crate::state::AppState;
-use crate::token::{Purpose, SendPolicy, UpstreamGrant, UpstreamRequestClaims};
+use crate::token::{Purpose, UpstreamGrant, UpstreamRequestClaims};
 use crate::upstream::{TokenAnswer, Upstream, UpstreamError};
 
 const COOKIE: &str = "mail_mcp_upstream";
 
-/// The button's form: the login page's form token, the provider, the send consent.
+/// What the login page's form posts when a provider button is pressed: the form token,
+/// the button's provider and the policy chosen. The page has one form for every way in,
+/// so the password form's fields come along too and are ignored (never read or logged).
 #[derive(Deserialize, Default)]
 pub struct StartForm {
     #[serde(default)]
     pub form_token: String,
+    /// The pressed button's provider id.
     #[serde(default)]
-    pub provider: String,
-    /// The [`SendPolicy`] chosen, by its form name.
+    pub oauth_provider: String,
+    /// The [`SendPolicy`](crate::token::SendPolicy) chosen, by its form name.
     #[serde(default)]
     pub policy: String,
 }
@@ -69,7 +72,7 @@ pub async fn start(
             "Sign in with the password form of this page.",
         );
     }
-    let Ok((_, oauth)) = state.upstream.provider(&form.provider) else {
+    let Ok((_, oauth)) = state.upstream.provider(&form.oauth_provider) else {
         return error_page(
             &state,
             "Unknown mail provider",
@@ -77,13 +80,14 @@ pub async fn start(
         );
     };
     let verifier = random_string(64);
+    let policy = sealed_policy(&form_claims.scope, &form.policy);
     let request = UpstreamRequestClaims {
         form: form_claims,
-        provider: form.provider.clone(),
+        provider: form.oauth_provider.clone(),
         state: random_string(32),
         verifier: verifier.clone(),
         nonce: random_string(32),
-        policy: SendPolicy::from_form(&form.policy).unwrap_or_default(),
+        policy,
     };
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let url =
@@ -387,4 +391,32 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::SendPolicy;
+
+    /// The page's one form, posted by a provider button, carries the password form's
+    /// fields too (a `provider` select among them): they are ignored, the button's
+    /// provider and the policy are read, and an unknown policy is "ask".
+    #[test]
+    fn the_start_form_reads_the_button_and_the_policy() {
+        let full = "mail.read mail.send offline_access";
+        let form: StartForm = serde_urlencoded::from_str(
+            "form_token=t&policy=drafts_only&provider=&email=a%40b.co&password=x\
+             &oauth_provider=gmail-oauth",
+        )
+        .unwrap();
+        assert_eq!(form.oauth_provider, "gmail-oauth");
+        assert_eq!(sealed_policy(full, &form.policy), SendPolicy::DraftsOnly);
+        let form: StartForm =
+            serde_urlencoded::from_str("form_token=t&oauth_provider=g&policy=yes").unwrap();
+        assert_eq!(sealed_policy(full, &form.policy), SendPolicy::Ask);
+        assert_eq!(
+            sealed_policy("mail.read", "send_freely"),
+            SendPolicy::ReadOnly
+        );
+    }
 }

@@ -808,6 +808,14 @@ async fn a_person_signs_in_with_chromium_on_desktop_and_phone() {
     let error = report["errorText"].as_str().unwrap();
     assert!(error.contains("IMAP: the IMAP server refused"), "{error}");
     assert_eq!(report["emailKept"], user.email.as_str());
+    assert_eq!(
+        report["desktopAskChecked"], true,
+        "Ask me first is the default: {report}"
+    );
+    assert_eq!(
+        report["desktopPolicies"], 4,
+        "four policies offered: {report}"
+    );
     let landed = report["desktopCallbackText"].as_str().unwrap();
     assert!(
         landed.starts_with("Signed in"),
@@ -891,4 +899,52 @@ async fn a_refusal_before_the_body_arrived_says_the_connection_closes() {
     let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
     assert!(answer.starts_with("http/1.1 401"), "{answer}");
     assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+}
+
+/// `mail_mcp token --policy` seals the chosen policy (default `ask`; `--read-only` is
+/// read-only without mail.send), and an unknown policy is refused by the command line.
+#[tokio::test]
+async fn mail_mcp_token_seals_the_policy_it_is_given() {
+    let stack = stack();
+    let server = TestServer::start(stack, &[]).await;
+    let codec = mail_mcp::token::TokenCodec::new(
+        mail_mcp::token::Keyring::parse(&server.key).unwrap(),
+        server.base_url.clone(),
+        server.url("/mcp"),
+    );
+    use mail_mcp::token::SendPolicy;
+    for (extra, expected) in [
+        (vec![], SendPolicy::Ask),
+        (vec!["--policy", "drafts-only"], SendPolicy::DraftsOnly),
+        (vec!["--policy", "send_freely"], SendPolicy::SendFreely),
+        (vec!["--read-only"], SendPolicy::ReadOnly),
+    ] {
+        let user = stack.new_user("cli-policy");
+        let mut args = server_flags(&server);
+        args.extend(stack_server_flags(stack));
+        args.extend(["--mail-ca-file".into(), stack.ca_file.display().to_string()]);
+        args.extend(["--email".into(), user.email.clone(), "--token-only".into()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let output = token_command(&args, &format!("{}\n", user.password)).await;
+        assert!(
+            output.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+        let claims: mail_mcp::token::AccessClaims = codec
+            .open(mail_mcp::token::Purpose::Access, &token)
+            .unwrap();
+        assert_eq!(claims.policy, expected, "{extra:?}");
+        assert_eq!(
+            claims.scope.contains("mail.send"),
+            expected != SendPolicy::ReadOnly
+        );
+    }
+    let output = token_command(&["--policy".into(), "yolo".into()], "x\n").await;
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("send-freely, ask, drafts-only or read-only")
+    );
 }

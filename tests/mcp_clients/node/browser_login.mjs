@@ -71,6 +71,9 @@ try {
   await page.goto(env("AUTHORIZE_URL"));
   report.title = await page.title();
   await shot(page, "login-desktop.png");
+  // The policy choice starts on "Ask me first" (recommended); picked by its label.
+  report.desktopAskChecked = await page.getByRole("radio", { name: /Ask me first/ }).isChecked();
+  report.desktopPolicies = await page.getByRole("radio").count();
   await signIn(page, env("WRONG_PASSWORD"));
   const error = page.getByRole("alert");
   await error.waitFor({ state: "visible" });

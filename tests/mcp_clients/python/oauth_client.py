@@ -133,17 +133,17 @@ class ProviderPerson(HeadlessPerson):
             page = await browser.get(authorization_url)
             if page.status_code != 200:
                 raise RuntimeError(f"login page: HTTP {page.status_code}: {page.text[:300]}")
+            # The page's one form: a provider button posts it to its formaction.
+            token = re.search(r'<input type="hidden" name="form_token" value="([^"]+)">', page.text)
             button = re.search(
-                r'<form method="post" action="([^"]+)">\s*'
-                r'<input type="hidden" name="form_token" value="([^"]+)">\s*'
-                r'<input type="hidden" name="provider" value="([^"]+)">',
-                page.text,
+                r'name="oauth_provider" value="([^"]+)" formaction="([^"]+)"', page.text
             )
-            if not button:
+            if not token or not button:
                 raise RuntimeError("the login page has no provider button")
-            action, form_token, provider = (html.unescape(g) for g in button.groups())
+            form_token = html.unescape(token.group(1))
+            provider, action = (html.unescape(g) for g in button.groups())
             start = httpx2.URL(authorization_url).join(action)
-            fields = {"form_token": form_token, "provider": provider, "policy": "send_freely"}
+            fields = {"form_token": form_token, "oauth_provider": provider, "policy": "send_freely"}
             response = await browser.post(start, data=fields)
             location = self.redirect_of(response, "the provider button")
             # The provider: its interaction page, then its two-field login form.

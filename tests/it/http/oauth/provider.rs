@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mail_mcp::token::{Keyring, Purpose, RefreshClaims, TokenCodec};
+use mail_mcp::token::{AccessClaims, Keyring, Purpose, RefreshClaims, SendPolicy, TokenCodec};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -114,12 +114,19 @@ async fn start_sign_in(app: &App, user: &TestUser, extra: &[(&str, &str)]) -> St
         html.contains("Sign in with Test Mail"),
         "the button is shown"
     );
-    assert_eq!(hidden_field(&html, "provider"), PROVIDER);
+    // The page's one form: the button posts it, policy choice included, to the start URL.
+    let button = format!(
+        "name=\"oauth_provider\" value=\"{PROVIDER}\" formaction=\"{}\"",
+        server.url("/oauth/provider/start")
+    );
+    assert!(html.contains(&button), "{html}");
     let mut form = vec![
         ("form_token".to_string(), hidden_field(&html, "form_token")),
-        ("provider".to_string(), PROVIDER.to_string()),
-        ("policy".to_string(), "send_freely".to_string()),
+        ("oauth_provider".to_string(), PROVIDER.to_string()),
     ];
+    if !extra.iter().any(|(k, _)| *k == "policy") {
+        form.push(("policy".to_string(), "send_freely".to_string()));
+    }
     form.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let start = server
         .http
@@ -514,5 +521,54 @@ async fn instances_share_provider_tokens_through_redis() {
         let body = response.text().await.unwrap();
         assert_eq!(status, 200, "round {round}: {body}");
         assert!(body.contains("INBOX"), "round {round}: {body}");
+    }
+}
+
+/// The policy chosen beside the provider button (the same one radio group the password
+/// sign-in uses) is sealed in the access and refresh tokens and kept by a refresh, for
+/// each of the four; a missing or unknown value is "ask".
+#[tokio::test]
+async fn the_policy_chosen_with_the_provider_button_is_sealed_and_survives_a_refresh() {
+    let app = start_app("xoauth2", "mail-mcp", &[]).await;
+    let codec = TokenCodec::new(
+        Keyring::parse(&app.server.key).unwrap(),
+        app.server.base_url.clone(),
+        app.server.url("/mcp"),
+    );
+    let mut cases: Vec<(&str, SendPolicy)> = SendPolicy::ALL
+        .into_iter()
+        .map(|p| (p.as_str(), p))
+        .collect();
+    cases.push(("send-freely", SendPolicy::Ask));
+    for (posted, expected) in cases {
+        let user = oauth_stack().new_account("policy");
+        let tokens = sign_in(&app, &user, &[("policy", posted)]).await;
+        let access: AccessClaims = codec
+            .open(Purpose::Access, tokens["access_token"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(access.policy, expected, "{posted}");
+        assert_eq!(
+            access.scope.contains("mail.send"),
+            expected != SendPolicy::ReadOnly,
+            "{posted}: {}",
+            access.scope
+        );
+        let refreshed = refresh(&app, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(refreshed.status(), 200, "{posted}");
+        let refreshed: Value = refreshed.json().await.unwrap();
+        let access: AccessClaims = codec
+            .open(Purpose::Access, refreshed["access_token"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(access.policy, expected, "{posted} after a refresh");
+        let refresh_claims: RefreshClaims = codec
+            .open(
+                Purpose::Refresh,
+                refreshed["refresh_token"].as_str().unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            refresh_claims.policy, expected,
+            "{posted}: the new refresh token"
+        );
     }
 }
