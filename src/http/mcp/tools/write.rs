@@ -310,16 +310,16 @@ impl MailServer {
 }
 
 /// The fields a new message or a draft is made of, as the caller gave them.
-struct Fields<'a> {
-    to: &'a AddressList,
-    copies: &'a CopyRecipients,
-    subject: String,
-    body: MessageBody,
-    attachments: Vec<Attachment>,
+pub(crate) struct Fields<'a> {
+    pub to: &'a AddressList,
+    pub copies: &'a CopyRecipients,
+    pub subject: String,
+    pub body: MessageBody,
+    pub attachments: Vec<Attachment>,
 }
 
-/// Checks the recipients and makes the outgoing message.
-fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
+/// Checks the recipients and makes the outgoing message (also for the approval preview).
+pub(crate) fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
     Ok(Outgoing {
         to: addresses("to", fields.to)?,
         cc: addresses("cc", &fields.copies.cc)?,

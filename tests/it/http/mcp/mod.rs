@@ -1,3 +1,4 @@
 //! `http::mcp`: the MCP endpoint.
 
+mod approval;
 mod tools;
