@@ -2,4 +2,5 @@
 
 mod approval;
 mod approval_page;
+mod approval_sdk;
 mod tools;
