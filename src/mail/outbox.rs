@@ -318,9 +318,8 @@ impl Outbox {
         let (selected, original) = load_original(session, parent)
             .await
             .map_err(SendError::NotSent)?;
-        let mut outgoing = compose::reply_to(&original, &account.email, reply_all, text)
+        let outgoing = reply_message(&original, account, reply_all, text, attachments)
             .map_err(SendError::NotSent)?;
-        outgoing.attachments = attachments;
         outgoing
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
@@ -350,8 +349,7 @@ impl Outbox {
         let (selected, original) = load_original(session, original_ref)
             .await
             .map_err(SendError::NotSent)?;
-        let mut outgoing = compose::forward(&original, note, include_attachments);
-        (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+        let outgoing = forward_message(&original, recipients, note, include_attachments);
         outgoing
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
@@ -368,6 +366,72 @@ impl Outbox {
         }
         Ok(sent)
     }
+}
+
+impl Outbox {
+    /// The reply [`reply`](Self::reply) would send now, without sending it (an approval's
+    /// preview): the same original, recipients, subject, quote and attachments.
+    pub async fn prepare_reply(
+        &self,
+        account: &MailAccount,
+        parent: &MessageRef,
+        reply_all: bool,
+        text: ReplyText,
+        attachments: Vec<Attachment>,
+    ) -> Result<Outgoing, MailError> {
+        let mut session = self.imap.session(&account.imap).await?;
+        let loaded = load_original(&mut session, parent).await;
+        session.logout().await;
+        let (_, original) = loaded?;
+        reply_message(&original, account, reply_all, text, attachments)
+    }
+
+    /// The message [`forward`](Self::forward) would send now, without sending it.
+    pub async fn prepare_forward(
+        &self,
+        account: &MailAccount,
+        original: &MessageRef,
+        recipients: Recipients,
+        note: Option<&str>,
+        include_attachments: bool,
+    ) -> Result<Outgoing, MailError> {
+        let mut session = self.imap.session(&account.imap).await?;
+        let loaded = load_original(&mut session, original).await;
+        session.logout().await;
+        let (_, original) = loaded?;
+        Ok(forward_message(
+            &original,
+            recipients,
+            note,
+            include_attachments,
+        ))
+    }
+}
+
+/// The reply to `original` (recipients resolved from its Reply-To/From, with `reply_all`
+/// its To and Cc), with `attachments`.
+fn reply_message(
+    original: &Original,
+    account: &MailAccount,
+    reply_all: bool,
+    text: ReplyText,
+    attachments: Vec<Attachment>,
+) -> Result<Outgoing, MailError> {
+    let mut outgoing = compose::reply_to(original, &account.email, reply_all, text)?;
+    outgoing.attachments = attachments;
+    Ok(outgoing)
+}
+
+/// The forward of `original` to `recipients`.
+fn forward_message(
+    original: &Original,
+    recipients: Recipients,
+    note: Option<&str>,
+    include_attachments: bool,
+) -> Outgoing {
+    let mut outgoing = compose::forward(original, note, include_attachments);
+    (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+    outgoing
 }
 
 /// The To, Cc and Bcc of a forward.

@@ -11,12 +11,15 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::http::mcp::policy::Guarded;
-use crate::http::mcp::tools::write::{Fields, SendMailParams, outgoing};
+use crate::http::mcp::tools::write::{
+    Fields, ForwardParams, ReplyParams, SendDraftParams, SendMailParams, outgoing,
+};
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::MailAccount;
 use crate::mail::compose::attachment::human_size;
 use crate::mail::compose::reply::html_to_text;
-use crate::mail::compose::{Attachment, Outgoing};
+use crate::mail::compose::{Attachment, Original, Outgoing, ReplyText, parse_addresses};
+use crate::mail::outbox::{MessageRef, Recipients};
 
 /// Lines of a message body shown at most.
 const BODY_LINES: usize = 20;
@@ -160,6 +163,9 @@ impl MailServer {
     ) -> Result<Preview, String> {
         match tool {
             "send_mail_message" => self.preview_send(caller, arguments).await,
+            "reply_to_mail_message" => self.preview_reply(caller, arguments).await,
+            "forward_mail_message" => self.preview_forward(caller, arguments).await,
+            "send_draft" => self.preview_draft(caller, arguments).await,
             _ => Ok(Preview::of_arguments(tool, action, arguments)),
         }
     }
@@ -182,6 +188,116 @@ impl MailServer {
         })?;
         Ok(Preview::of_message(
             "Send this email?",
+            caller.account(),
+            &message,
+        ))
+    }
+}
+
+impl MailServer {
+    /// A reply, with the recipients resolved from the original as the send will.
+    async fn preview_reply(
+        &self,
+        caller: &Caller,
+        arguments: &JsonObject,
+    ) -> Result<Preview, String> {
+        let params: ReplyParams = parse(arguments)?;
+        let parent = MessageRef::from(params.message);
+        let files = self
+            .attachments_to_send(caller, params.files.attachments)
+            .await?;
+        let text = ReplyText {
+            text_body: params.text_body,
+            html_body: params.html_body,
+        };
+        let message = self
+            .state
+            .outbox
+            .prepare_reply(caller.account(), &parent, params.reply_all, text, files)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Preview::of_message(
+            "Send this reply?",
+            caller.account(),
+            &message,
+        ))
+    }
+
+    /// A forward, with the original's attachments that go along.
+    async fn preview_forward(
+        &self,
+        caller: &Caller,
+        arguments: &JsonObject,
+    ) -> Result<Preview, String> {
+        let params: ForwardParams = parse(arguments)?;
+        let original = MessageRef::from(params.message);
+        let addresses = |field, list| parse_addresses(field, list).map_err(|e| e.to_string());
+        let recipients = Recipients {
+            to: addresses("to", &params.to)?,
+            cc: addresses("cc", &params.copies.cc)?,
+            bcc: addresses("bcc", &params.copies.bcc)?,
+        };
+        let message = self
+            .state
+            .outbox
+            .prepare_forward(
+                caller.account(),
+                &original,
+                recipients,
+                params.text_body.as_deref(),
+                params.include_attachments,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Preview::of_message(
+            "Forward this email?",
+            caller.account(),
+            &message,
+        ))
+    }
+
+    /// A saved draft, as it will go out (its Bcc: every recipient not in To or Cc).
+    async fn preview_draft(
+        &self,
+        caller: &Caller,
+        arguments: &JsonObject,
+    ) -> Result<Preview, String> {
+        let params: SendDraftParams = parse(arguments)?;
+        let draft = MessageRef {
+            folder: params.folder,
+            uid: params.uid,
+            uid_validity: Some(params.uid_validity),
+        };
+        let ready = self
+            .state
+            .outbox
+            .prepare_draft(caller.account(), &draft)
+            .await
+            .map_err(|e| e.to_string())?;
+        let original = Original::parse(&ready.bytes).map_err(|e| e.to_string())?;
+        let shown: Vec<String> = original
+            .to
+            .iter()
+            .chain(&original.cc)
+            .map(|m| m.email.to_string().to_ascii_lowercase())
+            .collect();
+        let bcc = ready
+            .recipients
+            .iter()
+            .filter(|a| !shown.contains(&a.to_string().to_ascii_lowercase()))
+            .filter_map(|a| a.to_string().parse().ok())
+            .collect();
+        let message = Outgoing {
+            to: original.to,
+            cc: original.cc,
+            bcc,
+            subject: original.subject,
+            text_body: Some(original.text),
+            attachments: original.attachments,
+            ..Outgoing::default()
+        };
+        Ok(Preview::of_message(
+            "Send this draft?",
             caller.account(),
             &message,
         ))

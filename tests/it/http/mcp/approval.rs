@@ -345,3 +345,44 @@ async fn a_send_freely_token_still_sends_at_once() {
     );
     assert_eq!(sent_count(&room.alice).await, 1);
 }
+
+/// A reply's form shows the recipient resolved from the original's Reply-To, and a
+/// forward's shows the original's attachment that goes along.
+#[tokio::test]
+async fn reply_and_forward_previews_show_what_will_go_out() {
+    let room = room().await;
+    let raw = "From: Stranger <stranger@example.test>\r\nReply-To: replies@example.test\r\n\
+        To: alice@example.test\r\nSubject: Invoice\r\nMessage-ID: <inv-1@example.test>\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+        Content-Type: text/plain\r\n\r\nPlease pay.\r\n--b\r\nContent-Type: application/pdf\r\n\
+        Content-Disposition: attachment; filename=invoice.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+        JVBERi0xLjQK\r\n--b--\r\n";
+    append(&room.alice, "INBOX", raw.as_bytes(), &[]).await;
+    let uid = fetch_raw(&room.alice, "INBOX").await[0].uid;
+    let reply = json!({"folder": "INBOX", "uid": uid, "text_body": "Paid."});
+    let (message, _) = form_of(
+        &modern_call(
+            &room.server,
+            &room.token,
+            "reply_to_mail_message",
+            &reply,
+            None,
+        )
+        .await,
+    );
+    assert!(message.contains("To: replies@example.test"), "{message}");
+    assert!(message.contains("Subject: Re: Invoice"), "{message}");
+    let forward = json!({"folder": "INBOX", "uid": uid, "to": room.bob.email});
+    let (message, _) = form_of(
+        &modern_call(
+            &room.server,
+            &room.token,
+            "forward_mail_message",
+            &forward,
+            None,
+        )
+        .await,
+    );
+    assert!(message.contains("invoice.pdf (9 bytes)"), "{message}");
+    assert_eq!(sent_count(&room.alice).await, 0);
+}
