@@ -166,6 +166,9 @@ impl MailServer {
             "reply_to_mail_message" => self.preview_reply(caller, arguments).await,
             "forward_mail_message" => self.preview_forward(caller, arguments).await,
             "send_draft" => self.preview_draft(caller, arguments).await,
+            _ if action == Guarded::Bulk => self.preview_bulk(caller, tool, arguments).await,
+            _ if action == Guarded::DeletesForGood => self.preview_delete(caller, arguments).await,
+            _ if action == Guarded::DeletesFolder => self.preview_folder(caller, arguments).await,
             _ => Ok(Preview::of_arguments(tool, action, arguments)),
         }
     }
@@ -301,6 +304,166 @@ impl MailServer {
             caller.account(),
             &message,
         ))
+    }
+}
+
+/// The messages a permanent delete names.
+#[derive(serde::Deserialize)]
+struct NamedMessages {
+    folder: String,
+    #[serde(default)]
+    uid: Option<u32>,
+    #[serde(default)]
+    uids: Option<Vec<u32>>,
+    #[serde(default)]
+    uid_validity: Option<u32>,
+}
+
+/// The folder `delete_mailbox` names.
+#[derive(serde::Deserialize)]
+struct NamedFolder {
+    name: String,
+}
+
+/// Messages listed at most in a delete preview.
+const LISTED: usize = 20;
+
+impl MailServer {
+    /// A permanent delete: each message (uid, from, subject, date) and how many.
+    async fn preview_delete(
+        &self,
+        caller: &Caller,
+        arguments: &JsonObject,
+    ) -> Result<Preview, String> {
+        let named: NamedMessages = parse(arguments)?;
+        let mut uids: Vec<u32> = named
+            .uid
+            .into_iter()
+            .chain(named.uids.unwrap_or_default())
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let (folder, validity) = (named.folder.clone(), named.uid_validity);
+        let wanted = uids.clone();
+        let found = self
+            .with_imap(caller, move |s| {
+                Box::pin(async move {
+                    s.examine_checked(&folder, validity).await?;
+                    crate::mail::imap::summary::fetch_by_uid(s, &wanted).await
+                })
+            })
+            .await?;
+        let mut preview = Preview::new("Delete these messages for good?", "Delete for good");
+        preview.field("Folder", one_line(&named.folder));
+        preview.field(
+            "Messages",
+            format!("{} (they cannot be restored)", found.len()),
+        );
+        preview.items_title = format!("Messages ({})", found.len());
+        preview.items = found
+            .iter()
+            .take(LISTED)
+            .map(|m| {
+                let m = &m.summary;
+                let from = m.from.first().map(|a| a.email.clone()).unwrap_or_default();
+                format!(
+                    "uid {}: from {}, \"{}\", {}",
+                    m.uid,
+                    one_line(&from),
+                    cut(&one_line(m.subject.as_deref().unwrap_or("")), 120),
+                    m.date.as_deref().unwrap_or("no date")
+                )
+            })
+            .collect();
+        Ok(preview)
+    }
+
+    /// `delete_mailbox`: the folder and how many messages it holds.
+    async fn preview_folder(
+        &self,
+        caller: &Caller,
+        arguments: &JsonObject,
+    ) -> Result<Preview, String> {
+        let named: NamedFolder = parse(arguments)?;
+        let folder = named.name.clone();
+        let selected = self
+            .with_imap(caller, move |s| {
+                Box::pin(async move { s.examine(&folder).await })
+            })
+            .await?;
+        let mut preview = Preview::new("Delete this folder?", "Delete the folder");
+        preview.field("Folder", one_line(&named.name));
+        preview.field("Messages in it", selected.exists.to_string());
+        Ok(preview)
+    }
+
+    /// A change to every message matching a search: the same call as a dry run says what
+    /// matches (the tool's own dry-run path), shown with the criteria.
+    async fn preview_bulk(
+        &self,
+        caller: &Caller,
+        tool: &str,
+        arguments: &JsonObject,
+    ) -> Result<Preview, String> {
+        let mut dry = arguments.clone();
+        dry.insert("dry_run".into(), Value::Bool(true));
+        let result = self.run_approved(caller.clone(), tool, dry).await?;
+        if result.is_error == Some(true) {
+            let text: Vec<String> = result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                .collect();
+            return Err(text.join(" "));
+        }
+        // The bulk outcome is flattened into the tool's result (see `tools::organise`).
+        let bulk = result.structured_content.clone().unwrap_or(Value::Null);
+        let mut preview = Preview::new("Change all these messages?", "Apply");
+        preview.field("Action", tool);
+        preview.field(
+            "Folder",
+            arguments
+                .get("folder")
+                .and_then(Value::as_str)
+                .map(one_line)
+                .unwrap_or_default(),
+        );
+        let criteria = arguments
+            .get("where")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        preview.field("Criteria", cut(&criteria, VALUE_CHARS));
+        for (name, value) in arguments {
+            if !["folder", "where", "dry_run", "uid_validity"].contains(&name.as_str()) {
+                preview.field(name, cut(&one_line(&value.to_string()), VALUE_CHARS));
+            }
+        }
+        preview.field(
+            "Matching messages",
+            bulk.get("matched")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+        );
+        let sample = bulk
+            .get("sample")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        preview.items_title = format!("Some of them ({})", sample.len());
+        preview.items = sample
+            .iter()
+            .map(|m| {
+                format!(
+                    "uid {}: \"{}\"",
+                    m.get("uid").map(Value::to_string).unwrap_or_default(),
+                    cut(
+                        &one_line(m.get("subject").and_then(Value::as_str).unwrap_or("")),
+                        120
+                    )
+                )
+            })
+            .collect();
+        Ok(preview)
     }
 }
 

@@ -307,7 +307,14 @@ async fn a_permanent_delete_waits_for_approval() {
     )
     .await;
     let (message, state) = form_of(&first);
-    assert!(message.contains("Delete"), "{message}");
+    assert!(
+        message.contains("Delete these messages for good?"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("uid {uid}: ")) && message.contains("doomed"),
+        "{message}"
+    );
     assert_eq!(
         fetch_raw(&room.alice, "INBOX").await.len(),
         1,
@@ -385,4 +392,37 @@ async fn reply_and_forward_previews_show_what_will_go_out() {
     );
     assert!(message.contains("invoice.pdf (9 bytes)"), "{message}");
     assert_eq!(sent_count(&room.alice).await, 0);
+}
+
+/// A bulk change shows how many messages match (the tool's own dry run) and a sample; a
+/// folder deletion shows how many messages the folder holds. Nothing changes before approval.
+#[tokio::test]
+async fn bulk_and_folder_previews_count_what_they_touch() {
+    let room = room().await;
+    for subject in ["bulk one", "bulk two"] {
+        append(&room.alice, "INBOX", &small_message(subject), &[]).await;
+    }
+    let args = json!({"folder": "INBOX", "where": {"subject": "bulk"}, "permanent": true});
+    let (message, _) = form_of(
+        &modern_call(
+            &room.server,
+            &room.token,
+            "delete_mail_message",
+            &args,
+            None,
+        )
+        .await,
+    );
+    assert!(message.contains("Matching messages: 2"), "{message}");
+    assert!(message.contains("bulk one"), "{message}");
+    assert_eq!(
+        fetch_raw(&room.alice, "INBOX").await.len(),
+        2,
+        "nothing deleted"
+    );
+
+    let folder = json!({"name": "INBOX", "force": true});
+    let (message, _) =
+        form_of(&modern_call(&room.server, &room.token, "delete_mailbox", &folder, None).await);
+    assert!(message.contains("Messages in it: 2"), "{message}");
 }
