@@ -393,6 +393,9 @@ async fn token_for(server: &TestServer, stack: &Stack, user: &TestUser) -> Strin
         ca,
         "--email".into(),
         user.email.clone(),
+        // The TypeScript test sends at once; "ask" would answer with an approval link.
+        "--policy".into(),
+        "send_freely".into(),
     ]);
     let output = token_command(&args, &format!("{}\n", user.password)).await;
     let stdout = String::from_utf8(output.stdout).unwrap();
