@@ -5,6 +5,7 @@
 // an axum `Response` is larger than clippy's default for error variants.
 #![allow(clippy::result_large_err)]
 
+pub mod approval_page;
 pub mod attachments;
 pub mod forwarded;
 pub mod health;
@@ -36,6 +37,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/metrics", get(metrics::scrape))
         .route("/attachments/{signed_link}", get(attachments::download))
         .merge(oauth::routes())
+        .merge(approval_page::routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(
             mcp::routes(&state, shutdown).layer(middleware::from_fn_with_state(

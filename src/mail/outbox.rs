@@ -417,6 +417,72 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// The reply [`reply`](Self::reply) would send now, without sending it (an approval's
+    /// preview): the same original, recipients, subject, quote and attachments.
+    pub async fn prepare_reply(
+        &self,
+        account: &MailAccount,
+        parent: &MessageRef,
+        reply_all: bool,
+        text: ReplyText,
+        attachments: Vec<Attachment>,
+    ) -> Result<Outgoing, MailError> {
+        let mut session = self.imap.session(&account.imap).await?;
+        let loaded = load_original(&mut session, parent).await;
+        session.logout().await;
+        let (_, original) = loaded?;
+        reply_message(&original, account, reply_all, text, attachments)
+    }
+
+    /// The message [`forward`](Self::forward) would send now, without sending it.
+    pub async fn prepare_forward(
+        &self,
+        account: &MailAccount,
+        original: &MessageRef,
+        recipients: Recipients,
+        note: Option<&str>,
+        include_attachments: bool,
+    ) -> Result<Outgoing, MailError> {
+        let mut session = self.imap.session(&account.imap).await?;
+        let loaded = load_original(&mut session, original).await;
+        session.logout().await;
+        let (_, original) = loaded?;
+        Ok(forward_message(
+            &original,
+            recipients,
+            note,
+            include_attachments,
+        ))
+    }
+}
+
+/// The reply to `original` (recipients resolved from its Reply-To/From, with `reply_all`
+/// its To and Cc), with `attachments`.
+fn reply_message(
+    original: &Original,
+    account: &MailAccount,
+    reply_all: bool,
+    text: ReplyText,
+    attachments: Vec<Attachment>,
+) -> Result<Outgoing, MailError> {
+    let mut outgoing = compose::reply_to(original, &account.email, reply_all, text)?;
+    outgoing.attachments = attachments;
+    Ok(outgoing)
+}
+
+/// The forward of `original` to `recipients`.
+fn forward_message(
+    original: &Original,
+    recipients: Recipients,
+    note: Option<&str>,
+    include_attachments: bool,
+) -> Outgoing {
+    let mut outgoing = compose::forward(original, note, include_attachments);
+    (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+    outgoing
+}
+
 /// The To, Cc and Bcc of a forward.
 #[derive(Clone, Debug, Default)]
 pub struct Recipients {
@@ -469,8 +535,7 @@ async fn compose_reply(
     attachments: Vec<Attachment>,
 ) -> Result<(SelectedFolder, Outgoing), MailError> {
     let (selected, original) = load_original(session, parent).await?;
-    let mut outgoing = compose::reply_to(&original, &account.email, reply_all, text)?;
-    outgoing.attachments = attachments;
+    let outgoing = reply_message(&original, account, reply_all, text, attachments)?;
     Ok((selected, outgoing))
 }
 
@@ -485,8 +550,7 @@ async fn compose_forward(
     include_attachments: bool,
 ) -> Result<(SelectedFolder, Outgoing), MailError> {
     let (selected, original) = load_original(session, original_ref).await?;
-    let mut outgoing = compose::forward(&original, note, include_attachments);
-    (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+    let outgoing = forward_message(&original, recipients, note, include_attachments);
     Ok((selected, outgoing))
 }
 

@@ -13,6 +13,8 @@
 //!   again at its next refresh (nobody is signed out; only reuse detection for that family
 //!   starts over). Revoked families are never forgotten before they expire; a map full of
 //!   revoked families refuses new sign-ins ([`StoreError::Full`]).
+//! - single-use marks ([`Capacities::marks`]): when full of live marks, new ones are
+//!   refused (the approval is refused, never run twice).
 //! - counters ([`Capacities::counters`]): when full of live windows, new ones are refused;
 //!   a scan for expired ones runs at most once per soonest expiry, so a flood costs one
 //!   scan, not one per request.
@@ -35,6 +37,8 @@ pub struct Capacities {
     pub families: usize,
     /// Rate-limit windows (logins, token requests).
     pub counters: usize,
+    /// Single-use marks of approvals (each lives for its approval's remaining lifetime).
+    pub marks: usize,
 }
 
 impl Capacities {
@@ -44,6 +48,7 @@ impl Capacities {
             codes: n,
             families: n,
             counters: n,
+            marks: n,
         }
     }
 }
@@ -76,6 +81,7 @@ struct Records {
     codes: CodeMarkers,
     families: Bounded<String>,
     counters: Bounded<u64>,
+    marks: Bounded<String>,
 }
 
 /// A map of live entries with a capacity; refuses new keys when full of live entries.
@@ -116,13 +122,16 @@ impl MemoryStore {
                 },
                 families: Bounded::new(capacities.families),
                 counters: Bounded::new(capacities.counters),
+                marks: Bounded::new(capacities.marks),
             }),
         }
     }
 
     /// Records held now, live or expired but not yet dropped, over every kind.
     pub fn len(&self) -> usize {
-        self.with(|r, _| r.codes.expiry.len() + r.families.map.len() + r.counters.map.len())
+        self.with(|r, _| {
+            r.codes.expiry.len() + r.families.map.len() + r.counters.map.len() + r.marks.map.len()
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -317,6 +326,22 @@ impl Records {
         Ok(result)
     }
 
+    fn take_once(
+        &mut self,
+        id: &str,
+        outcome: &str,
+        ttl: Duration,
+        now: Instant,
+    ) -> Result<Option<String>, StoreError> {
+        let key = keys::mark(id);
+        if let Some(taken) = self.marks.live(&key, now) {
+            return Ok(Some(taken.value.clone()));
+        }
+        self.marks
+            .insert(key, entry(outcome.to_string(), now, ttl), now)?;
+        Ok(None)
+    }
+
     fn peek(&mut self, key: &str, now: Instant) -> Option<Window> {
         self.counters
             .live(&keys::hits(key), now)
@@ -352,6 +377,15 @@ impl SharedStore for MemoryStore {
 
     async fn consume_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
         Ok(self.with(|r, now| r.codes.consume_once(&keys::once(id), ttl, now)))
+    }
+
+    async fn take_once(
+        &self,
+        id: &str,
+        outcome: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        self.with(|r, now| r.take_once(id, outcome, ttl, now))
     }
 
     async fn start_family(

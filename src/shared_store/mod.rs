@@ -78,6 +78,18 @@ pub trait SharedStore: Send + Sync + 'static {
     /// expiring no later than those (see [`memory`]): a used code is never accepted again.
     async fn consume_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError>;
 
+    /// Takes the single-use mark `id` for `outcome` (an approval's `jti`, approved or
+    /// cancelled): `None` when this call took it, `Some(outcome)` of the call that took it
+    /// first, within `ttl`. Atomic, so of racing calls exactly one gets `None`. A full
+    /// memory store refuses ([`StoreError::Full`]) rather than forget a mark: a used
+    /// approval must never run again.
+    async fn take_once(
+        &self,
+        id: &str,
+        outcome: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Starts refresh family `family` with `current` as its current refresh token. False
     /// when the family exists already: it was revoked (its code was replayed) before the
     /// first exchange got here; the caller refuses the grant.
@@ -173,6 +185,11 @@ mod keys {
 
     /// The value of a revoked family's record (no token id looks like it).
     pub const REVOKED: &str = "!revoked";
+
+    /// A single-use mark of [`SharedStore::take_once`]; its value is the outcome.
+    pub fn mark(id: &str) -> String {
+        format!("mark:{id}")
+    }
 
     pub fn hits(key: &str) -> String {
         format!("hits:{key}")

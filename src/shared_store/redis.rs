@@ -37,6 +37,16 @@ redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 1
 ";
 
+/// A single-use mark: `KEYS[1]` the mark, `ARGV[1]` the outcome, `ARGV[2]` ttl in ms.
+/// Returns the outcome already there, or false after setting it (one atomic script:
+/// `SET NX GET` needs Redis 7).
+const TAKE_SCRIPT: &str = r"
+local taken = redis.call('GET', KEYS[1])
+if taken then return taken end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+";
+
 /// `KEYS[1]` counter, `ARGV[1]` window in ms. Returns `{count, ms until the window ends}`.
 const HIT_SCRIPT: &str = r"
 local count = redis.call('INCR', KEYS[1])
@@ -64,6 +74,7 @@ pub struct RedisStore {
     /// `host:port` of the server, for error messages.
     addr: String,
     rotate: Script,
+    take: Script,
     hit: Script,
     unhit: Script,
 }
@@ -113,6 +124,7 @@ impl RedisStore {
             prefix: prefix.to_string(),
             addr,
             rotate: Script::new(ROTATE_SCRIPT),
+            take: Script::new(TAKE_SCRIPT),
             hit: Script::new(HIT_SCRIPT),
             unhit: Script::new(UNHIT_SCRIPT),
         };
@@ -160,6 +172,22 @@ impl SharedStore for RedisStore {
     async fn consume_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
         let key = self.key(keys::once(id));
         self.run(|c| set_new(c, key, "1", ttl)).await
+    }
+
+    async fn take_once(
+        &self,
+        id: &str,
+        outcome: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let key = self.key(keys::mark(id));
+        let script = &self.take;
+        self.run(|mut c| async move {
+            let mut call = script.key(key);
+            call.arg(outcome).arg(millis(ttl));
+            call.invoke_async(&mut c).await
+        })
+        .await
     }
 
     async fn start_family(

@@ -187,6 +187,42 @@ impl std::fmt::Debug for UpstreamRequestClaims {
     }
 }
 
+/// One guarded tool call waiting for the person's approval ([`Purpose::Approval`](super::Purpose)):
+/// which tool, a digest of its exact arguments and of the caller it is bound to. The
+/// token's `jti` is the approval's id (its single-use mark) and its `exp` the deadline.
+/// A 2026-07-28 `requestState` carries only these digests (the retry brings the call
+/// again); a confirmation link also carries the [`ApprovedCall`] itself, because the
+/// person's browser has no bearer token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalClaims {
+    /// The tool's name.
+    pub tool: String,
+    /// SHA-256 (base64url) of the canonical JSON of the call's arguments.
+    pub args: String,
+    /// SHA-256 (base64url) of who asked: the access token's client, sign-in and account.
+    pub caller: String,
+    /// The call itself, for a confirmation link; absent in a `requestState`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<ApprovedCall>,
+}
+
+/// What a confirmation link needs to run the call without the bearer: the caller's access
+/// claims (its mail account) and the arguments. Inside the encrypted token only; its
+/// `Debug` shows neither (the account's Debug hides the password, arguments hold mail).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovedCall {
+    pub access: AccessClaims,
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for ApprovedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovedCall")
+            .field("account", &self.access.account.email)
+            .finish_non_exhaustive()
+    }
+}
+
 /// SHA-256 of a client secret, base64url without padding: what a client_id stores.
 pub fn hash_secret(secret: &str) -> String {
     sha256_base64url(secret.as_bytes())

@@ -3,7 +3,7 @@
 //! keys, so the server keeps no state. This layer owns the keys ([`Keyring`]), sealing and
 //! opening ([`TokenCodec`]), the kinds of token and how long each lives ([`Purpose`],
 //! [`Lifetimes`]) and what each kind carries ([`ClientClaims`], [`CodeClaims`],
-//! [`AccessClaims`], [`RefreshClaims`], [`FormClaims`]) and the person's [`SendPolicy`]. It knows nothing of HTTP: the
+//! [`AccessClaims`], [`RefreshClaims`], [`FormClaims`], [`ApprovalClaims`]) and the person's [`SendPolicy`]. It knows nothing of HTTP: the
 //! caller turns a [`TokenError`] into whatever answer its protocol wants.
 
 mod claims;
@@ -13,13 +13,14 @@ mod policy;
 mod purpose;
 
 pub use claims::{
-    AccessClaims, AuthMethod, ClientClaims, CodeClaims, FormClaims, MailEndpoints, RefreshClaims,
-    UpstreamGrant, UpstreamRequestClaims, client_fingerprint, hash_secret,
+    AccessClaims, ApprovalClaims, ApprovedCall, AuthMethod, ClientClaims, CodeClaims, FormClaims,
+    MailEndpoints, RefreshClaims, UpstreamGrant, UpstreamRequestClaims, client_fingerprint,
+    hash_secret,
 };
 pub use jwe::{CLOCK_SKEW_LEEWAY_SECS, MAX_TOKEN_LEN, Opened, TokenCodec, unix_now};
 pub use keyring::{KEY_LEN, Keyring};
 pub use policy::SendPolicy;
-pub use purpose::{Lifetimes, Purpose};
+pub use purpose::{APPROVAL_LIFETIME, Lifetimes, Purpose};
 
 /// Why a token could not be made or opened. Messages are short and never contain token,
 /// claim or key material, so they are safe to log.

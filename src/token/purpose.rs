@@ -25,16 +25,23 @@ pub enum Purpose {
     /// A sign-in at a mail provider in progress (our request, the provider's state and
     /// PKCE verifier), kept in a cookie from the redirect to the provider to its callback.
     Upstream,
+    /// One guarded tool call waiting for the person's approval ([`APPROVAL_LIFETIME`]):
+    /// a 2026-07-28 `requestState`, or a confirmation link.
+    Approval,
 }
 
+/// How long a person has to approve a guarded call (the `exp` of an approval token).
+pub const APPROVAL_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
 impl Purpose {
-    pub const ALL: [Purpose; 6] = [
+    pub const ALL: [Purpose; 7] = [
         Purpose::Client,
         Purpose::Code,
         Purpose::Access,
         Purpose::Refresh,
         Purpose::Form,
         Purpose::Upstream,
+        Purpose::Approval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +52,7 @@ impl Purpose {
             Purpose::Refresh => "refresh",
             Purpose::Form => "form",
             Purpose::Upstream => "upstream",
+            Purpose::Approval => "approval",
         }
     }
 }
@@ -99,6 +107,7 @@ impl Lifetimes {
             Purpose::Access => Some(self.access),
             Purpose::Refresh => Some(self.refresh),
             Purpose::Form | Purpose::Upstream => Some(self.form),
+            Purpose::Approval => Some(APPROVAL_LIFETIME),
         }
     }
 }

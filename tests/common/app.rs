@@ -136,7 +136,8 @@ impl TestServer {
         format!("{}{}", self.origin, path)
     }
 
-    fn codec(&self) -> TokenCodec {
+    /// The server's own token codec (same keys, issuer and resource).
+    pub fn codec(&self) -> TokenCodec {
         TokenCodec::new(
             Keyring::parse(&self.key).unwrap(),
             self.base_url.clone(),

@@ -44,6 +44,19 @@ impl Outbox {
         result
     }
 
+    /// The draft [`send_draft`](Self::send_draft) would send now, as it will go out (an
+    /// approval's preview), without sending it.
+    pub async fn prepare_draft(
+        &self,
+        account: &MailAccount,
+        draft: &MessageRef,
+    ) -> Result<ReadyDraft, MailError> {
+        let mut session = self.imap.session(&account.imap).await?;
+        let loaded = load_draft(&mut session, account, draft).await;
+        session.logout().await;
+        loaded.map(|(_, ready)| ready)
+    }
+
     async fn send_draft_in(
         &self,
         session: &mut ImapSession,

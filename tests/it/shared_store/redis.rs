@@ -37,6 +37,44 @@ async fn consume_once_is_true_once(store: &dyn SharedStore) {
     assert!(store.consume_once(&id(), MINUTE).await.unwrap());
 }
 
+/// A single-use mark is taken once; later takers learn the first outcome, and of racing
+/// takers exactly one wins (an approval never runs twice).
+async fn a_mark_is_taken_once_and_tells_the_first_outcome(store: Arc<dyn SharedStore>) {
+    let mark = id();
+    assert_eq!(
+        store.take_once(&mark, "approved", MINUTE).await.unwrap(),
+        None
+    );
+    for outcome in ["approved", "cancelled"] {
+        let again = store.take_once(&mark, outcome, MINUTE).await.unwrap();
+        assert_eq!(again.as_deref(), Some("approved"));
+    }
+    let other = id();
+    assert_eq!(
+        store.take_once(&other, "cancelled", SHORT).await.unwrap(),
+        None
+    );
+    let racing = id();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (store, racing) = (store.clone(), racing.clone());
+        tasks.push(tokio::spawn(async move {
+            store.take_once(&racing, "approved", MINUTE).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap().is_none());
+    }
+    assert_eq!(winners, 1, "exactly one racing taker wins");
+    tokio::time::sleep(SHORT * 2).await;
+    assert_eq!(
+        store.take_once(&other, "approved", MINUTE).await.unwrap(),
+        None,
+        "a mark is forgotten after its ttl"
+    );
+}
+
 async fn a_stale_refresh_token_revokes_its_family(store: &dyn SharedStore) {
     let (family, first, second, third) = (id(), id(), id(), id());
     assert!(store.start_family(&family, &first, MINUTE).await.unwrap());
@@ -261,6 +299,7 @@ async fn only_revoked_families_are_reported_revoked(store: &dyn SharedStore) {
 async fn suite(store: Arc<dyn SharedStore>) {
     store.ping().await.unwrap();
     consume_once_is_true_once(store.as_ref()).await;
+    a_mark_is_taken_once_and_tells_the_first_outcome(store.clone()).await;
     a_stale_refresh_token_revokes_its_family(store.as_ref()).await;
     only_revoked_families_are_reported_revoked(store.as_ref()).await;
     concurrent_uses_yield_exactly_one_winner(store.clone()).await;

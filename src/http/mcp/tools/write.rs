@@ -318,7 +318,7 @@ pub(crate) struct Fields<'a> {
     pub attachments: Vec<Attachment>,
 }
 
-/// Checks the recipients and makes the outgoing message.
+/// Checks the recipients and makes the outgoing message (also for the approval preview).
 pub(crate) fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
     Ok(Outgoing {
         to: addresses("to", fields.to)?,
