@@ -12,6 +12,7 @@ pub mod body_limit;
 pub mod drafts_only;
 pub mod policy;
 pub mod server;
+pub mod tasks;
 pub mod tools;
 pub mod versions;
 
