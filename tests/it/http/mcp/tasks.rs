@@ -19,6 +19,7 @@ use common::fault_proxy::FaultProxy;
 use common::{Stack, TestUser, append, eventually, eventually_within, fetch_raw, small_message};
 use common::{imap_session, stack};
 use mail_mcp::mail::MailAccount;
+use mail_mcp::token::SendPolicy;
 
 const MODERN: &str = "2026-07-28";
 const TASKS: &str = "io.modelcontextprotocol/tasks";
@@ -52,7 +53,7 @@ impl Endpoint {
         tasks: bool,
     ) -> (u16, Value) {
         let capabilities = match tasks {
-            true => json!({"extensions": {TASKS: {}}}),
+            true => json!({"extensions": {TASKS: {}}, "elicitation": {"form": {}}}),
             false => json!({}),
         };
         params["_meta"] = json!({
@@ -436,4 +437,92 @@ async fn server_discover_advertises_the_tasks_extension() {
         json!({}),
         "{discovered}"
     );
+}
+
+/// Proves the send policy comes first: under "ask me first" a bulk move from a client
+/// declaring the extension is answered with the approval form, not a task, and nothing
+/// moves; the approved retry then runs as a task to the end. Under "drafts only" the bulk
+/// call is refused as before (an `isError` result, no task) and nothing moves.
+#[tokio::test]
+async fn the_send_policy_decides_before_a_task_is_made() {
+    let stack = stack();
+    let server = TestServer::start(stack, &[]).await;
+    let mcp = Endpoint::of(&server);
+    let user = stack.new_user("taskask");
+    seed(&user, 600).await;
+    let account = stack.mail_account(&user);
+    let ask = server.access_token_with_policy(account.clone(), SendPolicy::Ask);
+    let drafts = server.access_token_with_policy(account, SendPolicy::DraftsOnly);
+
+    let refused = mcp
+        .call(&drafts, "move_mail_message", &move_sales(false))
+        .await;
+    assert_eq!(refused["resultType"], "complete", "{refused}");
+    assert_eq!(refused["isError"], true, "{refused}");
+
+    let asked = mcp
+        .call(&ask, "move_mail_message", &move_sales(false))
+        .await;
+    assert_eq!(asked["resultType"], "input_required", "{asked}");
+    assert!(
+        fetch_raw(&user, "Archive").await.is_empty(),
+        "nothing before approval"
+    );
+    let state = asked["requestState"].as_str().unwrap();
+    let approve = json!({"approval": {"action": "accept", "content": {"decision": "approve"}}});
+    let params = json!({"name": "move_mail_message", "arguments": move_sales(false),
+                        "inputResponses": approve, "requestState": state});
+    let handle = mcp
+        .ok(&ask, "tools/call", params, "move_mail_message")
+        .await;
+    let done = mcp.until_done(&ask, &task_id(&handle)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["structuredContent"]["done"], 600, "{done}");
+    assert_all_moved_once(&user, 600).await;
+}
+
+/// Proves the per-account bound: while three bulk tasks of one account run (each held
+/// on its own IMAP proxy), a fourth long bulk call of that account, even through another
+/// connection, is refused with an `isError` result naming the limit and moves nothing;
+/// the three then finish, each message moved once.
+#[tokio::test]
+async fn an_account_runs_at_most_three_tasks_at_once() {
+    let stack = stack();
+    let server = TestServer::start(stack, &[]).await;
+    let mcp = Endpoint::of(&server);
+    let user = stack.new_user("taskcap");
+    for set in ["A", "B", "C"] {
+        append_many(&user, "INBOX", (1..=501).map(|i| format!("Sale {set}{i}"))).await;
+    }
+    let by = |set: &str| {
+        json!({"folder": "INBOX", "where": {"subject": format!("Sale {set}")},
+               "destination": "Archive"})
+    };
+    let mut running = Vec::new();
+    for set in ["A", "B", "C"] {
+        let proxy = FaultProxy::start(stack.imaps_port).await;
+        let token = server.access_token_for(account_via(stack, &user, proxy.port));
+        let handle = mcp.call(&token, "move_mail_message", &by(set)).await;
+        let id = task_id(&handle);
+        proxy.hold();
+        running.push((proxy, token, id));
+    }
+
+    let direct = server.access_token_for(stack.mail_account(&user));
+    let fourth = mcp.call(&direct, "move_mail_message", &by("A")).await;
+    assert_eq!(fourth["resultType"], "complete", "{fourth}");
+    assert_eq!(fourth["isError"], true, "{fourth}");
+    let text = fourth["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("already runs 3 bulk tasks"), "{text}");
+
+    for (proxy, token, id) in &running {
+        proxy.release();
+        let done = mcp.until_done(token, id).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["result"]["structuredContent"]["done"], 501, "{done}");
+    }
+    let archived = subjects(&user, "Archive").await;
+    let distinct: HashSet<&String> = archived.iter().collect();
+    assert_eq!((archived.len(), distinct.len()), (1503, 1503));
+    assert!(fetch_raw(&user, "INBOX").await.is_empty());
 }
