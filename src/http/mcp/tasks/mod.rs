@@ -43,7 +43,7 @@ pub const MAX_TASKS_PER_ACCOUNT: u64 = 3;
 pub struct Gate(pub Arc<dyn BatchGate>);
 
 impl Gate {
-    pub fn as_ref(&self) -> &dyn BatchGate {
+    pub fn as_batch_gate(&self) -> &dyn BatchGate {
         self.0.as_ref()
     }
 }

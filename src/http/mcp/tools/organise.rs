@@ -268,7 +268,7 @@ impl MailServer {
                         let action = BulkAction::Move {
                             destination: &destination,
                         };
-                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_ref())
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }
@@ -312,7 +312,7 @@ impl MailServer {
                         .map(Organised::named),
                     Named::Search(selection, dry_run) => {
                         let action = BulkAction::Archive;
-                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_ref())
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }
@@ -360,7 +360,7 @@ impl MailServer {
                         .map(Organised::named),
                     Named::Search(selection, dry_run) => {
                         let action = BulkAction::Delete { permanent };
-                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_ref())
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }
@@ -408,7 +408,7 @@ impl MailServer {
                         .map(Organised::named),
                     Named::Search(selection, dry_run) => {
                         let action = BulkAction::Flags(&change);
-                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_ref())
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }
