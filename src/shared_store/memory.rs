@@ -608,6 +608,24 @@ mod tests {
         assert_eq!(store.hit("c", MINUTE).await.unwrap().count, 1);
     }
 
+    /// Records are kept up to their bound: a full store refuses a new key (never forgets a
+    /// live record), still replaces a known one, and takes new ones once some expired.
+    #[tokio::test]
+    async fn full_records_refuse_new_keys_until_some_expire() {
+        tokio::time::pause();
+        let store = MemoryStore::with_capacity(2);
+        store.put_record("a", "1", MINUTE).await.unwrap();
+        store.put_record("b", "2", 2 * MINUTE).await.unwrap();
+        let full = store.put_record("c", "3", MINUTE).await;
+        assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");
+        store.put_record("a", "1+", MINUTE).await.unwrap();
+        assert_eq!(store.get_record("a").await.unwrap().as_deref(), Some("1+"));
+        tokio::time::advance(MINUTE).await;
+        assert_eq!(store.get_record("a").await.unwrap(), None);
+        store.put_record("c", "3", MINUTE).await.unwrap();
+        assert_eq!(store.get_record("b").await.unwrap().as_deref(), Some("2"));
+    }
+
     /// A flood of codes never makes the store refuse, and never makes a used code usable:
     /// forgetting the oldest marker refuses every code expiring no later than it.
     #[tokio::test]
