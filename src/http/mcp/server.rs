@@ -8,9 +8,9 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
-    ContentBlock, GetTaskParams, GetTaskResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities, ServerConfig, Tool,
-    UpdateTaskParams,
+    ContentBlock, GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType,
+    ServerCapabilities, ServerConfig, TASKS_EXTENSION_ID, Tool, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -104,6 +104,30 @@ impl ServerHandler for MailServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         guard_request("tools/list", self.tools_for(request, context)).await
+    }
+
+    /// `initialize` (protocol versions before 2026-07-28) as rmcp answers it, without the
+    /// Tasks extension: it is a 2026-07-28 extension, declared per request, which these
+    /// sessions cannot declare.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        if let Some(extensions) = result.capabilities.extensions.as_mut() {
+            extensions.remove(TASKS_EXTENSION_ID);
+        }
+        if result
+            .capabilities
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.is_empty())
+        {
+            result.capabilities.extensions = None;
+        }
+        Ok(result)
     }
 
     /// Tasks (long bulk runs) live in the shared store: see `tasks`.

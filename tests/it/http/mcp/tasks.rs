@@ -421,8 +421,9 @@ async fn clients_without_the_extension_get_the_inline_result() {
     assert_eq!(fetch_raw(&user, "Archive").await.len(), 1005);
 }
 
-/// Proves the extension is advertised where the 2026-07-28 spec puts it: in the
-/// capabilities `server/discover` returns.
+/// Proves the extension is advertised where the 2026-07-28 spec puts it, in the
+/// capabilities `server/discover` returns, and not to an `initialize` session (2025-06-18),
+/// which cannot declare it.
 #[tokio::test]
 async fn server_discover_advertises_the_tasks_extension() {
     let stack = stack();
@@ -436,6 +437,19 @@ async fn server_discover_advertises_the_tasks_extension() {
         discovered["capabilities"]["extensions"][TASKS],
         json!({}),
         "{discovered}"
+    );
+    let params = json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                        "clientInfo": {"name": "raw-legacy", "version": "1"}});
+    let initialized = server.mcp(&token, "initialize", params).await;
+    assert!(
+        initialized["capabilities"]["tools"].is_object(),
+        "{initialized}"
+    );
+    assert!(
+        initialized["capabilities"]["extensions"]
+            .get(TASKS)
+            .is_none(),
+        "{initialized}"
     );
 }
 
