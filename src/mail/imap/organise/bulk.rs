@@ -139,7 +139,8 @@ pub async fn bulk_organise(
         return Ok(outcome);
     }
     let mut notes: Vec<String> = outcome.note.take().into_iter().collect();
-    for batch in uids.chunks(BATCH_SIZE) {
+    let batches = uids.len().div_ceil(BATCH_SIZE);
+    for (index, batch) in uids.chunks(BATCH_SIZE).enumerate() {
         let named = MessageSelection {
             folder: folder.name.clone(),
             uids: batch.to_vec(),
@@ -152,7 +153,7 @@ pub async fn bulk_organise(
         outcome.batches += 1;
         outcome.destination = done.destination.or(outcome.destination);
         notes.extend(done.note.filter(|note| !notes.contains(note)));
-        let more = outcome.done < outcome.matched;
+        let more = index + 1 < batches;
         if !gate.after_batch(&outcome).await && more {
             outcome.stopped = true;
             notes.push(stopped_note(&outcome));
