@@ -1,8 +1,8 @@
 //! The MCP server handler: server info and the tool router, which is built once and
 //! shared by the per-request service instances. `tools/list` shows only the tools the
 //! caller's scope allows. Tools live in `tools/`, one file per group; long bulk runs of
-//! 2026-07-28 clients become tasks (`tasks`), answered by `tasks/get` and `tasks/cancel`. A panic in a tool
-//! or in `tools/list` is answered, not dropped (`http::panics`).
+//! 2026-07-28 clients become tasks (`tasks`), answered by `tasks/get` and `tasks/cancel`.
+//! A panic in a tool or in `tools/list` is answered, not dropped (`http::panics`).
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -10,14 +10,14 @@ use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
     ContentBlock, GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams,
     InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType,
-    ServerCapabilities, ServerConfig, TASKS_EXTENSION_ID, Tool, UpdateTaskParams,
+    ServerCapabilities, ServerConfig, Tool, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::policy::{self, Decision};
 use super::tools::required_scope;
-use super::{Caller, drafts_only};
+use super::{Caller, drafts_only, tasks};
 use crate::http::oauth::scope;
 use crate::http::panics::{ToolKind, guard_request, guard_tool_call};
 use crate::state::AppState;
@@ -116,17 +116,7 @@ impl ServerHandler for MailServer {
     ) -> Result<InitializeResult, ErrorData> {
         context.peer.set_peer_info(request.clone());
         let mut result = self.negotiate_initialize(&request)?;
-        if let Some(extensions) = result.capabilities.extensions.as_mut() {
-            extensions.remove(TASKS_EXTENSION_ID);
-        }
-        if result
-            .capabilities
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.is_empty())
-        {
-            result.capabilities.extensions = None;
-        }
+        tasks::unadvertise(&mut result.capabilities);
         Ok(result)
     }
 

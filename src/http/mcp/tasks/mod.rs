@@ -22,7 +22,8 @@ use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
-    CreateTaskResult, GetTaskParams, GetTaskResult, MetaObject, UpdateTaskParams,
+    CreateTaskResult, GetTaskParams, GetTaskResult, MetaObject, ServerCapabilities,
+    TASKS_EXTENSION_ID, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
@@ -56,6 +57,21 @@ impl FromContextPart<ToolCallContext<'_, MailServer>> for Gate {
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<Gate>().cloned());
         Ok(gate.unwrap_or_else(|| Gate(Arc::new(NoGate))))
+    }
+}
+
+/// Takes the Tasks extension out of `capabilities` (for `initialize` sessions, which cannot
+/// declare it: it is declared per request, from 2026-07-28 on).
+pub fn unadvertise(capabilities: &mut ServerCapabilities) {
+    if let Some(extensions) = capabilities.extensions.as_mut() {
+        extensions.remove(TASKS_EXTENSION_ID);
+    }
+    if capabilities
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.is_empty())
+    {
+        capabilities.extensions = None;
     }
 }
 
