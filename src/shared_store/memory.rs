@@ -15,6 +15,8 @@
 //!   revoked families refuses new sign-ins ([`StoreError::Full`]).
 //! - single-use marks ([`Capacities::marks`]): when full of live marks, new ones are
 //!   refused (the approval is refused, never run twice).
+//! - records ([`Capacities::records`], the MCP tasks' state): when full of live records,
+//!   new ones are refused (no task is started rather than one forgotten while it runs).
 //! - counters ([`Capacities::counters`]): when full of live windows, new ones are refused;
 //!   a scan for expired ones runs at most once per soonest expiry, so a flood costs one
 //!   scan, not one per request.
@@ -39,6 +41,8 @@ pub struct Capacities {
     pub counters: usize,
     /// Single-use marks of approvals (each lives for its approval's remaining lifetime).
     pub marks: usize,
+    /// Small records read back by key (the MCP tasks' state, each for its task's TTL).
+    pub records: usize,
 }
 
 impl Capacities {
@@ -49,6 +53,7 @@ impl Capacities {
             families: n,
             counters: n,
             marks: n,
+            records: n,
         }
     }
 }
@@ -82,6 +87,7 @@ struct Records {
     families: Bounded<String>,
     counters: Bounded<u64>,
     marks: Bounded<String>,
+    records: Bounded<String>,
 }
 
 /// A map of live entries with a capacity; refuses new keys when full of live entries.
@@ -123,6 +129,7 @@ impl MemoryStore {
                 families: Bounded::new(capacities.families),
                 counters: Bounded::new(capacities.counters),
                 marks: Bounded::new(capacities.marks),
+                records: Bounded::new(capacities.records),
             }),
         }
     }
@@ -130,7 +137,11 @@ impl MemoryStore {
     /// Records held now, live or expired but not yet dropped, over every kind.
     pub fn len(&self) -> usize {
         self.with(|r, _| {
-            r.codes.expiry.len() + r.families.map.len() + r.counters.map.len() + r.marks.map.len()
+            r.codes.expiry.len()
+                + r.families.map.len()
+                + r.counters.map.len()
+                + r.marks.map.len()
+                + r.records.map.len()
         })
     }
 
@@ -411,6 +422,21 @@ impl SharedStore for MemoryStore {
         self.with(|r, now| r.revoke_family(family, ttl, now))
     }
 
+    async fn get_record(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|r, now| {
+            r.records
+                .live(&keys::record(key), now)
+                .map(|e| e.value.clone())
+        }))
+    }
+
+    async fn put_record(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.with(|r, now| {
+            r.records
+                .insert(keys::record(key), entry(value.to_string(), now, ttl), now)
+        })
+    }
+
     async fn family_revoked(&self, family: &str) -> Result<bool, StoreError> {
         Ok(self.with(|r, now| {
             r.families
@@ -580,6 +606,24 @@ mod tests {
         assert_eq!(store.hit("k", 2 * MINUTE).await.unwrap().count, 2);
         tokio::time::advance(MINUTE).await;
         assert_eq!(store.hit("c", MINUTE).await.unwrap().count, 1);
+    }
+
+    /// Records are kept up to their bound: a full store refuses a new key (never forgets a
+    /// live record), still replaces a known one, and takes new ones once some expired.
+    #[tokio::test]
+    async fn full_records_refuse_new_keys_until_some_expire() {
+        tokio::time::pause();
+        let store = MemoryStore::with_capacity(2);
+        store.put_record("a", "1", MINUTE).await.unwrap();
+        store.put_record("b", "2", 2 * MINUTE).await.unwrap();
+        let full = store.put_record("c", "3", MINUTE).await;
+        assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");
+        store.put_record("a", "1+", MINUTE).await.unwrap();
+        assert_eq!(store.get_record("a").await.unwrap().as_deref(), Some("1+"));
+        tokio::time::advance(MINUTE).await;
+        assert_eq!(store.get_record("a").await.unwrap(), None);
+        store.put_record("c", "3", MINUTE).await.unwrap();
+        assert_eq!(store.get_record("b").await.unwrap().as_deref(), Some("2"));
     }
 
     /// A flood of codes never makes the store refuse, and never makes a used code usable:

@@ -150,6 +150,15 @@ pub trait SharedStore: Send + Sync + 'static {
         let _ = (key, value, ttl);
         Ok(())
     }
+
+    /// A small record put with [`put_record`](Self::put_record) (on any instance sharing
+    /// this store), or `None` when absent or expired. Unlike [`get_shared`](Self::get_shared)
+    /// both backends keep records: they are state, not a cache (the MCP tasks' status).
+    async fn get_record(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Puts `value` under `key` for `ttl`, replacing any. A full memory store refuses a new
+    /// key ([`StoreError::Full`]) rather than forget a live record.
+    async fn put_record(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError>;
 }
 
 /// The prefix of every Redis key this server writes.
@@ -197,6 +206,10 @@ mod keys {
 
     pub fn shared(key: &str) -> String {
         format!("shared:{key}")
+    }
+
+    pub fn record(key: &str) -> String {
+        format!("record:{key}")
     }
 }
 

@@ -263,6 +263,26 @@ impl SharedStore for RedisStore {
         .await
     }
 
+    async fn get_record(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = self.key(keys::record(key));
+        self.run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await
+    }
+
+    async fn put_record(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.key(keys::record(key));
+        self.run(|mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(millis(ttl))
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
     async fn family_revoked(&self, family: &str) -> Result<bool, StoreError> {
         let key = self.key(keys::family(family));
         let value: Option<String> = self

@@ -4,7 +4,8 @@
 //! through request extensions. Request bodies are bounded by [`body_limit`]. Protocol
 //! versions: 2026-07-28 (no `initialize`: per-request `_meta`, `server/discover`, the
 //! `Mcp-Method` / `Mcp-Name` headers, all checked by rmcp) and, through `initialize`,
-//! 2024-11-05 to 2025-11-25; any other is refused with the list ([`versions`]).
+//! 2024-11-05 to 2025-11-25; any other is refused with the list ([`versions`]). Long bulk
+//! runs of 2026-07-28 clients that declare the Tasks extension become tasks ([`tasks`]).
 
 pub mod approval;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod body_limit;
 pub mod drafts_only;
 pub mod policy;
 pub mod server;
+pub mod tasks;
 pub mod tools;
 pub mod versions;
 

@@ -1,21 +1,23 @@
 //! The MCP server handler: server info and the tool router, which is built once and
 //! shared by the per-request service instances. `tools/list` shows only the tools the
-//! caller's scope allows. Tools live in `tools/`, one file per group. A panic in a tool
-//! or in `tools/list` is answered, not dropped (`http::panics`).
+//! caller's scope allows. Tools live in `tools/`, one file per group; long bulk runs of
+//! 2026-07-28 clients become tasks (`tasks`), answered by `tasks/get` and `tasks/cancel`.
+//! A panic in a tool or in `tools/list` is answered, not dropped (`http::panics`).
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType,
-    ServerCapabilities, ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    ContentBlock, GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType,
+    ServerCapabilities, ServerConfig, Tool, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::policy::{self, Decision};
 use super::tools::required_scope;
-use super::{Caller, drafts_only};
+use super::{Caller, drafts_only, tasks};
 use crate::http::oauth::scope;
 use crate::http::panics::{ToolKind, guard_request, guard_tool_call};
 use crate::state::AppState;
@@ -64,7 +66,11 @@ impl MailServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MailServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tasks()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),
                 env!("CARGO_PKG_VERSION"),
@@ -99,6 +105,45 @@ impl ServerHandler for MailServer {
     ) -> Result<ListToolsResult, ErrorData> {
         guard_request("tools/list", self.tools_for(request, context)).await
     }
+
+    /// `initialize` (protocol versions before 2026-07-28) as rmcp answers it, without the
+    /// Tasks extension: it is a 2026-07-28 extension, declared per request, which these
+    /// sessions cannot declare.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        tasks::unadvertise(&mut result.capabilities);
+        Ok(result)
+    }
+
+    /// Tasks (long bulk runs) live in the shared store: see `tasks`.
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.get_bulk_task(request, context).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.cancel_bulk_task(request, context).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.update_bulk_task(request, context).await
+    }
 }
 
 impl MailServer {
@@ -123,7 +168,7 @@ impl MailServer {
         };
         let action = policy::guarded(tool, request.arguments.as_ref());
         match policy::decide(caller.policy(), action) {
-            Decision::Run => self.run(request, context).await,
+            Decision::Run => self.run_or_task(request, context).await,
             Decision::AskFirst(action) => self.ask_first(action, request, context).await,
             Decision::DraftsOnly(action) => self.drafts_only(action, request, context).await,
         }

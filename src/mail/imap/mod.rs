@@ -45,9 +45,9 @@ pub use mailboxes::{
     resolve_folder,
 };
 pub use organise::{
-    BulkAction, BulkOutcome, BulkSelection, DeleteOutcome, FlagsOutcome, MessageSelection,
-    MoveMethod, MoveOutcome, archive_messages, bulk_organise, delete_messages, move_messages,
-    move_messages_by, update_flags,
+    BATCH_SIZE, BatchGate, BulkAction, BulkOutcome, BulkSelection, DeleteOutcome, FlagsOutcome,
+    MessageSelection, MoveMethod, MoveOutcome, NoGate, archive_messages, bulk_organise,
+    delete_messages, move_messages, move_messages_by, update_flags,
 };
 pub use pool::{PoolSettings, PoolStats};
 pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, list_messages};

@@ -136,3 +136,78 @@ async fn the_inspector_cli_with_a_bad_token_fails_clearly() {
         "{printed}"
     );
 }
+
+/// A real 2026-07-28 client with the Tasks extension (the Inspector CLI's modern era,
+/// which calls tools through `@modelcontextprotocol/ext-tasks`): a bulk move of two
+/// batches comes back to it as a task handle, which it polls with `tasks/get` on its own
+/// and prints as the tool's final result; the messages are moved once. The task's record
+/// (in the server's Redis, with a TTL) shows it ran as a task and completed.
+#[tokio::test]
+async fn the_inspector_cli_follows_a_bulk_task_to_its_result() {
+    let stack = stack();
+    let redis_url = stack.own_redis_url();
+    let server = TestServer::start(stack, &["--redis-url", &redis_url]).await;
+    let user = stack.new_user("inspectortask");
+    let mut session = common::imap_session(&user).await;
+    for n in 1..=600 {
+        let raw = common::small_message(&format!("Sale {n}"));
+        session.append("INBOX", None, None, &raw).await.unwrap();
+    }
+    session.logout().await.ok();
+    let token = server.access_token_for(stack.mail_account(&user));
+
+    let called = inspector(
+        &server,
+        &token,
+        &[
+            "--protocol-era",
+            "modern",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "move_mail_message",
+            "--tool-arg",
+            "folder=INBOX",
+            "--tool-arg",
+            "destination=Archive",
+            "--tool-arg",
+            r#"where={"subject":"Sale"}"#,
+        ],
+    )
+    .await;
+    let called = result(&called, &token);
+    assert_ne!(called["isError"], true, "{called}");
+    let outcome = &called["structuredContent"];
+    assert_eq!(
+        (&outcome["matched"], &outcome["done"], &outcome["batches"]),
+        (
+            &serde_json::json!(600),
+            &serde_json::json!(600),
+            &serde_json::json!(2)
+        ),
+        "{called}"
+    );
+    assert_eq!(common::fetch_raw(&user, "Archive").await.len(), 600);
+    assert!(common::fetch_raw(&user, "INBOX").await.is_empty());
+
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("mail_mcp:record:task:*")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "one task was made: {keys:?}");
+    let (record, ttl): (String, i64) = redis::pipe()
+        .get(&keys[0])
+        .pttl(&keys[0])
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the task record expires");
+    let record: Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["status"], "completed", "{record}");
+}

@@ -216,6 +216,21 @@ async fn used_ids_and_families_are_forgotten_after_their_ttl(store: &dyn SharedS
     assert!(store.start_family(&family, &jti, SHORT).await.unwrap());
 }
 
+/// Records (the MCP tasks' state) are read back as put, replaced in place, and gone after
+/// their TTL.
+async fn records_are_read_back_replaced_and_expire(store: &dyn SharedStore) {
+    let key = format!("task:{}", id());
+    assert_eq!(store.get_record(&key).await.unwrap(), None);
+    store.put_record(&key, "{\"n\":1}", SHORT).await.unwrap();
+    store.put_record(&key, "{\"n\":2}", SHORT).await.unwrap();
+    assert_eq!(
+        store.get_record(&key).await.unwrap().as_deref(),
+        Some("{\"n\":2}")
+    );
+    tokio::time::sleep(SHORT + Duration::from_millis(100)).await;
+    assert_eq!(store.get_record(&key).await.unwrap(), None);
+}
+
 async fn the_login_limiter_blocks_and_says_when_to_retry(store: Arc<dyn SharedStore>) {
     let limits = LoginLimits {
         per_ip: 3,
@@ -307,6 +322,7 @@ async fn suite(store: Arc<dyn SharedStore>) {
     a_window_counts_then_expires(store.as_ref()).await;
     used_ids_and_families_are_forgotten_after_their_ttl(store.as_ref()).await;
     an_unhit_takes_one_back_never_below_zero(store.as_ref()).await;
+    records_are_read_back_replaced_and_expire(store.as_ref()).await;
     the_login_limiter_blocks_and_says_when_to_retry(store).await;
 }
 

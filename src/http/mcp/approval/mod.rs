@@ -120,7 +120,7 @@ impl MailServer {
             return Ok(refused(NOTHING_DONE));
         }
         tracing::info!(tool = %request.name, "the person approved a guarded call");
-        self.run(request, context).await
+        self.run_or_task(request, context).await
     }
 }
 

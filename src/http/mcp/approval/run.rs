@@ -15,6 +15,7 @@ use rmcp::service::{RequestContext, serve_directly};
 use rmcp::transport::OneshotTransport;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+use crate::http::mcp::tasks::Gate;
 use crate::http::mcp::tools::required_scope;
 use crate::http::mcp::{Caller, MailServer};
 
@@ -45,6 +46,18 @@ impl MailServer {
         tool: &str,
         arguments: JsonObject,
     ) -> Result<CallToolResult, String> {
+        self.run_approved_with(caller, tool, arguments, None).await
+    }
+
+    /// [`run_approved`](Self::run_approved), with a bulk run's `gate` (a task's, see
+    /// `tasks::runner`) in the request's extensions.
+    pub(crate) async fn run_approved_with(
+        &self,
+        caller: Caller,
+        tool: &str,
+        arguments: JsonObject,
+        gate: Option<Gate>,
+    ) -> Result<CallToolResult, String> {
         let allowed = self
             .tools()
             .iter()
@@ -55,6 +68,9 @@ impl MailServer {
         }
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.extensions.insert(caller);
+        if let Some(gate) = gate {
+            parts.extensions.insert(gate);
+        }
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
         let mut request = CallToolRequest::new(params);
         request.extensions.insert::<Parts>(parts);

@@ -1,13 +1,15 @@
 //! Organising tools: `move_mail_message`, `delete_mail_message`, `update_mail_message_flags`,
 //! `archive_mail_message` (messages named by folder and UIDs, or by a search: `where`,
 //! with `dry_run`) and `create_mailbox`, `rename_mailbox`, `delete_mailbox`. Thin: parse
-//! the arguments, run the `mail::imap` operation on one session, return its outcome.
+//! the arguments, run the `mail::imap` operation on one session, return its outcome. A
+//! bulk run asks its [`Gate`] after every batch (a task's progress and cancel flag).
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{schemars, tool, tool_router};
 use serde::{Deserialize, Serialize};
 
 use super::tool_error;
+use crate::http::mcp::tasks::Gate;
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::flags::FlagChange;
 use crate::mail::imap::{
@@ -245,6 +247,7 @@ impl MailServer {
     async fn move_mail_message(
         &self,
         caller: Caller,
+        gate: Gate,
         Parameters(params): Parameters<MoveMailMessageParams>,
     ) -> Result<Json<Organised<MoveOutcome>>, String> {
         let named = Named::parse(
@@ -265,7 +268,7 @@ impl MailServer {
                         let action = BulkAction::Move {
                             destination: &destination,
                         };
-                        imap::bulk_organise(s, &selection, action, dry_run)
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }
@@ -291,6 +294,7 @@ impl MailServer {
     async fn archive_mail_message(
         &self,
         caller: Caller,
+        gate: Gate,
         Parameters(params): Parameters<ArchiveMailMessageParams>,
     ) -> Result<Json<Organised<MoveOutcome>>, String> {
         let named = Named::parse(
@@ -307,7 +311,8 @@ impl MailServer {
                         .await
                         .map(Organised::named),
                     Named::Search(selection, dry_run) => {
-                        imap::bulk_organise(s, &selection, BulkAction::Archive, dry_run)
+                        let action = BulkAction::Archive;
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }
@@ -336,6 +341,7 @@ impl MailServer {
     async fn delete_mail_message(
         &self,
         caller: Caller,
+        gate: Gate,
         Parameters(params): Parameters<DeleteMailMessageParams>,
     ) -> Result<Json<Organised<DeleteOutcome>>, String> {
         let named = Named::parse(
@@ -354,7 +360,7 @@ impl MailServer {
                         .map(Organised::named),
                     Named::Search(selection, dry_run) => {
                         let action = BulkAction::Delete { permanent };
-                        imap::bulk_organise(s, &selection, action, dry_run)
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }
@@ -383,6 +389,7 @@ impl MailServer {
     async fn update_mail_message_flags(
         &self,
         caller: Caller,
+        gate: Gate,
         Parameters(params): Parameters<UpdateMailMessageFlagsParams>,
     ) -> Result<Json<Organised<FlagsOutcome>>, String> {
         let named = Named::parse(
@@ -401,7 +408,7 @@ impl MailServer {
                         .map(Organised::named),
                     Named::Search(selection, dry_run) => {
                         let action = BulkAction::Flags(&change);
-                        imap::bulk_organise(s, &selection, action, dry_run)
+                        imap::bulk_organise(s, &selection, action, dry_run, gate.as_batch_gate())
                             .await
                             .map(Organised::bulk)
                     }

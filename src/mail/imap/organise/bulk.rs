@@ -3,8 +3,11 @@
 //! batch by the same operation (and expunge plan) as a call naming UIDs. A dry run only
 //! counts the matches and shows a sample. Re-running the same search after a partial run
 //! finds only what is left (moved or deleted messages no longer match in the folder), so a
-//! retry finishes the work and never touches other messages.
+//! retry finishes the work and never touches other messages. A [`BatchGate`] is asked after
+//! every batch whether to go on: a run in the background reports its progress there and
+//! stops between batches when cancelled or at shutdown (the outcome then says `stopped`).
 
+use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -25,6 +28,22 @@ pub const BATCH_SIZE: usize = 500;
 
 /// How many matching messages a dry run shows.
 pub const SAMPLE_SIZE: usize = 10;
+
+/// Asked after every batch of a bulk run, with the outcome so far, whether to go on: `false`
+/// stops the run before the next batch. Implemented above this layer (a task's progress
+/// and its cancel flag); [`NoGate`] always goes on.
+pub trait BatchGate: Send + Sync {
+    fn after_batch<'a>(&'a self, so_far: &'a BulkOutcome) -> BoxFuture<'a, bool>;
+}
+
+/// The gate of a call that runs to the end.
+pub struct NoGate;
+
+impl BatchGate for NoGate {
+    fn after_batch<'a>(&'a self, _so_far: &'a BulkOutcome) -> BoxFuture<'a, bool> {
+        Box::pin(std::future::ready(true))
+    }
+}
 
 /// The messages a bulk call names: those of `folder` matching `program`.
 #[derive(Clone, Debug)]
@@ -71,6 +90,10 @@ pub struct BulkOutcome {
     pub done: u32,
     /// How many IMAP batches (of at most 500 UIDs) were run.
     pub batches: u32,
+    /// True when the run stopped between batches (cancelled, or the server shut down)
+    /// before every match was done; the same call again finishes the rest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
     /// The first matching messages (lowest UIDs), for a dry run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sample: Vec<SampleMessage>,
@@ -83,12 +106,13 @@ pub struct BulkOutcome {
 }
 
 /// Runs `action` on every message of the selection's folder matching its search, or with
-/// `dry_run` only counts them and shows a sample.
+/// `dry_run` only counts them and shows a sample. `gate` is asked after every batch.
 pub async fn bulk_organise(
     session: &mut ImapSession,
     selection: &BulkSelection,
     action: BulkAction<'_>,
     dry_run: bool,
+    gate: &dyn BatchGate,
 ) -> Result<BulkOutcome, MailError> {
     let (destination, first_note) = match action {
         BulkAction::Move { destination } => {
@@ -105,6 +129,7 @@ pub async fn bulk_organise(
         matched: count(uids.len()),
         done: 0,
         batches: 0,
+        stopped: false,
         sample: Vec::new(),
         destination,
         note: first_note,
@@ -114,7 +139,8 @@ pub async fn bulk_organise(
         return Ok(outcome);
     }
     let mut notes: Vec<String> = outcome.note.take().into_iter().collect();
-    for batch in uids.chunks(BATCH_SIZE) {
+    let batches = uids.len().div_ceil(BATCH_SIZE);
+    for (index, batch) in uids.chunks(BATCH_SIZE).enumerate() {
         let named = MessageSelection {
             folder: folder.name.clone(),
             uids: batch.to_vec(),
@@ -127,6 +153,12 @@ pub async fn bulk_organise(
         outcome.batches += 1;
         outcome.destination = done.destination.or(outcome.destination);
         notes.extend(done.note.filter(|note| !notes.contains(note)));
+        let more = index + 1 < batches;
+        if !gate.after_batch(&outcome).await && more {
+            outcome.stopped = true;
+            notes.push(stopped_note(&outcome));
+            break;
+        }
     }
     outcome.note = notes.into_iter().reduce(|a, b| format!("{a}; {b}"));
     Ok(outcome)
@@ -227,6 +259,15 @@ async fn run_batch(
             }
         }
     })
+}
+
+/// What a stopped run tells the caller.
+fn stopped_note(so_far: &BulkOutcome) -> String {
+    format!(
+        "stopped after {} of {} matching messages ({} batch(es)); the rest were not touched: \
+         run the same call again to finish them",
+        so_far.done, so_far.matched, so_far.batches
+    )
 }
 
 /// A batch's failure, saying how far the run got and that re-running finishes it.

@@ -21,7 +21,10 @@ pub mod move_;
 pub mod selection;
 
 pub use archive::{archive_folder, archive_messages};
-pub use bulk::{BATCH_SIZE, BulkAction, BulkOutcome, BulkSelection, SampleMessage, bulk_organise};
+pub use bulk::{
+    BATCH_SIZE, BatchGate, BulkAction, BulkOutcome, BulkSelection, NoGate, SampleMessage,
+    bulk_organise,
+};
 pub use delete::{DeleteOutcome, delete_messages};
 pub use flags::{FlagsOutcome, MessageFlags, update_flags};
 pub use move_::{
