@@ -138,6 +138,10 @@ pub enum SearchKey {
     Or(Box<SearchKey>, Box<SearchKey>),
     /// Parenthesised keys, all of which must match.
     Group(Vec<SearchKey>),
+    /// `INTHREAD REFS <key>` (draft-ietf-morg-inthread): every message of the threads (as
+    /// the server's REFS threading, by references only, builds them) that hold a message
+    /// matching the key. Built by the thread search only, never parsed from a query.
+    InThread(Box<SearchKey>),
 }
 
 /// Checked search keys, ready to render as the arguments of `UID SEARCH`.
@@ -290,7 +294,7 @@ fn attachment_key(wanted: bool) -> SearchKey {
 fn key_needs_utf8(key: &SearchKey) -> bool {
     match key {
         SearchKey::Text(_, s) | SearchKey::Header(_, s) => !s.is_ascii(),
-        SearchKey::Not(k) => key_needs_utf8(k),
+        SearchKey::Not(k) | SearchKey::InThread(k) => key_needs_utf8(k),
         SearchKey::Or(a, b) => key_needs_utf8(a) || key_needs_utf8(b),
         SearchKey::Group(keys) => keys.iter().any(key_needs_utf8),
         _ => false,
@@ -323,6 +327,10 @@ impl Writer {
             SearchKey::Uid(set) => out.push_str(&format!("UID {set}")),
             SearchKey::Not(inner) => {
                 out.push_str("NOT ");
+                self.key(inner, out);
+            }
+            SearchKey::InThread(inner) => {
+                out.push_str("INTHREAD REFS ");
                 self.key(inner, out);
             }
             SearchKey::Or(a, b) => {

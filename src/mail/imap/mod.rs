@@ -23,6 +23,7 @@ pub mod sections;
 mod session;
 pub mod summary;
 pub mod thread;
+pub mod thread_bodies;
 pub mod uidset;
 
 use std::time::Duration;
@@ -54,7 +55,8 @@ pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, l
 pub use search::search_messages;
 pub use session::{ImapSession, SelectedFolder};
 pub use summary::MessageSummary;
-pub use thread::{MailThread, ThreadMessage, get_thread};
+pub use thread::{FoundBy, MailThread, ThreadMessage, get_thread};
+pub use thread_bodies::{BodyRequest, ThreadBody};
 
 use crate::mail::account::ServerLogin;
 use crate::mail::error::MailError;

@@ -196,6 +196,9 @@ impl Markers {
         let mut thread = thread;
         for message in &mut thread.messages {
             self.summary(&mut message.summary);
+            if let Some(body) = &mut message.body {
+                self.window(&mut body.body);
+            }
         }
         self.seal(thread)
     }

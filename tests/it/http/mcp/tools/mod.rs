@@ -8,6 +8,8 @@
 //! - [`bulk`]: the organising tools by search (`where`, `dry_run`).
 //! - [`attachment_text`]: attachments read as text; [`bodies`]: bodies as Markdown, quotes folded.
 //! - [`hostile`]: mail text wrapped in per-call markers, hidden HTML dropped, auth verdicts, first contact.
+//! - [`thread`]: get_mail_thread as a conversation read once (quotes folded, budgets,
+//!   server threading and header rounds).
 //! - [`imap_servers`]: the tools against the stack's "basic" Dovecot (no MOVE, UIDPLUS,
 //!   SPECIAL-USE; folders below `INBOX.`).
 
@@ -22,4 +24,5 @@ mod imap_servers;
 mod organise;
 mod read;
 mod send_draft;
+mod thread;
 mod write;
