@@ -10,6 +10,7 @@ mod connect;
 pub mod contacts;
 mod errors;
 pub mod folders;
+pub mod gmail;
 pub(crate) mod guard;
 pub mod mailboxes;
 pub mod names;
@@ -41,6 +42,7 @@ pub use folders::{
     CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox,
     ensure_special_use, rename_mailbox,
 };
+pub use gmail::{LabelsOutcome, change_labels};
 pub use mailboxes::{
     MailboxInfo, PersonalNamespace, SpecialUse, find_special_use, list_mailboxes, pick_special_use,
     resolve_folder,

@@ -16,6 +16,10 @@
 //! stays usable), the plain header searches (`UID SEARCH HEADER ...`, which work on every
 //! server) are used instead, and the result's `found_by` says which was used.
 //!
+//! On Gmail (X-GM-EXT-1) the conversation is Gmail's own: the messages of All Mail with
+//! the asked message's `X-GM-THRID` (`UID SEARCH X-GM-THRID n`), sent ones included; the
+//! rounds are not needed.
+//!
 //! The `UID THREAD` command itself is not used: its `* THREAD` answer cannot be read here.
 //! imap-proto 0.17 has no parser for it, and async-imap 0.12 decodes every line of the
 //! connection with imap-proto: an unparsable line is an I/O error whose bytes stay in the
@@ -30,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::gmail;
 use super::mailboxes::{SpecialUse, find_special_use};
 use super::search::uid_search;
 use super::session::ImapSession;
@@ -142,6 +147,16 @@ async fn find_thread(
             folder: selected.name.clone(),
             uid,
         })?;
+    let gmail_thread = start
+        .summary
+        .gmail_thread_id
+        .as_deref()
+        .and_then(|id| id.parse::<u64>().ok());
+    if let Some(thread_id) = gmail_thread
+        && let Some(thread) = gmail_thread_of(session, &selected, uid, thread_id).await?
+    {
+        return Ok(thread);
+    }
     let mut folders = vec![Folder {
         name: selected.name.clone(),
         uid_validity: selected.uid_validity,
@@ -182,6 +197,36 @@ async fn find_thread(
         folders,
         found_by,
     ))
+}
+
+/// On Gmail: the conversation `thread_id` as All Mail holds it (every message of it, sent
+/// ones too), by `UID SEARCH X-GM-THRID`; `None` without an All Mail folder.
+async fn gmail_thread_of(
+    session: &mut ImapSession,
+    selected: &super::session::SelectedFolder,
+    uid: u32,
+    thread_id: u64,
+) -> Result<Option<MailThread>, MailError> {
+    let Some((all_mail, mut uids)) = gmail::thread_in_all_mail(session, thread_id).await? else {
+        return Ok(None);
+    };
+    let validity = session.examine(&all_mail).await?.uid_validity;
+    uids.sort_unstable();
+    // The newest MAX_THREAD_MESSAGES, and one more so that the cut shows.
+    let keep = uids.len().saturating_sub(MAX_THREAD_MESSAGES + 1);
+    let found = fetch_by_uid(session, &uids[keep..]).await?;
+    let folder = Folder {
+        name: all_mail,
+        uid_validity: validity,
+        found: found.into_iter().map(|m| (m.summary.uid, m)).collect(),
+    };
+    Ok(Some(thread_of(
+        &selected.name,
+        selected.uid_validity,
+        uid,
+        vec![folder],
+        FoundBy::GmailThreadId,
+    )))
 }
 
 /// What each folder had found, to go back to should the server refuse INTHREAD halfway.
@@ -360,6 +405,8 @@ mod tests {
                 flags: vec![],
                 size: None,
                 has_attachments: false,
+                labels: None,
+                gmail_thread_id: None,
             },
             linked_ids: vec![],
         }
