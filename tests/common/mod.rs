@@ -47,3 +47,4 @@ pub mod basic_imap;
 pub mod conversation;
 pub mod documents;
 pub mod fault_proxy;
+pub mod gmail_imap;

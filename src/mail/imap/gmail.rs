@@ -119,7 +119,7 @@ pub struct LabelsOutcome {
 }
 
 /// Adds the labels `add` and removes the labels `remove` on `uids` of `folder` (Gmail
-/// only), then reads the labels back.
+/// only); returns the labels each message has afterwards.
 pub async fn change_labels(
     session: &mut ImapSession,
     folder: &str,
@@ -142,19 +142,35 @@ pub async fn change_labels(
     }
     let selected = session.select_checked(folder, uid_validity).await?;
     let set = uid_set(uids);
+    // Gmail answers a STORE with each message's labels; removing the label of the open
+    // folder (\Inbox in INBOX) takes the message out of it, so those answers are the
+    // labels afterwards.
+    let mut after: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for (sign, list) in [('+', add), ('-', remove)] {
         if let Some(list) = list {
             let items = format!("{sign}X-GM-LABELS {list}");
             let set = set.clone();
-            session
+            let answers = session
                 .command("changing Gmail labels", |s| async move {
                     use futures::TryStreamExt;
                     s.uid_store(set, items).await?.try_collect::<Vec<_>>().await
                 })
                 .await?;
+            for fetch in &answers {
+                if let (Some(uid), Some(labels)) = (fetch.uid, fetch.gmail_labels()) {
+                    after.insert(uid, labels.iter().map(|l| names::from_wire(l)).collect());
+                }
+            }
         }
     }
-    let after = gmail_attributes(session, uids).await?;
+    let unanswered: Vec<u32> = uids
+        .iter()
+        .filter(|u| !after.contains_key(u))
+        .copied()
+        .collect();
+    for (uid, gmail) in gmail_attributes(session, &unanswered).await? {
+        after.insert(uid, gmail.labels);
+    }
     let missing = uids
         .iter()
         .filter(|u| !after.contains_key(u))
@@ -165,10 +181,7 @@ pub async fn change_labels(
         uid_validity: selected.uid_validity,
         messages: after
             .into_iter()
-            .map(|(uid, gmail)| LabelledMessage {
-                uid,
-                labels: gmail.labels,
-            })
+            .map(|(uid, labels)| LabelledMessage { uid, labels })
             .collect(),
         missing,
     })
