@@ -13,7 +13,8 @@
 //! used even where offered: it also merges threads whose roots share a base subject, so
 //! an unrelated "Plans" would join a "Re: Plans" conversation; `REFS` is the same
 //! threading without that step. Should the server refuse the key (BAD or NO; the session
-//! stays usable), the plain header searches (`UID SEARCH HEADER ...`, which work on every
+//! stays usable), or answer without the asked message itself (which every search of its
+//! own ids must find), the plain header searches (`UID SEARCH HEADER ...`, which work on every
 //! server) are used instead, and the result's `found_by` says which was used.
 //!
 //! On Gmail (X-GM-EXT-1) the conversation is Gmail's own: the messages of All Mail with
@@ -178,7 +179,12 @@ async fn find_thread(
     if session.has_capability("THREAD=REFS").await? {
         let before = (folders_snapshot(&folders), ids.clone());
         match gather(session, &mut folders, &mut ids, true).await {
-            Ok(()) => found_by = FoundBy::ServerThreads,
+            Ok(true) => found_by = FoundBy::ServerThreads,
+            Ok(false) => {
+                tracing::debug!("INTHREAD missed the asked message; searching headers");
+                restore(&mut folders, before.0);
+                ids = before.1;
+            }
             Err(err @ MailError::ServerSaid { .. }) if !session.is_broken() => {
                 tracing::debug!(error = %err, "INTHREAD refused; searching headers");
                 restore(&mut folders, before.0);
@@ -241,38 +247,46 @@ fn restore(folders: &mut [Folder], snapshot: Vec<BTreeMap<u32, FetchedSummary>>)
 }
 
 /// Searches the folders round by round until no new id turns up; with `server_threads`,
-/// each search asks for the whole server-side threads of its matches.
+/// each search asks for the whole server-side threads of its matches. False when the
+/// server's threads are not to be trusted: the first search of the asked message's own
+/// folder (for ids the message itself carries) did not even return that message, as a
+/// server that takes INTHREAD without implementing it answers.
 async fn gather(
     session: &mut ImapSession,
     folders: &mut [Folder],
     ids: &mut BTreeSet<String>,
     server_threads: bool,
-) -> Result<(), MailError> {
+) -> Result<bool, MailError> {
     let mut searched = BTreeSet::new();
-    for _ in 0..MAX_ROUNDS {
+    for round in 0..MAX_ROUNDS {
         let fresh: Vec<String> = ids.difference(&searched).cloned().collect();
         if fresh.is_empty() || found_count(folders) >= MAX_THREAD_MESSAGES {
             break;
         }
-        for folder in folders.iter_mut() {
-            for new in search_folder(session, folder, &fresh, server_threads).await? {
+        for (index, folder) in folders.iter_mut().enumerate() {
+            let (new, saw_known) = search_folder(session, folder, &fresh, server_threads).await?;
+            if server_threads && round == 0 && index == 0 && !saw_known {
+                return Ok(false);
+            }
+            for new in new {
                 ids.extend(new.linked_ids.iter().cloned());
                 folder.found.insert(new.summary.uid, new);
             }
         }
         searched.extend(fresh);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The messages of `folder` not found yet that carry or mention one of `ids` (with
-/// `server_threads`: that belong to a thread of such a message, as the server threads).
+/// `server_threads`: that belong to a thread of such a message, as the server threads),
+/// and whether the server also named a message found before.
 async fn search_folder(
     session: &mut ImapSession,
     folder: &Folder,
     ids: &[String],
     server_threads: bool,
-) -> Result<Vec<FetchedSummary>, MailError> {
+) -> Result<(Vec<FetchedSummary>, bool), MailError> {
     let selected = session.examine(&folder.name).await?;
     if selected.uid_validity != folder.uid_validity {
         return Err(MailError::FolderChanged {
@@ -282,16 +296,18 @@ async fn search_folder(
         });
     }
     let mut new_uids = BTreeSet::new();
+    let mut saw_known = false;
     for chunk in ids.chunks(IDS_PER_SEARCH) {
         let mut program = SearchProgram::mentioning_any(chunk)?;
         if server_threads {
             program = in_thread(program);
         }
         let uids = uid_search(session, &program).await?;
+        saw_known |= uids.iter().any(|u| folder.found.contains_key(u));
         new_uids.extend(uids.into_iter().filter(|u| !folder.found.contains_key(u)));
     }
     let wanted: Vec<u32> = new_uids.into_iter().collect();
-    fetch_by_uid(session, &wanted).await
+    Ok((fetch_by_uid(session, &wanted).await?, saw_known))
 }
 
 /// `INTHREAD REFS (program)`: every message of the threads that `program` matches.

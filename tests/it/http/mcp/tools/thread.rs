@@ -6,7 +6,13 @@
 
 use crate::common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mail_mcp::mail::{Endpoint, Security};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 
 use common::app::TestServer;
 use common::conversation::{Written, offsite_thread, put_thread};
@@ -411,4 +417,76 @@ async fn thread_view_token_saving() {
         chars(&folded),
         body_chars(&folded),
     );
+}
+
+/// A proxy to the stack's plain IMAP port that rewrites `INTHREAD REFS` in the commands
+/// it passes on to an algorithm Dovecot does not know, so that Dovecot refuses INTHREAD
+/// as a server offering THREAD=REFS without the search key would; counts the rewrites.
+/// (Bytes from Dovecot pass untouched; commands with literals are not sent through it.)
+async fn inthread_refusing_proxy() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rewrites = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&rewrites);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let stack = stack();
+                let server = TcpStream::connect((stack.host.as_str(), stack.imap_port))
+                    .await
+                    .unwrap();
+                let (client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+                let mut lines = BufReader::new(client_read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let line = match line.contains("INTHREAD REFS ") {
+                        true => {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            line.replace("INTHREAD REFS ", "INTHREAD NOSUCHALGORITHM ")
+                        }
+                        false => line,
+                    };
+                    if server_write
+                        .write_all(format!("{line}\r\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, rewrites)
+}
+
+/// A server that offers THREAD=REFS but does not do the INTHREAD search (here Dovecot
+/// behind a proxy that garbles the algorithm; Dovecot then answers with no message, not
+/// even the one asked about): the answer is not trusted, the session stays usable and
+/// the thread is found by the header rounds instead (`found_by: headers`), bodies and all.
+#[tokio::test]
+async fn a_refused_inthread_falls_back_to_the_header_rounds() {
+    let stack = stack();
+    let (server, user, _token) = setup("thread-refused").await;
+    let thread = offsite_thread(&user, 4);
+    put_thread(&user, &thread).await;
+    let uid = newest_inbox_uid(&user).await;
+    let (port, rewrites) = inthread_refusing_proxy().await;
+    let mut account = stack.mail_account(&user);
+    account.imap.endpoint = Endpoint::new("127.0.0.1", port, Security::Plain);
+    let token = server.access_token_for(account);
+    let view = server
+        .call_tool_ok(&token, "get_mail_thread", json!({"uid": uid}))
+        .await;
+    assert!(rewrites.load(Ordering::SeqCst) > 0, "INTHREAD was tried");
+    assert_eq!(view["found_by"], "headers", "{view}");
+    let texts = bodies(&view);
+    assert_eq!(texts.len(), 4, "{view}");
+    for message in &thread {
+        assert_eq!(occurrences(&texts, &opening(message)), 1, "{texts:#?}");
+    }
 }
