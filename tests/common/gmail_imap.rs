@@ -319,8 +319,8 @@ fn answer(
             let listed = account.folder(&folder);
             let mut out = match verb {
                 "SEARCH" => search(account, &listed, args, uid),
-                "FETCH" => fetch(account, &folder, &listed, args, uid),
-                _ => store(account, &folder, &listed, args, uid),
+                "FETCH" => fetch(account, &listed, args, uid),
+                _ => store(account, &listed, args, uid),
             };
             out.extend_from_slice(format!("{tag} OK Success\r\n").as_bytes());
             out
@@ -413,13 +413,7 @@ fn raw_matches(message: &GmailMessage, query: &str) -> bool {
         })
 }
 
-fn fetch(
-    account: &Account,
-    folder: &str,
-    listed: &[(u32, usize)],
-    args: &[String],
-    uid: bool,
-) -> Vec<u8> {
+fn fetch(account: &Account, listed: &[(u32, usize)], args: &[String], uid: bool) -> Vec<u8> {
     let set = args.first().cloned().unwrap_or_default();
     let items = args[1..].join(" ").to_ascii_uppercase();
     let mut out = Vec::new();
@@ -478,7 +472,6 @@ fn fetch(
         if wanted("X-GM-MSGID") {
             parts.push(format!("X-GM-MSGID {}", message.message_id).into_bytes());
         }
-        let _ = folder;
         out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
         out.extend_from_slice(&parts.join(&b' '));
         out.extend_from_slice(b")\r\n");
@@ -486,13 +479,7 @@ fn fetch(
     out
 }
 
-fn store(
-    account: &mut Account,
-    folder: &str,
-    listed: &[(u32, usize)],
-    args: &[String],
-    uid: bool,
-) -> Vec<u8> {
+fn store(account: &mut Account, listed: &[(u32, usize)], args: &[String], uid: bool) -> Vec<u8> {
     let set = args.first().cloned().unwrap_or_default();
     let item = args
         .get(1)
@@ -523,7 +510,6 @@ fn store(
             );
         }
     }
-    let _ = folder;
     out
 }
 
@@ -583,8 +569,9 @@ fn header_fields(raw: &[u8], names: &[&str]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The words of a command line: quoted strings unquoted, parenthesised lists kept whole
-/// only as far as their words go (parentheses stay attached to the words).
+/// The words of a command line split at spaces, quoted strings unquoted (a quoted string
+/// inside a word, as in `("Muy Importante")`, is unquoted in place; parentheses stay
+/// attached to their words).
 fn tokens(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
