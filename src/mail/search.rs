@@ -44,6 +44,12 @@ const BARE_KEYS: &[&str] = &[
     "UNSEEN",
 ];
 
+/// Gmail's label search key (X-GM-EXT-1), followed by a string.
+pub const GMAIL_LABELS: &str = "X-GM-LABELS";
+
+/// Gmail's raw search key (X-GM-EXT-1), followed by a string in Gmail's search syntax.
+pub const GMAIL_RAW: &str = "X-GM-RAW";
+
 /// Keys followed by a string.
 const TEXT_KEYS: &[&str] = &["BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"];
 
@@ -110,6 +116,14 @@ pub struct SearchCriteria {
     /// Only messages smaller than this many bytes.
     #[serde(default)]
     pub smaller: Option<u32>,
+    /// Gmail (and servers with its X-GM-EXT-1 extension) only: messages with this label,
+    /// as list results report them in `labels` (e.g. "Work", "\\Important", "\\Starred").
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Gmail (X-GM-EXT-1) only: a search in Gmail's own syntax, as typed in its search
+    /// box (X-GM-RAW), e.g. "has:attachment older_than:1y" or "category:promotions".
+    #[serde(default)]
+    pub gmail_raw: Option<String>,
     /// For experts: IMAP SEARCH keys, combined with the criteria above, e.g.
     /// `OR FROM "John Smith" FROM jane` or `NOT SEEN SENTSINCE 1-Feb-2024`. Strings with
     /// spaces go in double quotes. Known keys only; no literals, no line breaks.
@@ -138,6 +152,13 @@ pub enum SearchKey {
     Or(Box<SearchKey>, Box<SearchKey>),
     /// Parenthesised keys, all of which must match.
     Group(Vec<SearchKey>),
+    /// `INTHREAD REFS <key>` (draft-ietf-morg-inthread): every message of the threads (as
+    /// the server's REFS threading, by references only, builds them) that hold a message
+    /// matching the key. Built by the thread search only, never parsed from a query.
+    InThread(Box<SearchKey>),
+    /// `X-GM-THRID <id>`: the messages of one Gmail conversation. Built by the thread
+    /// search only.
+    GmailThread(u64),
 }
 
 /// Checked search keys, ready to render as the arguments of `UID SEARCH`.
@@ -150,6 +171,8 @@ impl SearchCriteria {
     /// The checked keys of these criteria; `ALL` when none was given.
     pub fn build(&self) -> Result<SearchProgram, MailError> {
         let mut keys = Vec::new();
+        // Labels are mailbox names on the wire: modified UTF-7.
+        let label = self.label.as_deref().map(crate::mail::imap::names::to_wire);
         let texts = [
             ("FROM", "from", &self.from),
             ("TO", "to", &self.to),
@@ -157,6 +180,8 @@ impl SearchCriteria {
             ("SUBJECT", "subject", &self.subject),
             ("TEXT", "text", &self.text),
             ("BODY", "body", &self.body),
+            (GMAIL_LABELS, "label", &label),
+            (GMAIL_RAW, "gmail_raw", &self.gmail_raw),
         ];
         for (key, field, value) in texts {
             if let Some(value) = value {
@@ -251,6 +276,11 @@ impl SearchProgram {
         &self.keys
     }
 
+    /// Whether a key is one of Gmail's (X-GM-EXT-1), which other servers refuse.
+    pub fn needs_gmail(&self) -> bool {
+        self.keys.iter().any(key_needs_gmail)
+    }
+
     /// Whether a string is not ASCII, so that the search needs `CHARSET UTF-8`.
     pub fn needs_utf8(&self) -> bool {
         self.keys.iter().any(key_needs_utf8)
@@ -287,10 +317,21 @@ fn attachment_key(wanted: bool) -> SearchKey {
     }
 }
 
+fn key_needs_gmail(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Text(name, _) => name.starts_with("X-GM-"),
+        SearchKey::GmailThread(_) => true,
+        SearchKey::Not(k) | SearchKey::InThread(k) => key_needs_gmail(k),
+        SearchKey::Or(a, b) => key_needs_gmail(a) || key_needs_gmail(b),
+        SearchKey::Group(keys) => keys.iter().any(key_needs_gmail),
+        _ => false,
+    }
+}
+
 fn key_needs_utf8(key: &SearchKey) -> bool {
     match key {
         SearchKey::Text(_, s) | SearchKey::Header(_, s) => !s.is_ascii(),
-        SearchKey::Not(k) => key_needs_utf8(k),
+        SearchKey::Not(k) | SearchKey::InThread(k) => key_needs_utf8(k),
         SearchKey::Or(a, b) => key_needs_utf8(a) || key_needs_utf8(b),
         SearchKey::Group(keys) => keys.iter().any(key_needs_utf8),
         _ => false,
@@ -323,6 +364,11 @@ impl Writer {
             SearchKey::Uid(set) => out.push_str(&format!("UID {set}")),
             SearchKey::Not(inner) => {
                 out.push_str("NOT ");
+                self.key(inner, out);
+            }
+            SearchKey::GmailThread(id) => out.push_str(&format!("X-GM-THRID {id}")),
+            SearchKey::InThread(inner) => {
+                out.push_str("INTHREAD REFS ");
                 self.key(inner, out);
             }
             SearchKey::Or(a, b) => {

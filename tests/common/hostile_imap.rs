@@ -149,7 +149,7 @@ impl HostileImap {
 }
 
 /// A TLS acceptor with the stack's `server.crt` and `server.key` from `tls_dir`.
-fn tls_acceptor(tls_dir: &Path) -> TlsAcceptor {
+pub fn tls_acceptor(tls_dir: &Path) -> TlsAcceptor {
     let certs = CertificateDer::pem_file_iter(tls_dir.join("server.crt"))
         .expect("the stack's server certificate")
         .collect::<Result<Vec<_>, _>>()

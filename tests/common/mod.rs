@@ -44,5 +44,7 @@ pub use messages::{small_message, small_message_with_id, unique_message_id};
 #[allow(unused_imports)]
 pub use tool_results::{error_text, unwrap_mail};
 pub mod basic_imap;
+pub mod conversation;
 pub mod documents;
 pub mod fault_proxy;
+pub mod gmail_imap;

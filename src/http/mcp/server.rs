@@ -55,6 +55,7 @@ impl MailServer {
             + Self::organise_tools()
             + Self::changes_tools()
             + Self::attachment_tools()
+            + Self::label_tools()
     }
 
     /// Every tool this server offers.

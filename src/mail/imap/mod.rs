@@ -10,6 +10,7 @@ mod connect;
 pub mod contacts;
 mod errors;
 pub mod folders;
+pub mod gmail;
 pub(crate) mod guard;
 pub mod mailboxes;
 pub mod names;
@@ -23,6 +24,7 @@ pub mod sections;
 mod session;
 pub mod summary;
 pub mod thread;
+pub mod thread_bodies;
 pub mod uidset;
 
 use std::time::Duration;
@@ -40,6 +42,7 @@ pub use folders::{
     CreatedMailbox, DeletedMailbox, RenamedMailbox, create_mailbox, delete_mailbox,
     ensure_special_use, rename_mailbox,
 };
+pub use gmail::{LabelsOutcome, change_labels};
 pub use mailboxes::{
     MailboxInfo, PersonalNamespace, SpecialUse, find_special_use, list_mailboxes, pick_special_use,
     resolve_folder,
@@ -54,7 +57,8 @@ pub use read::{GetOptions, MailMessage, MessagePage, PageRequest, get_message, l
 pub use search::search_messages;
 pub use session::{ImapSession, SelectedFolder};
 pub use summary::MessageSummary;
-pub use thread::{MailThread, ThreadMessage, get_thread};
+pub use thread::{FoundBy, MailThread, ThreadMessage, get_thread};
+pub use thread_bodies::{BodyRequest, ThreadBody};
 
 use crate::mail::account::ServerLogin;
 use crate::mail::error::MailError;

@@ -16,6 +16,7 @@ use futures::TryStreamExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::gmail;
 use super::sections::{Plan, Skeleton};
 use super::session::{ImapSession, SelectedFolder};
 use super::summary::{MessageSummary, fetch_by_sequence, fetch_by_uid, flag_names};
@@ -202,6 +203,12 @@ pub struct MailMessage {
     /// true when this account never sent mail to the sender (From), as its Sent folder
     /// shows: a first contact, to be wary of; false when it did; absent when unknown.
     pub first_contact: Option<bool>,
+    /// Gmail (X-GM-EXT-1) only: the message's labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Gmail (X-GM-EXT-1) only: the id of the message's conversation (as text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gmail_thread_id: Option<String>,
 }
 
 /// Reads message `uid` of `folder` without marking it seen, unless `options.mark_seen`.
@@ -227,6 +234,10 @@ pub async fn get_message(
         mark_seen(session, uid).await?;
         flags.push("\\Seen".into());
     }
+    let gmail = match gmail::is_gmail(session).await? {
+        true => gmail::gmail_attributes(session, &[uid]).await?.remove(&uid),
+        false => None,
+    };
     Ok(MailMessage {
         folder: selected.name,
         uid_validity: selected.uid_validity,
@@ -235,6 +246,8 @@ pub async fn get_message(
         size,
         content,
         first_contact: None,
+        labels: gmail.as_ref().map(|g| g.labels.clone()),
+        gmail_thread_id: gmail.and_then(|g| g.thread_id).map(|id| id.to_string()),
     })
 }
 

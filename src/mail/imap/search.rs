@@ -3,8 +3,10 @@
 //! UID. Non-ASCII strings go as `LITERAL+` literals when the server offers them. On a
 //! server without UIDPLUS, where a move may leave messages flagged \Deleted rather than
 //! expunge another client's, the results leave out messages flagged \Deleted, as the
-//! listing does.
+//! listing does. Gmail's own keys (X-GM-LABELS, X-GM-RAW) go only to a server that offers
+//! them (X-GM-EXT-1).
 
+use super::gmail::GMAIL_EXTENSION;
 use super::read::{MessagePage, PageRequest};
 use super::session::ImapSession;
 use super::summary::fetch_by_uid;
@@ -44,10 +46,20 @@ pub async fn listed_matches(
 }
 
 /// The UIDs of the messages in the selected folder that match `program`, highest first.
+/// Gmail's keys (label, gmail_raw) are refused, with a message saying so, on a server
+/// without X-GM-EXT-1.
 pub async fn uid_search(
     session: &mut ImapSession,
     program: &SearchProgram,
 ) -> Result<Vec<u32>, MailError> {
+    if program.needs_gmail() && !session.has_capability(GMAIL_EXTENSION).await? {
+        return Err(MailError::InvalidInput(
+            "label and gmail_raw are Gmail's searches, and this server does not offer Gmail's \
+             IMAP extension (X-GM-EXT-1): search by the other criteria, or find a keyword \
+             (as flags shows it) with query \"KEYWORD name\""
+                .into(),
+        ));
+    }
     let literal_plus = session.has_capability("LITERAL+").await?;
     let query = program.to_imap(literal_plus);
     let found = session

@@ -2,7 +2,8 @@
 //! one FETCH by sequence range or by UID set, with flags, size, whether the message has
 //! attachments (from BODYSTRUCTURE) and its decoded headers (from
 //! `BODY.PEEK[HEADER.FIELDS (...)]`, so nothing is marked seen and RFC 2047 subjects and
-//! names come out decoded).
+//! names come out decoded). On Gmail (X-GM-EXT-1) they also carry labels and the thread
+//! id ([`super::gmail`]).
 
 use std::ops::RangeInclusive;
 
@@ -12,6 +13,7 @@ use futures::TryStreamExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::gmail;
 use super::session::ImapSession;
 use crate::mail::error::MailError;
 use crate::mail::message::headers::SUMMARY_FIELDS;
@@ -38,6 +40,14 @@ pub struct MessageSummary {
     /// Whether any part is an attachment (a disposition of attachment, a file name, or an
     /// attached message).
     pub has_attachments: bool,
+    /// Gmail (X-GM-EXT-1) only: the message's labels, e.g. "\\Inbox", "\\Important",
+    /// "Work"; usable as the label search criterion and with label_mail_messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Gmail (X-GM-EXT-1) only: the id of the conversation the message belongs to (a
+    /// 64-bit number, as text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gmail_thread_id: Option<String>,
 }
 
 /// A summary and the ids that link the message into a conversation.
@@ -74,7 +84,9 @@ pub async fn fetch_by_sequence(
         .filter_map(|f| Some((f.message, summary_of(f)?)))
         .collect();
     found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-    Ok(found.into_iter().map(|(_, s)| s).collect())
+    let mut found: Vec<FetchedSummary> = found.into_iter().map(|(_, s)| s).collect();
+    gmail::add_to_summaries(session, &mut found).await?;
+    Ok(found)
 }
 
 /// Summaries of the messages with `uids` in the selected folder, highest UID (newest)
@@ -98,6 +110,7 @@ pub async fn fetch_by_uid(
         .collect();
     found.sort_by_key(|s| std::cmp::Reverse(s.summary.uid));
     found.dedup_by_key(|s| s.summary.uid);
+    gmail::add_to_summaries(session, &mut found).await?;
     Ok(found)
 }
 
@@ -122,6 +135,8 @@ fn summary_of(fetch: &Fetch) -> Option<FetchedSummary> {
         flags: flag_names(fetch),
         size: fetch.size,
         has_attachments: fetch.bodystructure().is_some_and(has_attachments),
+        labels: None,
+        gmail_thread_id: None,
     };
     Some(FetchedSummary {
         summary,

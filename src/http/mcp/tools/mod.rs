@@ -6,6 +6,7 @@
 pub mod attachments;
 pub mod changes;
 pub mod context;
+pub mod labels;
 pub mod mailboxes;
 pub mod organise;
 pub mod read;

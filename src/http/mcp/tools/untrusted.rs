@@ -138,6 +138,7 @@ impl Markers {
     fn summary(&self, summary: &mut MessageSummary) {
         self.wrap_option(&mut summary.subject);
         neutralise_option(&mut summary.message_id);
+        neutralise_labels(&mut summary.labels);
         for address in summary
             .from
             .iter_mut()
@@ -151,6 +152,7 @@ impl Markers {
     /// A message read by get_mail_message.
     pub fn message(&self, message: MailMessage) -> Untrusted<MailMessage> {
         let mut message = message;
+        neutralise_labels(&mut message.labels);
         let content = &mut message.content;
         self.wrap_option(&mut content.headers.subject);
         self.window(&mut content.body);
@@ -196,6 +198,9 @@ impl Markers {
         let mut thread = thread;
         for message in &mut thread.messages {
             self.summary(&mut message.summary);
+            if let Some(body) = &mut message.body {
+                self.window(&mut body.body);
+            }
         }
         self.seal(thread)
     }
@@ -247,6 +252,14 @@ pub fn neutralise(text: &str) -> String {
 fn neutralise_option(text: &mut Option<String>) {
     if let Some(text) = text {
         *text = neutralise(text);
+    }
+}
+
+/// Gmail labels are named by the account, but a shared mailbox's labels may not be: a
+/// marker inside one is neutralised like a name's.
+fn neutralise_labels(labels: &mut Option<Vec<String>>) {
+    for label in labels.iter_mut().flatten() {
+        *label = neutralise(label);
     }
 }
 
