@@ -45,3 +45,38 @@ async fn a_draft_cut_mid_append_says_it_was_not_saved_and_the_retry_saves_one() 
     let drafts = fetch_raw(&user, "Drafts").await;
     assert_eq!(drafts.len(), 1, "exactly one draft after the retry");
 }
+
+/// A send whose copy to Sent is cut mid-APPEND: the message WAS sent and arrives once;
+/// the report's copy_error says so and that the copy may or may not be in Sent (not a
+/// tool error that would invite sending again).
+#[tokio::test]
+async fn a_sent_copy_cut_mid_append_reports_the_message_as_sent() {
+    let stack = stack();
+    let proxy = FaultProxy::start(stack.imaps_port).await;
+    let server = TestServer::start(stack, &[]).await;
+    let user = stack.new_user("cutsentcopy");
+    let bob = stack.new_user("cutsentbob");
+    let token = server.access_token_for(imap_via(stack, &user, proxy.port));
+    server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+    let send = json!({
+        "to": [bob.email],
+        "subject": "Copy cut in APPEND",
+        "text_body": "A long message whose Sent copy does not fit before the cut.\n".repeat(5000),
+    });
+
+    proxy.cut_after(Direction::ToMailServer, 48 * 1024);
+    let report = server.call_tool_ok(&token, "send_mail_message", send).await;
+    let copy_error = report["copy_error"].as_str().unwrap_or_default();
+    assert!(copy_error.contains("WAS sent"), "{report}");
+    assert!(copy_error.contains("may or may not be there"), "{report}");
+    assert!(
+        copy_error.contains(&format!("IMAP server {}:{}", stack.host, proxy.port)),
+        "{report}"
+    );
+    crate::common::wait_for_messages(&bob, "INBOX", 1).await;
+    server
+        .call_tool_ok(&token, "list_mailboxes", json!({}))
+        .await;
+}
