@@ -274,7 +274,6 @@ async fn client(
 
 /// The whole load run; prints the report and writes it to `target/bench/load.md`.
 pub async fn run(s: &Settings, l: &LoadSettings) {
-    let load_at_start = load_average();
     let machine = super::machine();
     eprintln!("bench --load: {machine}");
     let stack = Stack::start(&s.repo);
@@ -376,8 +375,8 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
     say(String::new());
     say(format!(
         "{} concurrent MCP clients (one keep-alive connection each) over {} accounts (100 \
-         messages each, IMAPS + submission with STARTTLS), {} s, mix {}; release server with \
-         IMAP_POOL_IDLE={} (other settings default), load client in the same machine.",
+         messages each, IMAPS + submission with STARTTLS), {} s, mix {}; server {} with \
+         IMAP_POOL_IDLE={} (other settings default), load client on the same machine.",
         l.clients,
         l.accounts,
         l.seconds,
@@ -385,12 +384,11 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
             .map(|(t, p)| format!("{} {p}%", t.name()))
             .collect::<Vec<_>>()
             .join(", "),
+        std::env::var("BENCH_SERVER_BIN").unwrap_or_else(|_| "target/release/mail_mcp".into()),
         idle
     ));
     say(String::new());
-    say(format!(
-        "Machine: {machine}; load average at start: {load_at_start}; at the end: {load_at_end}."
-    ));
+    say(format!("Machine: {machine}; at the end: {load_at_end}."));
     say(String::new());
     say("| tool | calls | calls/s | median ms | p99 ms | errors |".into());
     say("|---|---|---|---|---|---|".into());
