@@ -11,7 +11,7 @@ use serde_json::json;
 use super::imap_via;
 use crate::common::app::{AuthRequest, TestServer};
 use crate::common::bad_tls::UntrustedTls;
-use crate::common::{error_text, stack};
+use crate::common::{error_text, fetch_raw, stack, wait_for_messages};
 
 /// An IMAP server whose certificate is not trusted: the tool error names TLS, the server
 /// and "not trusted", and no mail is read (verification is not turned off). The same
@@ -39,7 +39,7 @@ async fn an_untrusted_imap_certificate_is_a_tls_error_naming_the_server() {
 
 /// SMTP set to implicit TLS on the submission port (which greets in plain text, for
 /// STARTTLS): the send fails before anything is sent, naming the SMTP server and saying
-/// the port does not answer with TLS.
+/// the port does not answer with TLS; with STARTTLS, as the port expects, it is sent.
 #[tokio::test]
 async fn smtp_tls_on_a_plain_port_is_a_tls_error_suggesting_starttls() {
     let stack = stack();
@@ -54,12 +54,22 @@ async fn smtp_tls_on_a_plain_port_is_a_tls_error_suggesting_starttls() {
         "text_body": "TLS fails first.",
     });
 
-    let refused = server.call_tool(&token, "send_mail_message", send).await;
+    let refused = server
+        .call_tool(&token, "send_mail_message", send.clone())
+        .await;
     let text = error_text(&refused);
     let named = format!("SMTP server {}:{}", stack.host, stack.submission_port);
     assert!(text.contains(&named), "{text}");
     assert!(text.contains("TLS"), "{text}");
     assert!(text.contains("STARTTLS"), "{text}");
+    assert!(
+        fetch_raw(&user, "INBOX").await.is_empty(),
+        "nothing was sent"
+    );
+
+    let token = server.access_token_for(stack.mail_account(&user));
+    server.call_tool_ok(&token, "send_mail_message", send).await;
+    wait_for_messages(&user, "INBOX", 1).await;
 }
 
 /// A person signing in to a client whose IMAP server has an untrusted certificate gets
