@@ -167,6 +167,11 @@ pub struct ServerArgs {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// How long one operation on Redis may take (connecting included) before the request
+    /// that needed it is refused with a 503 (never let through unchecked).
+    #[arg(long, env = "REDIS_TIMEOUT", default_value = "3s", value_parser = parse_window)]
+    pub redis_timeout: Duration,
+
     /// Failed logins allowed per client IP (IPv6: per /64) in LOGIN_FAILURE_WINDOW.
     #[arg(long, env = "LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_max_failures_per_ip: u64,
@@ -265,6 +270,11 @@ pub struct ServerArgs {
     )]
     pub s3_secret_access_key: Option<String>,
 
+    /// The most one request to S3 may take, retries included; a store that is down or does
+    /// not answer makes the call that needed it a tool error after at most this long.
+    #[arg(long, env = "S3_TIMEOUT", default_value = "30s", value_parser = parse_window)]
+    pub s3_timeout: Duration,
+
     /// How long a logged-in IMAP (and SMTP) connection is kept after a call for the same
     /// account's next call; 0s turns reuse off (every call logs in and out).
     #[arg(long, env = "IMAP_POOL_IDLE", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -361,6 +371,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// REDIS_URL; `None` for the in-memory store. May hold a password: never log it.
     pub redis_url: Option<String>,
+    /// REDIS_TIMEOUT: the bound of one Redis operation.
+    pub redis_timeout: Duration,
     pub login_limits: LoginLimits,
     pub attachments: AttachmentSettings,
     /// Bounds of the warm IMAP/SMTP connections (IMAP_POOL_*).
@@ -417,6 +429,7 @@ impl Config {
             memory_store: Capacities::all(args.memory_store_max_entries as usize),
             data_dir: args.common.data_dir,
             redis_url: args.redis_url,
+            redis_timeout: args.redis_timeout,
             login_limits: LoginLimits {
                 per_ip: args.login_max_failures_per_ip,
                 per_account: args.login_max_failures_per_account,
@@ -560,6 +573,7 @@ fn s3_settings(args: &ServerArgs) -> Result<S3Settings, ConfigError> {
         bucket,
         force_path_style: args.s3_force_path_style,
         credentials: static_credentials(args),
+        timeout: args.s3_timeout,
     })
 }
 
@@ -789,6 +803,7 @@ mod tests {
             bucket: "b".into(),
             force_path_style: true,
             credentials: None,
+            timeout: Duration::from_secs(30),
         };
         assert_eq!(settings.backend, AttachmentBackend::S3(expected));
         let with_keys = with(&[

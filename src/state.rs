@@ -96,10 +96,13 @@ impl AppState {
         let metrics = Metrics::new();
         let mut settings = config.mail.settings().map_err(StartError::MailSettings)?;
         settings.timings = metrics.mail_timings();
-        let shared_store =
-            crate::shared_store::open_with(config.redis_url.as_deref(), config.memory_store)
-                .await
-                .map_err(StartError::SharedStore)?;
+        let shared_store = crate::shared_store::open_with(
+            config.redis_url.as_deref(),
+            config.memory_store,
+            config.redis_timeout,
+        )
+        .await
+        .map_err(StartError::SharedStore)?;
         let attachments = open_attachment_store(&config, shutdown).await?;
         let imap = Imap::with_pool(settings.clone(), config.mail_pool);
         let smtp = Smtp::with_pool(settings, config.mail_pool)

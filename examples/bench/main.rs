@@ -16,6 +16,7 @@
 mod fill;
 mod floor;
 mod http;
+mod load_run;
 mod stats;
 
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ struct Settings {
     repo: PathBuf,
     /// Only the `tools/list` load, without a mail stack (for profiling the HTTP path).
     tools_list_only: bool,
+    /// `--load`: the load run alone (see `load_run`), with these settings.
+    load: Option<load_run::LoadSettings>,
 }
 
 impl Settings {
@@ -73,13 +76,26 @@ impl Settings {
             out: repo.join("target/bench/results.md"),
             repo,
             tools_list_only: false,
+            load: None,
         };
+        let (mut load, mut quick) = (false, false);
+        let (mut clients, mut accounts, mut seconds) = (None, None, None);
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
         while i < args.len() {
             let value = || args.get(i + 1).cloned().unwrap_or_default();
             match args[i].as_str() {
+                "--load" => load = true,
+                "--clients" => {
+                    clients = value().parse().ok();
+                    i += 1;
+                }
+                "--accounts" => {
+                    accounts = value().parse().ok();
+                    i += 1;
+                }
                 "--quick" => {
+                    quick = true;
                     s.sizes = vec![1_000, 10_000];
                     s.warm = 30;
                     s.cold = 5;
@@ -103,6 +119,7 @@ impl Settings {
                 }
                 "--seconds" => {
                     s.seconds = value().parse().unwrap_or(s.seconds);
+                    seconds = value().parse().ok();
                     i += 1;
                 }
                 "--out" => {
@@ -111,12 +128,22 @@ impl Settings {
                 }
                 other => {
                     eprintln!(
-                        "bench: unknown argument {other} (use --quick, --sizes a,b,c, --big-mb n, --warm n, --seconds n, --out file, --tools-list-only)"
+                        "bench: unknown argument {other} (use --quick, --sizes a,b,c, --big-mb n, --warm n, --seconds n, --out file, --tools-list-only, --load [--clients n --accounts n])"
                     );
                     std::process::exit(2);
                 }
             }
             i += 1;
+        }
+        if load {
+            let mut l = match quick {
+                true => load_run::LoadSettings::quick(),
+                false => load_run::LoadSettings::full(),
+            };
+            l.clients = clients.unwrap_or(l.clients);
+            l.accounts = accounts.unwrap_or(l.accounts).max(1);
+            l.seconds = seconds.unwrap_or(l.seconds);
+            s.load = Some(l);
         }
         s
     }
@@ -673,6 +700,10 @@ async fn main() {
     eprintln!("bench: {machine}");
     if s.tools_list_only {
         tools_list_only(&s).await;
+        return;
+    }
+    if let Some(load) = &s.load {
+        load_run::run(&s, load).await;
         return;
     }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
@@ -46,6 +47,8 @@ pub const PART_BYTES: usize = 8 * 1024 * 1024;
 const FILENAME_METADATA: &str = "filename";
 /// User metadata (`x-amz-meta-owner`) holding the object's [`OwnerTag`].
 const OWNER_METADATA: &str = "owner";
+/// The most opening one connection to the service may take (within S3_TIMEOUT).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The key presigned at start-up to learn the shape of this client's URLs.
 const PROBE_KEY: &str = "mail-mcp-url-probe";
 
@@ -60,7 +63,13 @@ pub struct S3Settings {
     pub force_path_style: bool,
     /// Static keys for services outside AWS's credential chain; `None` uses the chain.
     pub credentials: Option<StaticCredentials>,
+    /// The most one request may take, retries included (S3_TIMEOUT): a service that is
+    /// down or accepts and never answers is an error after at most this long.
+    pub timeout: Duration,
 }
+
+/// S3_TIMEOUT's default: room for one 8 MiB part on a slow link.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An access key pair given in the configuration. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -141,7 +150,12 @@ impl S3Store {
         if let Some(endpoint) = &settings.endpoint {
             builder = builder.endpoint_url(endpoint);
         }
-        let config = builder.build();
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(settings.timeout.min(CONNECT_TIMEOUT))
+            .operation_attempt_timeout(settings.timeout)
+            .operation_timeout(settings.timeout)
+            .build();
+        let config = builder.timeout_config(timeouts).build();
         let bucket_url = bucket_url(&config, &settings.bucket).await?;
         Ok(S3Store {
             client: Client::from_conf(config),

@@ -111,7 +111,7 @@ async fn caller_of(state: &AppState, mut access: AccessClaims) -> Result<Caller,
             state,
             StatusCode::SERVICE_UNAVAILABLE,
             "Please try again",
-            "The server cannot check this sign-in right now; nothing was sent or changed.",
+            "The server's shared store did not answer, so it cannot check this sign-in right now; nothing was sent or changed. Try again in a few seconds.",
             "",
         )
     };

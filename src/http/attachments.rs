@@ -3,8 +3,8 @@
 //! answer is a download that cannot render or run: `Content-Disposition: attachment` with
 //! a safe filename, `nosniff`, a sandboxing CSP, and renderable types (HTML, SVG, XML,
 //! scripts) served as `application/octet-stream`. The file is streamed, never read whole.
-//! A tampered link gets 403, an expired one 410, an unknown or swept one 404, each with a
-//! one-line plain-text body. The signed link itself is checked by the store.
+//! A tampered link gets 403, an expired one 410, an unknown or swept one 404, a store that
+//! cannot be read 503, each with a one-line plain-text body. The signed link itself is checked by the store.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -70,6 +70,13 @@ fn refusal(error: &AttachmentStoreError) -> Response {
             StatusCode::NOT_FOUND,
             "No such attachment: it may have expired and been removed.",
         ),
+        AttachmentStoreError::Backend { .. } => {
+            tracing::warn!(error = %error, source = ?std::error::Error::source(error), "attachment download failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The attachment store could not be read right now. Try again in a moment.",
+            )
+        }
         other => {
             tracing::warn!(error = %other, source = ?std::error::Error::source(other), "attachment download failed");
             (
@@ -139,7 +146,7 @@ mod tests {
             (AttachmentStoreError::NotFound, StatusCode::NOT_FOUND),
             (
                 AttachmentStoreError::backend("read the attachment", "disk on fire"),
-                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
         ];
         for (error, status) in cases {

@@ -64,6 +64,11 @@ pub enum MailError {
         what: String,
     },
 
+    /// An operation was cut off midway; the text says what was found done and what not,
+    /// and whether retrying is safe.
+    #[error("{0}")]
+    Interrupted(String),
+
     /// The TLS handshake failed: untrusted certificate, name mismatch, no TLS on the port.
     #[error("could not open a secure (TLS) connection to the {protocol} server {server}: {reason}")]
     Tls {
@@ -251,13 +256,27 @@ pub(crate) fn describe_tls_error(err: &rustls::Error) -> String {
     }
 }
 
+/// What to do about a certificate that is not trusted (verification is never turned off).
+const PRIVATE_CA_HINT: &str = "if this mail server really uses a private or self-signed \
+    certificate, the operator of this service can trust its CA with MAIL_CA_FILE";
+
 fn describe_certificate_error(err: &CertificateError) -> String {
     match err {
-        CertificateError::UnknownIssuer => {
+        CertificateError::UnknownIssuer => format!(
             "the server's certificate was not trusted (it is not signed by a known \
-             certificate authority)"
-                .into()
+             certificate authority); {PRIVATE_CA_HINT}"
+        ),
+        // webpki's error for a certificate that is its own CA, as self-signed ones are.
+        CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+            format!(
+                "the server's certificate was not trusted (it is self-signed: a certificate \
+                 authority's certificate used as the server's own); {PRIVATE_CA_HINT}"
+            )
         }
+        CertificateError::Other(other) => format!(
+            "the server's certificate was not trusted ({}); {PRIVATE_CA_HINT}",
+            first_line_capped(&other.to_string())
+        ),
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             "the server's certificate is for another name (name mismatch)".into()
         }
@@ -405,10 +424,12 @@ mod tests {
         let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
         let io = io::Error::new(io::ErrorKind::InvalidData, tls);
         let err = MailError::from_transport(Protocol::Imap, "h:993", &io);
-        assert_eq!(
-            err.to_string(),
-            "could not open a secure (TLS) connection to the IMAP server h:993: the server's \
-             certificate was not trusted (it is not signed by a known certificate authority)"
+        assert!(
+            err.to_string().starts_with(
+                "could not open a secure (TLS) connection to the IMAP server h:993: the server's \
+                 certificate was not trusted (it is not signed by a known certificate authority)"
+            ),
+            "{err}"
         );
     }
 

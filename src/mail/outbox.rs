@@ -12,6 +12,7 @@
 //! before it happens rather than leaving a sent message without its copy.
 
 mod as_draft;
+mod recheck;
 mod send_draft;
 
 pub use as_draft::SavedInstead;
@@ -276,10 +277,16 @@ impl Outbox {
         reply_to: Option<&MessageRef>,
     ) -> Result<StoredMessage, MailError> {
         draft.check_savable(self.attachment_limit)?;
+        let message_id = new_message_id(&account.email);
         let mut session = self.imap.session(&account.imap).await?;
-        let result = save_draft_in(&mut session, account, draft, reply_to).await;
+        let result = save_draft_in(&mut session, account, draft, reply_to, &message_id).await;
         session.logout().await;
-        result
+        match result {
+            Err(lost @ MailError::ConnectionLost { .. }) => {
+                recheck::after_lost_draft(&self.imap, account, &message_id, lost).await
+            }
+            other => other,
+        }
     }
 
     async fn session(&self, account: &MailAccount) -> Result<ImapSession, SendError> {
@@ -496,6 +503,7 @@ async fn save_draft_in(
     account: &MailAccount,
     draft: Outgoing,
     reply_to: Option<&MessageRef>,
+    message_id: &str,
 ) -> Result<StoredMessage, MailError> {
     let draft = match reply_to {
         Some(parent) => {
@@ -504,8 +512,7 @@ async fn save_draft_in(
         }
         None => draft,
     };
-    let message_id = new_message_id(&account.email);
-    store_draft(session, account, &draft, &message_id).await
+    store_draft(session, account, &draft, message_id).await
 }
 
 /// Builds `draft` as a draft (Bcc kept) with `message_id` and stores it in Drafts flagged

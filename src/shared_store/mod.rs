@@ -166,16 +166,25 @@ pub const DEFAULT_PREFIX: &str = "mail_mcp:";
 
 /// The store for `REDIS_URL`: Redis (connected and pinged) when set, memory otherwise.
 pub async fn open(redis_url: Option<&str>) -> Result<Arc<dyn SharedStore>, StoreError> {
-    open_with(redis_url, memory::Capacities::default()).await
+    open_with(
+        redis_url,
+        memory::Capacities::default(),
+        redis::DEFAULT_TIMEOUT,
+    )
+    .await
 }
 
-/// [`open`], with the bounds of a memory store (MEMORY_STORE_MAX_ENTRIES).
+/// [`open`], with the bounds of a memory store (MEMORY_STORE_MAX_ENTRIES) and the time
+/// allowed for one Redis operation (REDIS_TIMEOUT).
 pub async fn open_with(
     redis_url: Option<&str>,
     capacities: memory::Capacities,
+    redis_timeout: Duration,
 ) -> Result<Arc<dyn SharedStore>, StoreError> {
     match redis_url {
-        Some(url) => Ok(Arc::new(RedisStore::connect(url, DEFAULT_PREFIX).await?)),
+        Some(url) => Ok(Arc::new(
+            RedisStore::connect_with_timeout(url, DEFAULT_PREFIX, redis_timeout).await?,
+        )),
         None => Ok(Arc::new(MemoryStore::with_capacities(capacities))),
     }
 }

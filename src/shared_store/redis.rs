@@ -2,8 +2,8 @@
 //! One reconnecting `ConnectionManager` (multiplexed, cheap to clone) serves every request;
 //! every key starts with a prefix (`mail_mcp:` by default) and has a TTL; a refresh family
 //! is one key. Each operation is one atomic
-//! command or Lua script, and is bounded in time: a Redis that is down or stalled yields a
-//! [`StoreError::Unavailable`] within a few seconds, never a hang or a panic. Error text
+//! command or Lua script, and is bounded in time (REDIS_TIMEOUT, 3 s by default): a Redis that is down or stalled
+//! yields a [`StoreError::Unavailable`] within it, never a hang or a panic. Error text
 //! names the server's host and port only, never the URL (it may carry a password).
 
 use std::future::Future;
@@ -15,12 +15,9 @@ use redis::{Client, RedisError, Script};
 
 use super::{RefreshVerdict, SharedStore, StoreError, Window, keys, millis};
 
-/// Time allowed to open one TCP connection to Redis.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time allowed for Redis to answer one command.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time allowed for a whole operation, reconnection attempts included.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time allowed for a whole operation, reconnection attempts included (REDIS_TIMEOUT's
+/// default); one connection attempt or one command's answer gets at most two thirds of it.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Compare-and-set of a family's one key. `KEYS[1]` the family, `ARGV[1]` the presented
 /// token id, `ARGV[2]` the next one, `ARGV[3]` the revoked value, `ARGV[4]` ttl in ms.
@@ -77,6 +74,8 @@ pub struct RedisStore {
     take: Script,
     hit: Script,
     unhit: Script,
+    /// Time allowed for one operation.
+    timeout: Duration,
 }
 
 /// `SET key value NX PX ttl`: true when the key did not exist and is now set.
@@ -99,26 +98,37 @@ async fn set_new(
 
 impl RedisStore {
     /// Connects to `url` (`redis://[:password@]host:port[/db]`, or `rediss://`) and checks
-    /// that it answers PING. Every key gets `prefix`.
+    /// that it answers PING. Every key gets `prefix`; operations are bounded by
+    /// [`DEFAULT_TIMEOUT`].
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
+        Self::connect_with_timeout(url, prefix, DEFAULT_TIMEOUT).await
+    }
+
+    /// [`connect`](Self::connect) with every operation (connecting included) bounded by
+    /// `timeout` (REDIS_TIMEOUT): a Redis that is down or accepts and never answers gives
+    /// [`StoreError::Unavailable`] after at most that long.
+    pub async fn connect_with_timeout(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<RedisStore, StoreError> {
         let client = Client::open(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
         let addr = client.get_connection_info().addr().to_string();
+        let step = timeout * 2 / 3;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(step))
+            .set_response_timeout(Some(step))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let unavailable = |reason: String| StoreError::Unavailable {
             addr: addr.clone(),
             reason,
         };
-        let conn = tokio::time::timeout(
-            OPERATION_TIMEOUT,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| unavailable(format!("no connection within {OPERATION_TIMEOUT:?}")))?
-        .map_err(|e| unavailable(e.to_string()))?;
+        let conn =
+            tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+                .await
+                .map_err(|_| unavailable(format!("no connection within {timeout:?}")))?
+                .map_err(|e| unavailable(e.to_string()))?;
         let store = RedisStore {
             conn,
             prefix: prefix.to_string(),
@@ -127,6 +137,7 @@ impl RedisStore {
             take: Script::new(TAKE_SCRIPT),
             hit: Script::new(HIT_SCRIPT),
             unhit: Script::new(UNHIT_SCRIPT),
+            timeout,
         };
         store.ping().await?;
         Ok(store)
@@ -136,16 +147,17 @@ impl RedisStore {
         format!("{}{name}", self.prefix)
     }
 
-    /// Runs one operation on a clone of the connection, bounded by [`OPERATION_TIMEOUT`].
+    /// Runs one operation on a clone of the connection, bounded by the store's timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        match tokio::time::timeout(OPERATION_TIMEOUT, op(self.conn.clone())).await {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, op(self.conn.clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.unavailable(e.to_string())),
-            Err(_) => Err(self.unavailable(format!("no answer within {OPERATION_TIMEOUT:?}"))),
+            Err(_) => Err(self.unavailable(format!("no answer within {timeout:?}"))),
         }
     }
 

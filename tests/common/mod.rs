@@ -43,6 +43,7 @@ pub use eventually::{eventually, eventually_within};
 pub use messages::{small_message, small_message_with_id, unique_message_id};
 #[allow(unused_imports)]
 pub use tool_results::{error_text, unwrap_mail};
+pub mod bad_tls;
 pub mod basic_imap;
 pub mod conversation;
 pub mod documents;

@@ -284,7 +284,7 @@ async fn with_upstream_access(
 fn store_unavailable() -> Response {
     let body = serde_json::json!({
         "error": "temporarily_unavailable",
-        "error_description": "the server cannot check this sign-in right now; try again in a few seconds",
+        "error_description": "the server's shared store did not answer, so it cannot check this sign-in right now; try again in a few seconds",
     });
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     response

@@ -94,6 +94,15 @@ impl OAuthError {
             "the server cannot check this grant right now; try again shortly",
         )
     }
+    /// The shared store (REDIS_URL: used codes, refresh families, limits) did not answer:
+    /// the grant is refused, never let through unchecked; the client may retry.
+    pub fn shared_store_unavailable() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the server's shared store (replay protection) did not answer, so this grant \
+             cannot be checked right now; nothing was issued: try again in a few seconds",
+        )
+    }
     pub fn server_error() -> Self {
         Self::new(
             ErrorCode::ServerError,

@@ -335,7 +335,7 @@ fn revoked_sign_in() -> OAuthError {
 
 fn store_unavailable(error: StoreError) -> OAuthError {
     tracing::error!(%error, "the shared store did not answer");
-    OAuthError::temporarily_unavailable()
+    OAuthError::shared_store_unavailable()
 }
 
 async fn refresh(

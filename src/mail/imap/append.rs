@@ -2,9 +2,12 @@
 //! UID, UIDVALIDITY). async-imap's own `append` drops the tagged OK and with it the
 //! APPENDUID code (RFC 4315), so APPEND is run here by hand on the raw session; where a
 //! server gives no APPENDUID the message is found again by its Message-ID. Also the
-//! Message-ID search that the idempotent send uses.
+//! Message-ID search that the idempotent send uses. A connection that fails once the
+//! message itself is on its way is reported as [`MailError::ConnectionLost`]: the server
+//! may or may not have stored it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_imap::imap_proto::rfc4315::UidSetMember;
 use async_imap::imap_proto::{RequestId, Response, ResponseCode, Status};
@@ -14,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::connect::RawSession;
 use super::session::ImapSession;
-use crate::mail::error::MailError;
+use crate::mail::error::{MailError, Protocol};
 
 /// Where a stored message is: pass `folder`, `uid` and `uid_validity` to other tools.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -42,9 +45,26 @@ pub async fn append_message(
     message_id: &str,
 ) -> Result<StoredMessage, MailError> {
     let command = append_command(folder, flags, message.len())?;
-    let appended_uid = session
-        .command("storing a message", |s| run_append(s, command, message))
-        .await?;
+    let literal_started = AtomicBool::new(false);
+    let appended = session
+        .command("storing a message", |s| {
+            run_append(s, command, message, &literal_started)
+        })
+        .await;
+    let appended_uid = match appended {
+        Ok(appended_uid) => appended_uid,
+        Err(err)
+            if literal_started.load(Ordering::Relaxed)
+                && !matches!(err, MailError::ServerSaid { .. }) =>
+        {
+            return Err(MailError::ConnectionLost {
+                protocol: Protocol::Imap,
+                server: session.server().to_owned(),
+                what: format!("storing the message in \"{folder}\" (it may or may not be there)"),
+            });
+        }
+        Err(err) => return Err(err),
+    };
     let appended_uid = match session.has_capability("UIDPLUS").await? {
         true => appended_uid,
         false => None,
@@ -118,10 +138,13 @@ fn quoted(text: &str) -> Result<String, MailError> {
 
 /// Sends the APPEND, waits for the go-ahead, sends the literal and reads up to the tagged
 /// answer: `Some((uid_validity, uid))` when it carries APPENDUID.
+/// `literal_started` is set once the first byte of the message is on its way: a failure
+/// after that (other than the server's NO or BAD) leaves unknown whether it was stored.
 async fn run_append(
     session: &mut RawSession,
     command: String,
     message: &[u8],
+    literal_started: &AtomicBool,
 ) -> async_imap::error::Result<Option<(u32, u32)>> {
     let tag = session.run_command(&command).await?;
     match next_answer(session, &tag).await? {
@@ -130,6 +153,7 @@ async fn run_append(
         Answer::Done(_) | Answer::Other => return Err(async_imap::error::Error::Append),
     }
     let stream = session.get_mut();
+    literal_started.store(true, Ordering::Relaxed);
     stream.write_all(message).await?;
     stream.write_all(b"\r\n").await?;
     stream.flush().await?;

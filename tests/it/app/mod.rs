@@ -3,4 +3,5 @@
 //! stop (the real binary and SIGTERM).
 
 mod faults;
+mod faults_more;
 mod shutdown;

@@ -79,6 +79,7 @@ fn s3_settings() -> S3Settings {
         bucket: stack.s3_bucket.clone(),
         force_path_style: true,
         credentials: None,
+        timeout: mail_mcp::attachments::s3::DEFAULT_TIMEOUT,
     }
 }
 

@@ -47,7 +47,7 @@ pub enum Refusal {
     #[error("this approval was already used ({0}): nothing more was sent or changed")]
     AlreadyUsed(String),
     #[error(
-        "the server cannot record the approval right now: nothing was sent or changed; try again in a few seconds"
+        "the server's shared store did not answer, so the approval cannot be recorded right now: nothing was sent or changed; try again in a few seconds"
     )]
     Unavailable,
 }

@@ -1,0 +1,463 @@
+//! `bin/bench --load`: the bounded load run. Many concurrent MCP clients (each its own
+//! keep-alive connection), each bound to one of the accounts, loop a weighted mix of
+//! `list_mail_messages`, `get_mail_message`, `search_mail_messages` and a small share of
+//! `send_mail_message` (through the stack's Postfix to the other load accounts) for a
+//! fixed time. Reports total and per-tool throughput, median and p99 per tool, errors by
+//! kind (each with its first message), and the server's RSS and open file descriptors
+//! (from /proc) before, at the peak during, and after the clients stop and the warm
+//! connections idle out (IMAP_POOL_IDLE is short for this run).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::stats::Latency;
+use super::{Server, Settings, Stack, Tokens, fill, http, rss_mb};
+
+/// The shape of one load run.
+pub struct LoadSettings {
+    pub clients: usize,
+    pub accounts: usize,
+    pub seconds: u64,
+    /// IMAP_POOL_IDLE of the server for this run, so that "after" comes soon.
+    pub pool_idle: Duration,
+}
+
+impl LoadSettings {
+    pub fn full() -> LoadSettings {
+        LoadSettings {
+            clients: 500,
+            accounts: 200,
+            seconds: 60,
+            pool_idle: Duration::from_secs(10),
+        }
+    }
+
+    pub fn quick() -> LoadSettings {
+        LoadSettings {
+            clients: 50,
+            accounts: 20,
+            seconds: 10,
+            pool_idle: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The mix, in parts per hundred calls.
+const MIX: [(Tool, u32); 4] = [
+    (Tool::List, 40),
+    (Tool::Get, 30),
+    (Tool::Search, 25),
+    (Tool::Send, 5),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Tool {
+    List,
+    Get,
+    Search,
+    Send,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::List => "list_mail_messages",
+            Tool::Get => "get_mail_message",
+            Tool::Search => "search_mail_messages",
+            Tool::Send => "send_mail_message",
+        }
+    }
+
+    fn pick(roll: u32) -> Tool {
+        let mut left = roll % 100;
+        for (tool, share) in MIX {
+            if left < share {
+                return tool;
+            }
+            left -= share;
+        }
+        Tool::List
+    }
+}
+
+/// A small xorshift generator per client: no shared state, no extra crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 32) as u32
+    }
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct ClientResult {
+    samples: BTreeMap<Tool, Vec<Duration>>,
+    /// (tool, kind) -> (count, first message).
+    errors: BTreeMap<(Tool, String), (u64, String)>,
+}
+
+impl ClientResult {
+    fn error(&mut self, tool: Tool, kind: String, message: String) {
+        let entry = self.errors.entry((tool, kind)).or_insert((0, message));
+        entry.0 += 1;
+    }
+}
+
+/// The server's open file descriptors.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Processes of the machine whose command name is `name` (Dovecot's imap, Postfix's smtpd).
+fn processes(name: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .count()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Samples RSS and fds every 100 ms until stopped; the peaks.
+struct Peaks {
+    stop: Arc<AtomicBool>,
+    rss_kb: Arc<AtomicU64>,
+    fds: Arc<AtomicU64>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Peaks {
+    fn start(pid: u32) -> Peaks {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rss_kb, fds) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (s, r, f) = (stop.clone(), rss_kb.clone(), fds.clone());
+        let handle = tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                r.fetch_max((rss_mb(pid) * 1024.0) as u64, Ordering::Relaxed);
+                f.fetch_max(open_fds(pid) as u64, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Peaks {
+            stop,
+            rss_kb,
+            fds,
+            handle,
+        }
+    }
+
+    async fn finish(self) -> (f64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.handle.await;
+        (
+            self.rss_kb.load(Ordering::Relaxed) as f64 / 1024.0,
+            self.fds.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Raises Postfix's limits for hundreds of SMTP sessions from one address (the server's
+/// warm SMTP connections): 100 processes and 50 connections per client by default.
+fn tune_postfix(stack: &Stack) {
+    let conf = stack.dir.join("postfix/conf");
+    let main_cf = conf.join("main.cf");
+    let mut text = std::fs::read_to_string(&main_cf).unwrap();
+    text.push_str(
+        "\n# bin/bench --load: room for hundreds of SMTP sessions from 127.0.0.1\n\
+default_process_limit = 2000\nsmtpd_client_connection_count_limit = 0\n\
+smtpd_client_connection_rate_limit = 0\nsmtpd_client_message_rate_limit = 0\n",
+    );
+    std::fs::write(&main_cf, text).unwrap();
+    let status = std::process::Command::new("postfix")
+        .arg("-c")
+        .arg(&conf)
+        .arg("reload")
+        .env("MAIL_CONFIG", &conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("bench: postfix reload failed; Postfix keeps its default limits");
+    }
+}
+
+/// One client: its own connection, its own account, the mix until `deadline`.
+async fn client(
+    addr: String,
+    token: String,
+    peers: Arc<Vec<String>>,
+    seed: u64,
+    deadline: Instant,
+) -> ClientResult {
+    let mut result = ClientResult::default();
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut conn = match http::Conn::connect(&addr).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            result.error(Tool::List, "connect".into(), e.to_string());
+            return result;
+        }
+    };
+    let mut sent = 0u64;
+    while Instant::now() < deadline {
+        let tool = Tool::pick(rng.next());
+        let arguments = match tool {
+            Tool::List => json!({"folder": "INBOX", "per_page": 20}),
+            Tool::Get => json!({"folder": "INBOX", "uid": 1 + rng.next() % 100}),
+            Tool::Search => json!({"folder": "INBOX", "subject": "invoice"}),
+            Tool::Send => {
+                sent += 1;
+                let to = &peers[rng.next() as usize % peers.len()];
+                json!({
+                    "to": [to],
+                    "subject": format!("load {seed}-{sent}"),
+                    "text_body": "A message of the load run.\n",
+                })
+            }
+        };
+        let request = http::mcp_request(&addr, &token, &http::call_body(tool.name(), arguments));
+        let started = Instant::now();
+        match conn.send(&request).await {
+            Ok(response) if response.ok() => {
+                result
+                    .samples
+                    .entry(tool)
+                    .or_default()
+                    .push(started.elapsed());
+            }
+            Ok(response) => {
+                let text = response.text();
+                let kind = if response.status != 200 {
+                    format!("HTTP {}", response.status)
+                } else if text.contains("\"isError\":true") {
+                    "tool error".to_owned()
+                } else {
+                    "JSON-RPC error".to_owned()
+                };
+                result.error(tool, kind, text.chars().take(400).collect());
+            }
+            Err(e) => {
+                result.error(tool, "connection".into(), e.to_string());
+                match http::Conn::connect(&addr).await {
+                    Ok(fresh) => conn = fresh,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+    }
+    result
+}
+
+/// The whole load run; prints the report and writes it to `target/bench/load.md`.
+pub async fn run(s: &Settings, l: &LoadSettings) {
+    let machine = super::machine();
+    eprintln!("bench --load: {machine}");
+    let stack = Stack::start(&s.repo);
+    stack.tune();
+    tune_postfix(&stack);
+    let newest = chrono::Utc::now().timestamp() - 3600;
+    let mut users = Vec::new();
+    for i in 0..l.accounts {
+        let home = stack.dir.join(format!("mail/load-{i}"));
+        fill::fill_folder(&home, "INBOX", 100, 1_000 + i as u64, newest).unwrap();
+        users.push((i, home));
+    }
+    fill::chown_tree(&stack.dir.join("mail")).unwrap();
+    let users: Vec<_> = users
+        .iter()
+        .map(|(i, home)| stack.add_user(&format!("load-{i}"), &format!("load-pw-{i}"), home))
+        .collect();
+    let peers = Arc::new(users.iter().map(|u| u.0.clone()).collect::<Vec<_>>());
+
+    let key = mail_mcp::token::Keyring::encode_key(&mail_mcp::token::Keyring::generate_key());
+    let idle = format!("{}s", l.pool_idle.as_secs());
+    let server = Server::start(&s.repo, &stack, &key, &[("IMAP_POOL_IDLE", &idle)]).await;
+    let pid = server.pid();
+    let addr = server.addr.clone();
+    let tokens = Tokens::new(&key, &format!("http://{addr}"));
+    let account_tokens: Vec<String> = users
+        .iter()
+        .map(|u| tokens.seal(stack.account(u)))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
+    let imap_before = processes("imap");
+
+    let peaks = Peaks::start(pid);
+    let cpu_before = super::cpu_seconds(pid);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(l.seconds);
+    let tasks: Vec<_> = (0..l.clients)
+        .map(|i| {
+            let token = account_tokens[i % l.accounts].clone();
+            tokio::spawn(client(
+                addr.clone(),
+                token,
+                peers.clone(),
+                i as u64 + 1,
+                deadline,
+            ))
+        })
+        .collect();
+    let mut samples: BTreeMap<Tool, Vec<Duration>> = BTreeMap::new();
+    let mut errors: BTreeMap<(Tool, String), (u64, String)> = BTreeMap::new();
+    let mut imap_peak = 0;
+    let mut smtpd_peak = 0;
+    let mut peak_probe = tokio::time::interval(Duration::from_secs(5));
+    let mut joined = futures::future::join_all(tasks);
+    let results = loop {
+        tokio::select! {
+            results = &mut joined => break results,
+            _ = peak_probe.tick() => {
+                imap_peak = imap_peak.max(processes("imap"));
+                smtpd_peak = smtpd_peak.max(processes("smtpd"));
+            }
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let server_cpu = super::cpu_seconds(pid) - cpu_before;
+    for result in results {
+        let result = result.expect("a client task panicked");
+        for (tool, mut series) in result.samples {
+            samples.entry(tool).or_default().append(&mut series);
+        }
+        for (key, (count, message)) in result.errors {
+            let entry = errors.entry(key).or_insert((0, message));
+            entry.0 += count;
+        }
+    }
+    let (rss_peak, fds_peak) = peaks.finish().await;
+    let rss_end = rss_mb(pid);
+    let fds_end = open_fds(pid);
+
+    // After: the clients' connections are closed; wait until the warm IMAP/SMTP
+    // connections have idled out (IMAP_POOL_IDLE, plus the reaper's round).
+    let settle = l.pool_idle * 2 + Duration::from_secs(5);
+    tokio::time::sleep(settle).await;
+    let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
+    let imap_after = processes("imap");
+    let load_at_end = load_average();
+    server.stop();
+    stack.stop();
+
+    let mut report = Vec::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        report.push(line);
+    };
+    let total: usize = samples.values().map(Vec::len).sum();
+    let error_count: u64 = errors.values().map(|(n, _)| n).sum();
+    say("## Load run".into());
+    say(String::new());
+    say(format!(
+        "{} concurrent MCP clients (one keep-alive connection each) over {} accounts (100 \
+         messages each, IMAPS + submission with STARTTLS), {} s, mix {}; server {} with \
+         IMAP_POOL_IDLE={} (other settings default), load client on the same machine.",
+        l.clients,
+        l.accounts,
+        l.seconds,
+        MIX.iter()
+            .map(|(t, p)| format!("{} {p}%", t.name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        std::env::var("BENCH_SERVER_BIN").unwrap_or_else(|_| "target/release/mail_mcp".into()),
+        idle
+    ));
+    say(String::new());
+    say(format!("Machine: {machine}; at the end: {load_at_end}."));
+    say(String::new());
+    say("| tool | calls | calls/s | median ms | p99 ms | errors |".into());
+    say("|---|---|---|---|---|---|".into());
+    for (tool, _) in MIX {
+        let series = samples.get(&tool).map(Vec::as_slice).unwrap_or(&[]);
+        let latency = Latency::of(series);
+        let tool_errors: u64 = errors
+            .iter()
+            .filter(|((t, _), _)| *t == tool)
+            .map(|(_, (n, _))| n)
+            .sum();
+        say(format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            tool.name(),
+            series.len(),
+            series.len() as f64 / elapsed,
+            latency.median_ms,
+            latency.p99_ms,
+            tool_errors
+        ));
+    }
+    let all: Vec<Duration> = samples.values().flatten().copied().collect();
+    let overall = Latency::of(&all);
+    say(format!(
+        "| **all** | {total} | {:.0} | {:.2} | {:.2} | {error_count} |",
+        total as f64 / elapsed,
+        overall.median_ms,
+        overall.p99_ms
+    ));
+    say(String::new());
+    say(format!(
+        "Server CPU: {:.0} µs per call ({:.2} of one core over the run).",
+        server_cpu / total.max(1) as f64 * 1e6,
+        server_cpu / elapsed
+    ));
+    say(String::new());
+    if errors.is_empty() {
+        say("Errors: none.".into());
+    } else {
+        say("Errors by kind (count, first message):".into());
+        say(String::new());
+        for ((tool, kind), (count, message)) in &errors {
+            say(format!(
+                "- {} {kind}: {count} — `{}`",
+                tool.name(),
+                message.replace('`', "'")
+            ));
+        }
+    }
+    say(String::new());
+    say(
+        "| server | before | peak during | at the end of the run | after the pools idled out |"
+            .into(),
+    );
+    say("|---|---|---|---|---|".into());
+    say(format!(
+        "| RSS MB | {rss_before:.1} | {rss_peak:.1} | {rss_end:.1} | {rss_after:.1} |"
+    ));
+    say(format!(
+        "| open fds | {fds_before} | {fds_peak} | {fds_end} | {fds_after} |"
+    ));
+    say(String::new());
+    say(format!(
+        "\"After\" is measured {} s after the clients stopped. Dovecot imap processes: {imap_before} before, \
+         {imap_peak} at the peak, {imap_after} after; Postfix smtpd processes at the peak: {smtpd_peak}.",
+        settle.as_secs()
+    ));
+    let dir = s.repo.join("target/bench");
+    std::fs::create_dir_all(&dir).ok();
+    std::fs::write(dir.join("load.md"), report.join("\n") + "\n").ok();
+    eprintln!("bench --load: report written to target/bench/load.md");
+}
