@@ -135,6 +135,27 @@ impl Binary {
             .expect("the server starts draining");
     }
 
+    /// `GET /health` on the binary: the HTTP status, Retry-After and the body.
+    async fn health(&self) -> (u16, Option<String>, Value) {
+        let response = self
+            .http
+            .get(format!("http://{}/health", self.address))
+            .header("host", "127.0.0.1")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            status,
+            retry_after,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     async fn exit_status(&mut self) -> ExitStatus {
         tokio::time::timeout(PATIENCE, self.child.wait())
             .await
@@ -160,8 +181,9 @@ async fn wait_for_line(lines: &mut mpsc::UnboundedReceiver<String>, text: &str) 
 }
 
 /// SIGTERM while a call is in flight: a new call gets 503 with Retry-After and a
-/// JSON-RPC error body; the call in flight completes successfully once its IMAP server
-/// answers; then the process exits 0.
+/// JSON-RPC error body and `/health` turns from 200 "ok" to 503 "draining" (so a load
+/// balancer's or Kubernetes' readiness check stops routing here); the call in flight
+/// completes successfully once its IMAP server answers; then the process exits 0.
 #[tokio::test]
 async fn sigterm_refuses_new_calls_finishes_those_in_flight_and_exits_0() {
     let stack = stack();
@@ -172,10 +194,21 @@ async fn sigterm_refuses_new_calls_finishes_those_in_flight_and_exits_0() {
     account.imap.endpoint.port = proxy.port;
     let token = binary.token_for(account);
 
+    let (status, _, health) = binary.health().await;
+    assert_eq!((status, &health["status"]), (200, &json!("ok")), "{health}");
+
     proxy.hold();
     let in_flight = tokio::spawn(binary.list_mailboxes(&token));
     proxy.wait_for_accepted(1).await;
     binary.terminate().await;
+
+    let (status, retry_after, health) = binary.health().await;
+    assert_eq!(status, 503, "a draining instance is not ready: {health}");
+    assert_eq!(health["status"], "draining", "{health}");
+    assert!(
+        retry_after.is_some(),
+        "the draining health answer carries Retry-After"
+    );
 
     let (status, retry_after, body) = binary.list_mailboxes(&token).await;
     assert_eq!(status, 503, "{body}");
