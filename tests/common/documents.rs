@@ -1,6 +1,7 @@
 //! Real documents made by the libraries that write them, to mail as attachments: a PDF
 //! (lopdf), a Word file (docx-rs), a workbook (rust_xlsxwriter), a PowerPoint file (its
-//! OOXML parts zipped with the zip crate: no maintained crate writes PPTX), a calendar
+//! OOXML parts zipped with the zip crate: no maintained crate writes PPTX), an OpenDocument
+//! spreadsheet (its ODF 1.2 package parts zipped the same way), a calendar
 //! invitation (RFC 5545 text), a zip bomb dressed as a DOCX, and a message carrying files.
 
 use std::io::{Cursor, Write};
@@ -145,6 +146,50 @@ xmlns:p=\"http://schemas.openxmlformats.org/presentationml/2006/main\"><p:cSld><
             "ppt/slides/slide2.xml",
             slide("Risks", "Zip bombs &amp; friends").into_bytes(),
         ),
+    ])
+}
+
+/// An OpenDocument spreadsheet (ODS) of two sheets, "Stock" (a header row and two items,
+/// a number cell among them) and "Suppliers": the ODF 1.2 package a reader needs (the
+/// `mimetype` entry first, the manifest, `content.xml`), zipped.
+pub fn ods_inventory() -> Vec<u8> {
+    let text_cell = |text: &str| {
+        format!(
+            "<table:table-cell office:value-type=\"string\"><text:p>{text}</text:p></table:table-cell>"
+        )
+    };
+    let number_cell = |value: &str| {
+        format!(
+            "<table:table-cell office:value-type=\"float\" office:value=\"{value}\"><text:p>{value}</text:p></table:table-cell>"
+        )
+    };
+    let row = |cells: &[String]| format!("<table:table-row>{}</table:table-row>", cells.concat());
+    let content = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><office:document-content \
+xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.2\">\
+<office:body><office:spreadsheet>\
+<table:table table:name=\"Stock\">{}{}{}</table:table>\
+<table:table table:name=\"Suppliers\">{}</table:table>\
+</office:spreadsheet></office:body></office:document-content>",
+        row(&[text_cell("Part"), text_cell("Count")]),
+        row(&[text_cell("Bolts"), number_cell("250")]),
+        row(&[text_cell("Nuts &amp; washers"), number_cell("75.5")]),
+        row(&[text_cell("Acme Fasteners Ltd")]),
+    );
+    let manifest = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><manifest:manifest \
+xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\" manifest:version=\"1.2\">\
+<manifest:file-entry manifest:full-path=\"/\" manifest:media-type=\"application/vnd.oasis.opendocument.spreadsheet\"/>\
+<manifest:file-entry manifest:full-path=\"content.xml\" manifest:media-type=\"text/xml\"/>\
+</manifest:manifest>";
+    zip_of(&[
+        (
+            "mimetype",
+            b"application/vnd.oasis.opendocument.spreadsheet".to_vec(),
+        ),
+        ("META-INF/manifest.xml", manifest.as_bytes().to_vec()),
+        ("content.xml", content.into_bytes()),
     ])
 }
 

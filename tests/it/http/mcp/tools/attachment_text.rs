@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use common::app::TestServer;
 use common::documents::{
-    Attached, INVITATION, docx_minutes, docx_zip_bomb, message_with_files, pdf_report, pptx_deck,
-    xlsx_budget,
+    Attached, INVITATION, docx_minutes, docx_zip_bomb, message_with_files, ods_inventory,
+    pdf_report, pptx_deck, xlsx_budget,
 };
 use common::{TestUser, append, error_text, fetch_raw, stack};
 
@@ -79,7 +79,7 @@ fn assert_contains_all(text: &str, wanted: &[&str]) {
 }
 
 /// Each kind of document, made by a library and mailed as an attachment (a PDF, a DOCX
-/// with a table, an XLSX of two sheets, a PPTX of two slides, a CSV, an ICS invitation, an
+/// with a table, an XLSX of two sheets, an ODS of two sheets, a PPTX of two slides, a CSV, an ICS invitation, an
 /// octet-stream PDF found by its name), comes back from read_mail_attachment as its text,
 /// naming its format; the invitation also as a structured event with its time zone and
 /// attendees; an image only as a description with its dimensions, never its bytes; and
@@ -97,6 +97,11 @@ async fn documents_come_back_as_their_text() {
             "budget.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             xlsx_budget(),
+        ),
+        file(
+            "stock.ods",
+            "application/vnd.oasis.opendocument.spreadsheet",
+            ods_inventory(),
         ),
         file(
             "deck.pptx",
@@ -128,7 +133,7 @@ async fn documents_come_back_as_their_text() {
                 .await
         }
     };
-    let expected: [(&str, &str, &[&str]); 7] = [
+    let expected: [(&str, &str, &[&str]); 8] = [
         (
             "report.pdf",
             "pdf",
@@ -158,6 +163,18 @@ async fn documents_come_back_as_their_text() {
                 "Tables | 300",
                 "## Sheet: Notes",
                 "Prices include VAT",
+            ],
+        ),
+        (
+            "stock.ods",
+            "spreadsheet",
+            &[
+                "## Sheet: Stock",
+                "Part | Count",
+                "Bolts | 250",
+                "Nuts & washers | 75.5",
+                "## Sheet: Suppliers",
+                "Acme Fasteners Ltd",
             ],
         ),
         (
