@@ -18,7 +18,7 @@ use crate::mail::{Imap, LoginBudget, Outbox, Smtp};
 use crate::mail_files::{FileLimits, MailFiles};
 use crate::metrics::Metrics;
 use crate::oauth_clients::ClientRegistry;
-use crate::shared_store::{LoginLimiter, SharedStore};
+use crate::shared_store::{LoginLimiter, SharedStore, StoredSendAttempts};
 use crate::token::TokenCodec;
 use crate::upstream::shared::SharedCache;
 use crate::upstream::{AccessTokenCache, Upstream};
@@ -119,7 +119,8 @@ impl AppState {
         );
         let outbox = Outbox::new(imap.clone(), smtp.clone())
             .with_attachment_limit(mail_files.send_limit())
-            .with_smtp_saving_sent(config.providers.smtp_saves_sent_hosts());
+            .with_smtp_saving_sent(config.providers.smtp_saves_sent_hosts())
+            .with_send_attempts(Arc::new(StoredSendAttempts::new(shared_store.clone())));
         Ok(AppState {
             tokens,
             oauth_clients,

@@ -7,16 +7,25 @@
 //! first. A reply flags its parent \Answered, a forward its original $Forwarded; a draft
 //! goes to Drafts flagged \Draft.
 //!
+//! A send with an idempotency key is also recorded as begun before it goes out
+//! ([`attempts`], in the store every instance shares): a retry of one whose outcome was
+//! never learnt (the connection cut during DATA) is answered, not sent again, unless the
+//! caller asks to resend ([`Outbox::resend_uncertain`]).
+//!
 //! The IMAP session is opened before anything is sent (a reply needs its parent, an
 //! idempotent send needs Sent), so an IMAP server that refuses the login stops the send
 //! before it happens rather than leaving a sent message without its copy.
 
 mod as_draft;
+pub mod attempts;
 mod recheck;
 mod send_draft;
 
 pub use as_draft::SavedInstead;
+pub use attempts::{AttemptsUnavailable, EarlierAttempt, SendAttempts, Settled};
 pub use send_draft::DraftSendReport;
+
+use std::sync::Arc;
 
 use lettre::message::Mailbox;
 use schemars::JsonSchema;
@@ -94,13 +103,26 @@ pub enum SendError {
         /// The caller's idempotency key, to retry with.
         idempotency_key: Option<String>,
     },
+    /// An earlier call with the same idempotency key began this send and its outcome was
+    /// never learnt (or it is still running): it may have gone, so it is not sent again.
+    #[error(
+        "not sent again: an earlier attempt with idempotency_key \"{idempotency_key}\" \
+         (Message-ID {message_id}) may have been sent; its outcome was never confirmed, or it \
+         is still in progress. Look for {message_id} in the recipient's mailbox or ask; to \
+         send it anyway, call again with the same idempotency_key and resend_uncertain = true."
+    )]
+    EarlierAttemptUncertain {
+        message_id: String,
+        idempotency_key: String,
+    },
 }
 
 impl SendError {
-    /// The underlying mail error.
-    pub fn mail_error(&self) -> &MailError {
+    /// The underlying mail error, if a mail server failed.
+    pub fn mail_error(&self) -> Option<&MailError> {
         match self {
-            SendError::NotSent(e) | SendError::Uncertain { error: e, .. } => e,
+            SendError::NotSent(e) | SendError::Uncertain { error: e, .. } => Some(e),
+            SendError::EarlierAttemptUncertain { .. } => None,
         }
     }
 
@@ -137,10 +159,10 @@ impl SendError {
 fn retry_advice(message_id: &str, idempotency_key: Option<&str>) -> String {
     match idempotency_key {
         Some(key) => format!(
-            "To retry safely, call again with the same idempotency_key \"{key}\": the retry \
-             keeps the Message-ID {message_id} and is not sent again once a copy of it is in \
-             Sent; if a duplicate would matter, first look for {message_id} in the recipient's \
-             mailbox or ask."
+            "A retry with the same idempotency_key \"{key}\" is not sent again: it reports \
+             this send as possibly sent (or as sent, once a copy of {message_id} is in Sent). \
+             Look for {message_id} in the recipient's mailbox or ask; if it did not arrive, \
+             call again with the same idempotency_key and resend_uncertain = true."
         ),
         None => format!(
             "Before sending again, look for Message-ID {message_id} in the recipient's mailbox \
@@ -159,6 +181,8 @@ pub struct Outbox {
     /// IMAP hosts whose provider's SMTP server files the Sent copy itself (Gmail, Outlook:
     /// `smtp_saves_sent` in the provider table); no copy is stored for them over IMAP.
     smtp_saves_sent: Vec<String>,
+    /// Where sends with an idempotency key are recorded as begun, when wired in.
+    attempts: Option<Arc<dyn SendAttempts>>,
 }
 
 impl Outbox {
@@ -169,6 +193,16 @@ impl Outbox {
             smtp,
             attachment_limit: compose::DEFAULT_MAX_ATTACHMENT_BYTES,
             smtp_saves_sent: Vec::new(),
+            attempts: None,
+        }
+    }
+
+    /// The same outbox recording sends with an idempotency key in `attempts`, so that a
+    /// retry after an uncertain outcome is answered instead of sent again.
+    pub fn with_send_attempts(self, attempts: Arc<dyn SendAttempts>) -> Self {
+        Outbox {
+            attempts: Some(attempts),
+            ..self
         }
     }
 
@@ -198,13 +232,42 @@ impl Outbox {
     }
 
     /// Sends a new message. With `idempotency_key`, a message already sent with the same
-    /// key (found in Sent by its derived Message-ID) is reported and not sent again.
+    /// key (found in Sent by its derived Message-ID, or recorded as sent) is reported and
+    /// not sent again, and one whose earlier attempt may have gone is refused
+    /// ([`SendError::EarlierAttemptUncertain`]).
     pub async fn send(
         &self,
         account: &MailAccount,
         outgoing: &Outgoing,
         idempotency_key: Option<&str>,
     ) -> Result<SendReport, SendError> {
+        let keyed = idempotency_key.map(|key| Keyed { key, resend: false });
+        self.send_keyed(account, outgoing, keyed).await
+    }
+
+    /// Sends the message of `idempotency_key` although an earlier attempt with that key may
+    /// have gone (the caller looked and found it did not arrive). One already in Sent, or
+    /// recorded as accepted, is still not sent again.
+    pub async fn resend_uncertain(
+        &self,
+        account: &MailAccount,
+        outgoing: &Outgoing,
+        idempotency_key: &str,
+    ) -> Result<SendReport, SendError> {
+        let keyed = Keyed {
+            key: idempotency_key,
+            resend: true,
+        };
+        self.send_keyed(account, outgoing, Some(keyed)).await
+    }
+
+    async fn send_keyed(
+        &self,
+        account: &MailAccount,
+        outgoing: &Outgoing,
+        keyed: Option<Keyed<'_>>,
+    ) -> Result<SendReport, SendError> {
+        let idempotency_key = keyed.map(|k| k.key);
         outgoing
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
@@ -216,9 +279,8 @@ impl Outbox {
             None => new_message_id(&account.email),
         };
         let mut session = self.session(account).await?;
-        let check_first = idempotency_key.is_some();
         let result = self
-            .send_in(&mut session, account, outgoing, &message_id, check_first)
+            .send_in(&mut session, account, outgoing, &message_id, keyed)
             .await;
         session.logout().await;
         result.map_err(|e| e.with_idempotency_key(idempotency_key))
@@ -296,31 +358,32 @@ impl Outbox {
             .map_err(SendError::NotSent)
     }
 
-    /// The send itself, on an open session: the idempotency check, SMTP, the Sent copy.
+    /// The send itself, on an open session: the idempotency checks, SMTP, the Sent copy.
     async fn send_in(
         &self,
         session: &mut ImapSession,
         account: &MailAccount,
         outgoing: &Outgoing,
         message_id: &str,
-        check_first: bool,
+        keyed: Option<Keyed<'_>>,
     ) -> Result<SendReport, SendError> {
         let accepted_recipients = outgoing.recipient_addresses();
-        if check_first
-            && let Some(earlier) = find_in_sent(session, message_id)
+        if let Some(keyed) = keyed {
+            if let Some(earlier) = find_in_sent(session, message_id)
                 .await
                 .map_err(SendError::NotSent)?
-        {
-            return Ok(SendReport {
-                message_id: message_id.to_owned(),
-                accepted_recipients,
-                already_sent: true,
-                saved_to: Some(earlier),
-                copy_error: None,
-                sent_copy_note: None,
-            });
+            {
+                return Ok(already_sent(message_id, accepted_recipients, Some(earlier)));
+            }
+            if let Some(EarlierAttempt::Sent) = self.begin_attempt(message_id, keyed).await? {
+                return Ok(already_sent(message_id, accepted_recipients, None));
+            }
         }
-        let bytes = self.deliver(account, outgoing, message_id).await?;
+        let delivered = self.deliver(account, outgoing, message_id).await;
+        if keyed.is_some() {
+            self.settle_attempt(message_id, &delivered).await;
+        }
+        let bytes = delivered?;
         if self.smtp_files_sent(account) {
             return Ok(filed_by_smtp(session, message_id, accepted_recipients).await);
         }
@@ -339,6 +402,46 @@ impl Outbox {
             copy_error,
             sent_copy_note: None,
         })
+    }
+
+    /// Records the send of `message_id` as begun; what an earlier attempt came to when one
+    /// was recorded and may not be repeated ([`EarlierAttempt::Sent`]). An earlier attempt
+    /// of unknown outcome refuses the send unless the caller asked to resend.
+    async fn begin_attempt(
+        &self,
+        message_id: &str,
+        keyed: Keyed<'_>,
+    ) -> Result<Option<EarlierAttempt>, SendError> {
+        let Some(attempts) = &self.attempts else {
+            return Ok(None);
+        };
+        let earlier = attempts.begin(message_id).await.map_err(attempts_down)?;
+        match earlier {
+            Some(EarlierAttempt::Unsettled) if keyed.resend => {
+                attempts
+                    .begin_again(message_id)
+                    .await
+                    .map_err(attempts_down)?;
+                Ok(None)
+            }
+            Some(EarlierAttempt::Unsettled) => Err(SendError::EarlierAttemptUncertain {
+                message_id: message_id.to_owned(),
+                idempotency_key: keyed.key.to_owned(),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// Records what the SMTP server made of `message_id`; an uncertain outcome stays begun.
+    async fn settle_attempt(&self, message_id: &str, delivered: &Result<Vec<u8>, SendError>) {
+        let Some(attempts) = &self.attempts else {
+            return;
+        };
+        match delivered {
+            Ok(_) => attempts.settle(message_id, Settled::Sent).await,
+            Err(SendError::NotSent(_)) => attempts.settle(message_id, Settled::NotSent).await,
+            Err(_) => {}
+        }
     }
 
     /// Builds the message and hands it to SMTP; returns the exact bytes sent.
@@ -381,7 +484,7 @@ impl Outbox {
             .map_err(SendError::NotSent)?;
         let message_id = new_message_id(&account.email);
         let sent = self
-            .send_in(session, account, &outgoing, &message_id, false)
+            .send_in(session, account, &outgoing, &message_id, None)
             .await?;
         let flagged = add_flag(session, parent, selected.uid_validity, "\\Answered").await;
         Ok(ReplyReport {
@@ -411,7 +514,7 @@ impl Outbox {
             .map_err(SendError::NotSent)?;
         let message_id = new_message_id(&account.email);
         let sent = self
-            .send_in(session, account, &outgoing, &message_id, false)
+            .send_in(session, account, &outgoing, &message_id, None)
             .await?;
         // Mail clients show forwarded messages by this keyword; failing to set it (a server
         // without keywords) does not undo or hide the forward.
@@ -607,6 +710,45 @@ async fn add_flag(
         })
         .await?;
     Ok(())
+}
+
+/// An idempotency key given with a send, and whether the caller asked to resend a message
+/// whose earlier attempt may have gone.
+#[derive(Clone, Copy, Debug)]
+struct Keyed<'a> {
+    key: &'a str,
+    resend: bool,
+}
+
+/// The report of a send not repeated: an earlier call with the same key sent it (its copy
+/// in Sent at `saved_to`, when found there).
+fn already_sent(
+    message_id: &str,
+    accepted_recipients: Vec<String>,
+    saved_to: Option<StoredMessage>,
+) -> SendReport {
+    let sent_copy_note = saved_to.is_none().then(|| {
+        "an earlier call with this idempotency_key sent it; its copy is not in Sent".to_owned()
+    });
+    SendReport {
+        message_id: message_id.to_owned(),
+        accepted_recipients,
+        already_sent: true,
+        saved_to,
+        copy_error: None,
+        sent_copy_note,
+    }
+}
+
+/// The record of sends begun could not be used: nothing is sent (a retry could not be
+/// told from a first attempt).
+fn attempts_down(err: AttemptsUnavailable) -> SendError {
+    tracing::warn!(error = %err, "the record of sends begun is unavailable");
+    SendError::NotSent(MailError::Interrupted(
+        "the record of sends begun (the shared store) is unavailable, so this send with an \
+         idempotency_key could not be told from a retry; try again in a moment"
+            .to_owned(),
+    ))
 }
 
 /// The Sent folder, or an error saying there is none.

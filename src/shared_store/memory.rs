@@ -437,6 +437,30 @@ impl SharedStore for MemoryStore {
         })
     }
 
+    async fn claim_record(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        self.with(|r, now| {
+            let key = keys::record(key);
+            if let Some(held) = r.records.live(&key, now) {
+                return Ok(Some(held.value.clone()));
+            }
+            r.records
+                .insert(key, entry(value.to_string(), now, ttl), now)
+                .map(|()| None)
+        })
+    }
+
+    async fn remove_record(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|r, _| {
+            r.records.map.remove(&keys::record(key));
+        });
+        Ok(())
+    }
+
     async fn family_revoked(&self, family: &str) -> Result<bool, StoreError> {
         Ok(self.with(|r, now| {
             r.families

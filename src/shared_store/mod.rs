@@ -14,11 +14,14 @@
 //! - [`redis`]: the `redis` crate over a reconnecting `ConnectionManager`, keys prefixed.
 //! - [`limiter`]: [`LoginLimiter`], sign-in attempts per client IP and per mail account.
 //! - [`request_limits`]: [`RequestLimiter`], token requests per client IP and per client.
+//! - [`send_attempts`]: [`StoredSendAttempts`], the outbox's record of sends begun with an
+//!   idempotency key (so a retry after an uncertain outcome is not sent twice).
 
 pub mod limiter;
 pub mod memory;
 pub mod redis;
 pub mod request_limits;
+pub mod send_attempts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,7 @@ pub use limiter::{Accounts, Attempt, LimitError, LoginLimiter, LoginLimits, Outc
 pub use memory::{Capacities, MemoryStore};
 pub use redis::RedisStore;
 pub use request_limits::{RequestLimiter, RequestLimits};
+pub use send_attempts::StoredSendAttempts;
 
 /// What [`SharedStore::rotate_refresh`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +163,19 @@ pub trait SharedStore: Send + Sync + 'static {
     /// Puts `value` under `key` for `ttl`, replacing any. A full memory store refuses a new
     /// key ([`StoreError::Full`]) rather than forget a live record.
     async fn put_record(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Puts `value` under `key` for `ttl` only when no live record is there: `None` when
+    /// this call put it, `Some(value)` of the record already there (left unchanged).
+    /// Atomic, so of racing calls exactly one gets `None` (the outbox's sends begun).
+    async fn claim_record(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Removes the record under `key`, if any.
+    async fn remove_record(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// The prefix of every Redis key this server writes.

@@ -295,6 +295,28 @@ impl SharedStore for RedisStore {
         .await
     }
 
+    async fn claim_record(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let key = self.key(keys::record(key));
+        let script = &self.take;
+        self.run(|mut c| async move {
+            let mut call = script.key(key);
+            call.arg(value).arg(millis(ttl));
+            call.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    async fn remove_record(&self, key: &str) -> Result<(), StoreError> {
+        let key = self.key(keys::record(key));
+        self.run(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
+            .await
+    }
+
     async fn family_revoked(&self, family: &str) -> Result<bool, StoreError> {
         let key = self.key(keys::family(family));
         let value: Option<String> = self

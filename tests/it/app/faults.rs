@@ -99,7 +99,9 @@ async fn a_fetch_cut_midway_is_an_error_and_the_next_call_reads_the_message() {
 
 /// An SMTP connection cut in the middle of DATA is reported as "may not have been sent",
 /// naming the idempotency key to retry with (not "nothing was sent", which would be a
-/// guess); the retry with that key then sends the message.
+/// guess). A retry with that key is not sent (it could be a duplicate): it says the
+/// earlier attempt may have gone; with resend_uncertain it sends, once, and a retry after
+/// that is answered as already sent.
 #[tokio::test]
 async fn an_smtp_cut_mid_data_may_not_have_been_sent_and_names_the_key() {
     let stack = stack();
@@ -128,9 +130,82 @@ async fn an_smtp_cut_mid_data_may_not_have_been_sent_and_names_the_key() {
     );
     assert!(!text.contains("nothing was sent"), "{text}");
 
-    let retried = server.call_tool_ok(&token, "send_mail_message", send).await;
-    assert_eq!(retried["already_sent"], false, "{retried}");
+    let refused = server
+        .call_tool(&token, "send_mail_message", send.clone())
+        .await;
+    let text = error_text(&refused);
+    assert!(text.contains("not sent again"), "{text}");
+    assert!(text.contains("resend_uncertain"), "{text}");
+    assert!(text.contains(&key), "{text}");
+
+    let mut resend = send.clone();
+    resend["resend_uncertain"] = json!(true);
+    let resent = server
+        .call_tool_ok(&token, "send_mail_message", resend.clone())
+        .await;
+    assert_eq!(resent["already_sent"], false, "{resent}");
     crate::common::wait_for_messages(&user, "INBOX", 1).await;
+    let again = server
+        .call_tool_ok(&token, "send_mail_message", resend)
+        .await;
+    assert_eq!(again["already_sent"], true, "{again}");
+    let once_more = server.call_tool_ok(&token, "send_mail_message", send).await;
+    assert_eq!(once_more["already_sent"], true, "{once_more}");
+    assert_eq!(
+        crate::common::wait_for_messages(&user, "INBOX", 1)
+            .await
+            .len(),
+        1
+    );
+}
+
+/// The record of a send whose DATA was cut is shared: with two instances on one Redis, the
+/// retry reaching the other instance is not sent either (no duplicate behind a load
+/// balancer), and after a resend there, a retry on the first is answered as sent.
+#[tokio::test]
+async fn a_retry_after_a_cut_send_on_another_instance_is_not_sent_again() {
+    let stack = stack();
+    let proxy = FaultProxy::start(stack.submission_port).await;
+    let redis = stack.own_redis_url();
+    let first = TestServer::start(stack, &["--redis-url", &redis]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second =
+        TestServer::start_another_instance(&first, listener, stack, &["--redis-url", &redis]).await;
+    let user = stack.new_user("cutshared");
+    let token = first.access_token_for(account_via(stack, &user, None, Some(proxy.port)));
+    let send = json!({
+        "to": [user.email],
+        "subject": "Cut in DATA, retried elsewhere",
+        "text_body": "A long body that does not fit before the cut.\n".repeat(6000),
+        "idempotency_key": format!("shared-key-{}", uuid::Uuid::new_v4().simple()),
+    });
+
+    proxy.cut_after(Direction::ToMailServer, 32 * 1024);
+    let cut = first
+        .call_tool(&token, "send_mail_message", send.clone())
+        .await;
+    assert!(error_text(&cut).contains("may not have been sent"));
+
+    let elsewhere = second
+        .call_tool(&token, "send_mail_message", send.clone())
+        .await;
+    let text = error_text(&elsewhere);
+    assert!(text.contains("not sent again"), "{text}");
+
+    let mut resend = send.clone();
+    resend["resend_uncertain"] = json!(true);
+    let resent = second
+        .call_tool_ok(&token, "send_mail_message", resend)
+        .await;
+    assert_eq!(resent["already_sent"], false, "{resent}");
+    let back = first.call_tool_ok(&token, "send_mail_message", send).await;
+    assert_eq!(back["already_sent"], true, "{back}");
+    assert_eq!(
+        crate::common::wait_for_messages(&user, "INBOX", 1)
+            .await
+            .len(),
+        1
+    );
 }
 
 /// An IMAP server that stops answering (every byte held) beyond the time limits gives a

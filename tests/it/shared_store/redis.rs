@@ -231,6 +231,41 @@ async fn records_are_read_back_replaced_and_expire(store: &dyn SharedStore) {
     assert_eq!(store.get_record(&key).await.unwrap(), None);
 }
 
+/// A record is claimed by exactly one of racing calls, the others see its value; a claim
+/// leaves a live record unchanged, and once it is removed (or expired) it can be claimed
+/// again (the outbox's record of sends begun).
+async fn a_record_is_claimed_once_until_removed(store: Arc<dyn SharedStore>) {
+    let key = format!("send:{}", id());
+    let claims = (0..8).map(|n| {
+        let (store, key) = (store.clone(), key.clone());
+        tokio::spawn(async move { store.claim_record(&key, &format!("c{n}"), MINUTE).await })
+    });
+    let winners = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter(|claim| claim.as_ref().unwrap().as_ref().unwrap().is_none())
+        .count();
+    assert_eq!(winners, 1, "exactly one claim wins");
+    let held = store.get_record(&key).await.unwrap().unwrap();
+    assert_eq!(
+        store.claim_record(&key, "late", MINUTE).await.unwrap(),
+        Some(held.clone())
+    );
+    assert_eq!(store.get_record(&key).await.unwrap(), Some(held));
+    store.remove_record(&key).await.unwrap();
+    store.remove_record(&key).await.unwrap();
+    assert_eq!(store.get_record(&key).await.unwrap(), None);
+    assert_eq!(
+        store.claim_record(&key, "again", SHORT).await.unwrap(),
+        None
+    );
+    tokio::time::sleep(SHORT + Duration::from_millis(100)).await;
+    assert_eq!(
+        store.claim_record(&key, "later", SHORT).await.unwrap(),
+        None
+    );
+}
+
 async fn the_login_limiter_blocks_and_says_when_to_retry(store: Arc<dyn SharedStore>) {
     let limits = LoginLimits {
         per_ip: 3,
@@ -323,6 +358,7 @@ async fn suite(store: Arc<dyn SharedStore>) {
     used_ids_and_families_are_forgotten_after_their_ttl(store.as_ref()).await;
     an_unhit_takes_one_back_never_below_zero(store.as_ref()).await;
     records_are_read_back_replaced_and_expire(store.as_ref()).await;
+    a_record_is_claimed_once_until_removed(store.clone()).await;
     the_login_limiter_blocks_and_says_when_to_retry(store).await;
 }
 

@@ -31,9 +31,16 @@ pub struct SendMailParams {
     #[serde(flatten)]
     pub files: AttachedFiles,
     /// Any unique string for this message (e.g. a UUID). Retrying with the same key does
-    /// not send twice: the earlier result is returned with already_sent = true.
+    /// not send twice: the earlier result is returned with already_sent = true, and when
+    /// the earlier attempt's outcome is unknown ("may not have been sent") the retry says
+    /// so instead of sending.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Only after an earlier attempt with this idempotency_key "may not have been sent" and
+    /// you checked it did not arrive (or the user said to): send it anyway. Needs the same
+    /// idempotency_key; a message already in Sent is still not sent again.
+    #[serde(default)]
+    pub resend_uncertain: bool,
 }
 
 /// Arguments of `reply_to_mail_message`.
@@ -118,11 +125,15 @@ pub struct SendDraftParams {
     pub uid_validity: u32,
 }
 
+/// `resend_uncertain` without the key of the attempt it resends.
+const RESEND_NEEDS_KEY: &str = "nothing was sent: resend_uncertain needs the idempotency_key of \
+     the earlier attempt that may not have been sent; pass the same key again";
+
 #[tool_router(router = write_tools, vis = "pub(crate)")]
 impl MailServer {
     #[tool(
         name = "send_mail_message",
-        description = "Send an email from the signed-in account through its SMTP server, then store the exact message in the Sent folder. Text and/or HTML body, To/Cc/Bcc (Bcc recipients are never shown in headers), attachments (25 MB in total by default) given as attachment URLs from get_mail_message/get_mail_attachment, as {folder, uid, part} of a message in the mailbox, or inline base64; no other URL is fetched. Returns the Message-ID, the accepted recipients and where the copy was saved. If copy_error is set the message WAS sent: do not send it again. Pass an idempotency_key to make retries safe.",
+        description = "Send an email from the signed-in account through its SMTP server, then store the exact message in the Sent folder. Text and/or HTML body, To/Cc/Bcc (Bcc recipients are never shown in headers), attachments (25 MB in total by default) given as attachment URLs from get_mail_message/get_mail_attachment, as {folder, uid, part} of a message in the mailbox, or inline base64; no other URL is fetched. Returns the Message-ID, the accepted recipients and where the copy was saved. If copy_error is set the message WAS sent: do not send it again. Pass an idempotency_key to make retries safe: a retry with it is never sent twice, and after a \"may not have been sent\" error it answers instead of sending unless resend_uncertain is true.",
         annotations(
             title = "Send email",
             read_only_hint = false,
@@ -147,17 +158,18 @@ impl MailServer {
             body: params.body,
             attachments: files,
         })?;
-        let report = self
-            .state
-            .outbox
-            .send(
-                caller.account(),
-                &outgoing,
-                params.idempotency_key.as_deref(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Json(report))
+        let outbox = &self.state.outbox;
+        let key = params.idempotency_key.as_deref();
+        let sent = match (params.resend_uncertain, key) {
+            (false, key) => outbox.send(caller.account(), &outgoing, key).await,
+            (true, Some(key)) => {
+                outbox
+                    .resend_uncertain(caller.account(), &outgoing, key)
+                    .await
+            }
+            (true, None) => return Err(RESEND_NEEDS_KEY.to_owned()),
+        };
+        Ok(Json(sent.map_err(|e| e.to_string())?))
     }
 
     #[tool(
