@@ -118,15 +118,12 @@ pub struct LabelsOutcome {
     pub missing: Vec<u32>,
 }
 
-/// Adds the labels `add` and removes the labels `remove` on `uids` of `folder` (Gmail
-/// only); returns the labels each message has afterwards.
-pub async fn change_labels(
+/// The labels to add and to remove as STORE lists, once the server is known to be Gmail's
+/// and at least one label is named: checked before a bulk run searches anything.
+pub async fn checked_label_change(
     session: &mut ImapSession,
-    folder: &str,
-    uids: &[u32],
-    uid_validity: Option<u32>,
     (add, remove): (&[String], &[String]),
-) -> Result<LabelsOutcome, MailError> {
+) -> Result<(Option<String>, Option<String>), MailError> {
     if !is_gmail(session).await? {
         return Err(MailError::InvalidInput(
             "labels are Gmail's, and this server does not offer Gmail's IMAP extension \
@@ -140,6 +137,19 @@ pub async fn change_labels(
             "name at least one label to add or remove".into(),
         ));
     }
+    Ok((add, remove))
+}
+
+/// Adds the labels `add` and removes the labels `remove` on `uids` of `folder` (Gmail
+/// only); returns the labels each message has afterwards.
+pub async fn change_labels(
+    session: &mut ImapSession,
+    folder: &str,
+    uids: &[u32],
+    uid_validity: Option<u32>,
+    (add, remove): (&[String], &[String]),
+) -> Result<LabelsOutcome, MailError> {
+    let (add, remove) = checked_label_change(session, (add, remove)).await?;
     let selected = session.select_checked(folder, uid_validity).await?;
     let set = uid_set(uids);
     // Gmail answers a STORE with each message's labels; removing the label of the open

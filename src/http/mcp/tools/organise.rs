@@ -29,7 +29,7 @@ pub struct Organised<T> {
 }
 
 /// The messages an organising call names: UIDs, or a search and whether it is a dry run.
-enum Named {
+pub(super) enum Named {
     Uids(MessageSelection),
     Search(BulkSelection, bool),
 }
@@ -37,7 +37,7 @@ enum Named {
 impl Named {
     /// Checks that the call names its messages one way: `uid`/`uids`, or `where` (with an
     /// optional `dry_run`, which only goes with `where`).
-    fn parse(
+    pub(super) fn parse(
         folder: &str,
         (uid, uids): (Option<u32>, Option<Vec<u32>>),
         search: Option<SearchCriteria>,
@@ -75,14 +75,14 @@ impl Named {
 }
 
 impl<T> Organised<T> {
-    fn named(outcome: T) -> Self {
+    pub(super) fn named(outcome: T) -> Self {
         Organised {
             named: Some(outcome),
             bulk: None,
         }
     }
 
-    fn bulk(outcome: BulkOutcome) -> Self {
+    pub(super) fn bulk(outcome: BulkOutcome) -> Self {
         Organised {
             named: None,
             bulk: Some(outcome),

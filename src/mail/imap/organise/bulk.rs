@@ -1,5 +1,5 @@
 //! Organising by search instead of UIDs: the messages of a folder that match a
-//! [`SearchProgram`] are moved, deleted or flagged in batches of [`BATCH_SIZE`] UIDs, each
+//! [`SearchProgram`] are moved, deleted, flagged or labelled (Gmail) in batches of [`BATCH_SIZE`] UIDs, each
 //! batch by the same operation (and expunge plan) as a call naming UIDs. A dry run only
 //! counts the matches and shows a sample. Re-running the same search after a partial run
 //! finds only what is left (moved or deleted messages no longer match in the folder), so a
@@ -16,6 +16,7 @@ use super::selection::MessageSelection;
 use super::{delete_messages, move_messages, update_flags};
 use crate::mail::error::MailError;
 use crate::mail::flags::FlagChange;
+use crate::mail::imap::gmail::{change_labels, checked_label_change};
 use crate::mail::imap::mailboxes::resolve_folder;
 use crate::mail::imap::names::to_wire;
 use crate::mail::imap::search::listed_matches;
@@ -65,6 +66,11 @@ pub enum BulkAction<'a> {
         permanent: bool,
     },
     Flags(&'a FlagChange),
+    /// Gmail's labels added and removed ([`change_labels`]).
+    Labels {
+        add: &'a [String],
+        remove: &'a [String],
+    },
 }
 
 /// One matching message as a dry run shows it.
@@ -119,6 +125,10 @@ pub async fn bulk_organise(
             (Some(checked_destination(session, destination).await?), None)
         }
         BulkAction::Archive => archive_folder(session, !dry_run).await?,
+        BulkAction::Labels { add, remove } => {
+            checked_label_change(session, (add, remove)).await?;
+            (None, None)
+        }
         _ => (None, None),
     };
     let (folder, uids) = matches(session, selection, dry_run).await?;
@@ -248,6 +258,21 @@ async fn run_batch(
                 count: count(deleted.deleted.len()),
                 destination: deleted.trash,
                 note: deleted.note,
+            }
+        }
+        (BulkAction::Labels { add, remove }, _) => {
+            let labelled = change_labels(
+                session,
+                &named.folder,
+                &named.uids,
+                named.uid_validity,
+                (add, remove),
+            )
+            .await?;
+            BatchDone {
+                count: count(labelled.messages.len()),
+                destination: None,
+                note: None,
             }
         }
         (BulkAction::Flags(change), _) => {

@@ -275,3 +275,41 @@ async fn labels_are_added_and_removed() {
         .await;
     assert!(error_text(&bad).contains("line breaks"));
 }
+
+/// label_mail_messages by search: a dry run counts the matches (by label) and changes
+/// nothing; the real run labels exactly those, in a batch; on a server without X-GM-EXT-1
+/// the same call is refused before anything is searched.
+#[tokio::test]
+async fn labels_follow_a_search_with_a_dry_run_first() {
+    let (gmail, server, token) = gmail().await;
+    let by_label =
+        json!({"folder": "INBOX", "where": {"label": "Newsletters"}, "add": ["Read later"]});
+    let mut dry = by_label.clone();
+    dry["dry_run"] = json!(true);
+    let counted = server
+        .call_tool_ok(&token, "label_mail_messages", dry)
+        .await;
+    assert_eq!(counted["matched"], 1, "{counted}");
+    assert_eq!(counted["sample"][0]["subject"], "Offsite", "{counted}");
+    assert_eq!(gmail.labels_of(4), ["\\Inbox", "Newsletters"]);
+
+    let labelled = server
+        .call_tool_ok(&token, "label_mail_messages", by_label.clone())
+        .await;
+    assert_eq!(labelled["done"], 1, "{labelled}");
+    assert_eq!(labelled["batches"], 1, "{labelled}");
+    assert_eq!(gmail.labels_of(4), ["\\Inbox", "Newsletters", "Read later"]);
+    assert_eq!(gmail.labels_of(3), ["\\Inbox", "\\Important", "Work"]);
+
+    let stack = stack();
+    let dovecot = TestServer::start(stack, &[]).await;
+    let user = stack.new_user("labelswhere");
+    let refused = dovecot
+        .call_tool(
+            &dovecot.access_token_for(stack.mail_account(&user)),
+            "label_mail_messages",
+            by_label,
+        )
+        .await;
+    assert!(error_text(&refused).contains("X-GM-EXT-1"), "{refused}");
+}
