@@ -197,6 +197,11 @@ pub struct ServerArgs {
     #[arg(long, env = "LOGIN_CHECK_MAX", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub login_check_max: u64,
 
+    /// IMAP logins (TCP, TLS, greeting, LOGIN) in progress at once over all accounts;
+    /// more wait up to MAIL_CONNECT_TIMEOUT.
+    #[arg(long, env = "IMAP_MAX_CONNECTING", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub imap_max_connecting: u64,
+
     /// SMTP connects (TCP, TLS, greeting, AUTH) in progress at once over all accounts;
     /// more wait up to MAIL_CONNECT_TIMEOUT.
     #[arg(long, env = "SMTP_MAX_CONNECTING", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -379,6 +384,8 @@ pub struct Config {
     pub mail_pool: PoolSettings,
     /// LOGIN_CHECK_MAX: login checks at once over all accounts.
     pub login_check_max: usize,
+    /// IMAP_MAX_CONNECTING: IMAP logins in progress at once.
+    pub imap_max_connecting: usize,
     /// SMTP_MAX_CONNECTING: SMTP connects in progress at once.
     pub smtp_max_connecting: usize,
     /// METRICS_TOKEN: the bearer `/metrics` requires; `None` turns `/metrics` off.
@@ -438,6 +445,7 @@ impl Config {
                 in_flight_per_ip: args.login_max_in_flight_per_ip as usize,
             },
             login_check_max: args.login_check_max as usize,
+            imap_max_connecting: args.imap_max_connecting as usize,
             smtp_max_connecting: args.smtp_max_connecting as usize,
             metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
             shutdown_grace: args.shutdown_grace,
@@ -905,6 +913,7 @@ mod tests {
         assert_eq!(config.login_limits.in_flight_per_ip, 4);
         assert_eq!(config.login_check_max, 32);
         assert_eq!(config.smtp_max_connecting, 100);
+        assert_eq!(config.imap_max_connecting, 32);
         assert_eq!(config.redis_url, None);
         let wrapper = Wrapper::try_parse_from(["mail_mcp", "--login-failure-window", "0s"]);
         assert!(wrapper.is_err());

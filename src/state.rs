@@ -104,7 +104,8 @@ impl AppState {
         .await
         .map_err(StartError::SharedStore)?;
         let attachments = open_attachment_store(&config, shutdown).await?;
-        let imap = Imap::with_pool(settings.clone(), config.mail_pool);
+        let imap = Imap::with_pool(settings.clone(), config.mail_pool)
+            .with_max_connecting(config.imap_max_connecting);
         let smtp = Smtp::with_pool(settings, config.mail_pool)
             .with_max_connecting(config.smtp_max_connecting);
         let mail_files = MailFiles::new(

@@ -1,7 +1,10 @@
 //! IMAP access. [`Imap`] is the one place that hands out logged-in sessions
 //! ([`ImapSession`]); every other IMAP operation takes a session from it. Sessions are
 //! reused: `Imap::session` takes a warm one from the [`pool`] (checked with NOOP) or logs
-//! in, and `ImapSession::logout` gives it back; callers never see the difference.
+//! in, and `ImapSession::logout` gives it back; callers never see the difference. New
+//! logins (TCP, TLS, greeting, LOGIN) in progress at once are capped over all accounts
+//! ([`Imap::with_max_connecting`]), so a burst of cold calls queues briefly instead of
+//! starting hundreds of TLS handshakes together and timing every one of them out.
 
 pub mod append;
 pub mod attachment_text;
@@ -27,9 +30,11 @@ pub mod thread;
 pub mod thread_bodies;
 pub mod uidset;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 pub use append::{StoredMessage, append_message, find_by_message_id};
@@ -71,7 +76,12 @@ use pool::{CallSlot, Pool};
 pub struct Imap {
     settings: MailSettings,
     pool: Pool,
+    /// Permits for logins in progress (IMAP_MAX_CONNECTING), shared by every account.
+    connecting: Arc<Semaphore>,
 }
+
+/// IMAP logins in progress at once unless [`Imap::with_max_connecting`] says otherwise.
+pub const DEFAULT_MAX_CONNECTING: usize = 32;
 
 impl Imap {
     /// IMAP with the default pool bounds ([`PoolSettings::default`]).
@@ -84,7 +94,15 @@ impl Imap {
         Imap {
             settings,
             pool: Pool::new(pool),
+            connecting: Arc::new(Semaphore::new(DEFAULT_MAX_CONNECTING)),
         }
+    }
+
+    /// The same IMAP allowing at most `max` logins in progress at once; more wait (up to
+    /// the connect time limit) for one to finish.
+    pub fn with_max_connecting(mut self, max: usize) -> Self {
+        self.connecting = Arc::new(Semaphore::new(max.max(1)));
+        self
     }
 
     pub fn settings(&self) -> &MailSettings {
@@ -148,7 +166,10 @@ impl Imap {
             .connection_permit(self.settings.connect_timeout, &server)
             .await?;
         let span = tracing::debug_span!("imap_login", %server, security = %login.endpoint.security);
-        match connect::open(&self.settings, login).instrument(span).await {
+        let connecting = self.connecting_permit(&server).await?;
+        let opened = connect::open(&self.settings, login).instrument(span).await;
+        drop(connecting);
+        match opened {
             Ok(logged_in) => Ok(ImapSession::new(
                 logged_in,
                 server,
@@ -162,6 +183,25 @@ impl Imap {
                 }
                 Err(err)
             }
+        }
+    }
+
+    /// A permit to start a login, waited for up to the connect time limit.
+    async fn connecting_permit(
+        &self,
+        server: &str,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, MailError> {
+        let wait = self.settings.connect_timeout;
+        match tokio::time::timeout(wait, self.connecting.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(MailError::Protocol("the server is shutting down".into())),
+            Err(_) => Err(MailError::timeout(
+                crate::mail::error::Protocol::Imap,
+                server,
+                wait,
+                "waiting for a free connection (this server's limit of IMAP logins at once \
+                 is reached)",
+            )),
         }
     }
 
