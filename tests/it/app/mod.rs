@@ -4,4 +4,5 @@
 
 mod faults;
 mod faults_more;
+mod scale_out;
 mod shutdown;
