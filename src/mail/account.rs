@@ -223,6 +223,52 @@ impl MailAccount {
 mod tests {
     use super::*;
 
+    fn account_json() -> serde_json::Value {
+        let login = serde_json::json!({"host": "h", "port": 993, "security": "tls", "username": "u", "password": "p"});
+        serde_json::json!({"email": "ada@example.test", "imap": login, "smtp": login})
+    }
+
+    /// A token sealed before identities existed still opens (no identities), and an
+    /// account without identities serialises exactly as before.
+    #[test]
+    fn an_account_without_identities_reads_and_writes_as_before() {
+        let account: MailAccount = serde_json::from_value(account_json()).unwrap();
+        assert!(account.identities.is_empty());
+        assert!(
+            serde_json::to_value(&account)
+                .unwrap()
+                .get("identities")
+                .is_none()
+        );
+    }
+
+    /// `from` may be the main address or a confirmed identity (any case); anything else
+    /// is refused naming every allowed address.
+    #[test]
+    fn sending_as_allows_only_confirmed_addresses() {
+        let mut account: MailAccount = serde_json::from_value(account_json()).unwrap();
+        account.identities =
+            parse_identities("Ada Work <ada.work@example.test>", &account.email).unwrap();
+        let alias = account.sending_as(Some("ADA.WORK@example.test")).unwrap();
+        assert_eq!(
+            (alias.email.as_str(), alias.display_name.as_deref()),
+            ("ada.work@example.test", Some("Ada Work"))
+        );
+        assert_eq!(
+            account
+                .sending_as(Some("Me <ada@example.test>"))
+                .unwrap()
+                .email,
+            "ada@example.test"
+        );
+        let refused = account.sending_as(Some("boss@example.test")).unwrap_err();
+        assert!(
+            refused.contains("nothing was sent")
+                && refused.contains("ada@example.test, ada.work@example.test"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn also_send_as_is_read_deduplicated_and_bounded() {
         let found = parse_identities(
