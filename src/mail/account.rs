@@ -143,6 +143,10 @@ pub struct Identity {
 /// At most this many "Also send as" addresses are kept (they ride in every token).
 pub const MAX_IDENTITIES: usize = 10;
 
+/// The longest "Also send as" entry, name included, so that tokens stay well under their
+/// size limit with [`MAX_IDENTITIES`] of them.
+pub const MAX_IDENTITY_LEN: usize = 320;
+
 /// Reads an "Also send as" value: addresses separated by commas or new lines, each
 /// `Name <addr>` or `addr`. Duplicates and the main address are dropped; at most
 /// [`MAX_IDENTITIES`]. The error names the entry that is not an address.
