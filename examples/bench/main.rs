@@ -230,6 +230,7 @@ mail_max_userip_connections = 100\nservice anvil {\n  client_limit = 8000\n}\n";
         MailAccount {
             email: user.0.clone(),
             display_name: None,
+            identities: Vec::new(),
             imap: login(self.imaps_port, Security::Tls),
             smtp: login(self.submission_port, Security::Starttls),
         }
@@ -623,6 +624,7 @@ async fn tools_list_only(s: &Settings) {
             let account = MailAccount {
                 email: user.0.clone(),
                 display_name: None,
+                identities: Vec::new(),
                 imap: ServerLogin {
                     endpoint: Endpoint::new("127.0.0.1", 993, Security::Tls),
                     username: user.0,

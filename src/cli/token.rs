@@ -263,6 +263,7 @@ fn account(
     Ok(MailAccount {
         email,
         display_name: non_empty(args.name.as_deref()).map(str::to_string),
+        identities: Vec::new(),
         imap: ServerLogin {
             endpoint: endpoints.imap,
             username,
@@ -435,6 +436,7 @@ mod tests {
         let account = MailAccount {
             email: "a@example.com".into(),
             display_name: None,
+            identities: Vec::new(),
             imap: login("imap.example.com", 993),
             smtp: login("smtp.example.com", 587),
         };

@@ -30,6 +30,8 @@ pub struct LoginValues {
     pub email: String,
     pub username: String,
     pub smtp_username: String,
+    /// The "Also send as" addresses as typed.
+    pub also_send_as: String,
     pub same_smtp: bool,
     /// What the connection may do with mail that leaves or cannot be undone.
     pub policy: SendPolicy,

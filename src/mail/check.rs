@@ -96,6 +96,7 @@ mod tests {
         let account = MailAccount {
             email: "u@example.com".into(),
             display_name: None,
+            identities: Vec::new(),
             imap: login.clone(),
             smtp: login,
         };
@@ -117,6 +118,7 @@ mod tests {
         let account = MailAccount {
             email: "u@example.com".into(),
             display_name: None,
+            identities: Vec::new(),
             imap: login.clone(),
             smtp: login,
         };

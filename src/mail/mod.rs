@@ -36,7 +36,7 @@ pub mod smtp;
 pub mod timings;
 pub mod tls;
 
-pub use account::{Endpoint, MailAccount, Security, ServerLogin};
+pub use account::{Endpoint, Identity, MailAccount, Security, ServerLogin, parse_identities};
 pub use check::{BudgetSpent, LoginBudget, LoginCheck, verify_login};
 pub use error::{MailError, Protocol};
 pub use imap::{Imap, ImapSession, MailboxInfo, SelectedFolder, SpecialUse, StoredMessage};

@@ -274,9 +274,9 @@ impl Outbox {
         let message_id = match idempotency_key {
             Some(key) => {
                 check_idempotency_key(key).map_err(SendError::NotSent)?;
-                idempotent_message_id(key, &account.email)
+                idempotent_message_id(key, sending_address(account, outgoing))
             }
-            None => new_message_id(&account.email),
+            None => new_message_id(sending_address(account, outgoing)),
         };
         let mut session = self.session(account).await?;
         let result = self
@@ -339,7 +339,7 @@ impl Outbox {
         reply_to: Option<&MessageRef>,
     ) -> Result<StoredMessage, MailError> {
         draft.check_savable(self.attachment_limit)?;
-        let message_id = new_message_id(&account.email);
+        let message_id = new_message_id(sending_address(account, &draft));
         let mut session = self.imap.session(&account.imap).await?;
         let result = save_draft_in(&mut session, account, draft, reply_to, &message_id).await;
         session.logout().await;
@@ -451,8 +451,13 @@ impl Outbox {
         outgoing: &Outgoing,
         message_id: &str,
     ) -> Result<Vec<u8>, SendError> {
-        let message = compose::build(&author(account), outgoing, message_id, Purpose::Delivery)
-            .map_err(SendError::NotSent)?;
+        let message = compose::build(
+            &author(account, outgoing),
+            outgoing,
+            message_id,
+            Purpose::Delivery,
+        )
+        .map_err(SendError::NotSent)?;
         let bytes = ending_with_crlf(message.formatted());
         self.smtp
             .send(&account.smtp, message.envelope(), &bytes)
@@ -482,7 +487,7 @@ impl Outbox {
         outgoing
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
-        let message_id = new_message_id(&account.email);
+        let message_id = new_message_id(sending_address(account, &outgoing));
         let sent = self
             .send_in(session, account, &outgoing, &message_id, None)
             .await?;
@@ -512,7 +517,7 @@ impl Outbox {
         outgoing
             .check_sendable(self.attachment_limit)
             .map_err(SendError::NotSent)?;
-        let message_id = new_message_id(&account.email);
+        let message_id = new_message_id(sending_address(account, &outgoing));
         let sent = self
             .send_in(session, account, &outgoing, &message_id, None)
             .await?;
@@ -576,7 +581,12 @@ fn reply_message(
     text: ReplyText,
     attachments: Vec<Attachment>,
 ) -> Result<Outgoing, MailError> {
-    let mut outgoing = compose::reply_to(original, &account.email, reply_all, text)?;
+    let mut text = text;
+    if text.from.is_none() {
+        text.from =
+            compose::reply::addressed_identity(original, &identity_authors(account)).cloned();
+    }
+    let mut outgoing = compose::reply_to(original, &account.sending_addresses(), reply_all, text)?;
     outgoing.attachments = attachments;
     Ok(outgoing)
 }
@@ -590,6 +600,7 @@ fn forward_message(
 ) -> Outgoing {
     let mut outgoing = compose::forward(original, note, include_attachments);
     (outgoing.to, outgoing.cc, outgoing.bcc) = (recipients.to, recipients.cc, recipients.bcc);
+    outgoing.sender = recipients.from;
     outgoing
 }
 
@@ -599,6 +610,8 @@ pub struct Recipients {
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
     pub bcc: Vec<Mailbox>,
+    /// The identity the forward is sent from; `None`: the account's main address.
+    pub from: Option<Author>,
 }
 
 async fn save_draft_in(
@@ -611,7 +624,7 @@ async fn save_draft_in(
     let draft = match reply_to {
         Some(parent) => {
             let (_, original) = load_original(session, parent).await?;
-            compose::reply::draft_reply(&original, &account.email, draft)
+            compose::reply::draft_reply(&original, &account.sending_addresses(), draft)
         }
         None => draft,
     };
@@ -627,7 +640,7 @@ async fn store_draft(
     message_id: &str,
 ) -> Result<StoredMessage, MailError> {
     let (drafts, created) = ensure_special_use(session, SpecialUse::Drafts).await?;
-    let message = compose::build(&author(account), draft, message_id, Purpose::Draft)?;
+    let message = compose::build(&author(account, draft), draft, message_id, Purpose::Draft)?;
     let bytes = ending_with_crlf(message.formatted());
     let stored =
         append_message(session, &drafts, &["\\Draft", "\\Seen"], &bytes, message_id).await?;
@@ -829,11 +842,39 @@ fn check_idempotency_key(key: &str) -> Result<(), MailError> {
     Ok(())
 }
 
-fn author(account: &MailAccount) -> Author {
+/// Who `outgoing` is from: its chosen identity, else the account's main address.
+fn author(account: &MailAccount, outgoing: &Outgoing) -> Author {
+    outgoing
+        .sender
+        .clone()
+        .unwrap_or_else(|| main_author(account))
+}
+
+fn main_author(account: &MailAccount) -> Author {
     Author {
         email: account.email.clone(),
         display_name: account.display_name.clone(),
     }
+}
+
+/// The address `outgoing` is sent from (Message-IDs live in its domain).
+fn sending_address<'a>(account: &'a MailAccount, outgoing: &'a Outgoing) -> &'a str {
+    outgoing
+        .sender
+        .as_ref()
+        .map_or(account.email.as_str(), |a| a.email.as_str())
+}
+
+/// The account's identities as authors (a display name falls back to the account's).
+fn identity_authors(account: &MailAccount) -> Vec<Author> {
+    account
+        .identities
+        .iter()
+        .map(|i| Author {
+            email: i.email.clone(),
+            display_name: i.display_name.clone().or(account.display_name.clone()),
+        })
+        .collect()
 }
 
 /// The message bytes ending with CRLF, as recipients will store them.
@@ -887,6 +928,7 @@ mod tests {
         let account = MailAccount {
             email: "a@example.com".into(),
             display_name: None,
+            identities: Vec::new(),
             imap: login.clone(),
             smtp: login,
         };

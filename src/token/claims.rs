@@ -255,6 +255,7 @@ pub(crate) mod fixtures {
         MailAccount {
             email: "alice@example.org".into(),
             display_name: Some("Alice Example".into()),
+            identities: Vec::new(),
             imap: login("imap.example.org", 993),
             smtp: login("smtp.example.org", 465),
         }

@@ -211,6 +211,7 @@ impl GmailImap {
         MailAccount {
             email: "someone@gmail.test".into(),
             display_name: None,
+            identities: Vec::new(),
             imap: login(self.port),
             smtp: login(1),
         }

@@ -142,6 +142,7 @@ impl HostileImap {
         MailAccount {
             email: "victim@example.test".into(),
             display_name: None,
+            identities: Vec::new(),
             imap: login(self.port),
             smtp: login(1),
         }

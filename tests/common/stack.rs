@@ -241,6 +241,7 @@ impl Stack {
         MailAccount {
             email: user.email.clone(),
             display_name: None,
+            identities: Vec::new(),
             imap: login(self.imaps_port, Security::Tls),
             smtp: login(self.submission_port, Security::Starttls),
         }

@@ -129,6 +129,7 @@ impl MailServer {
             subject: params.subject,
             body: params.body,
             attachments: files,
+            sender: params.sending_as.sender(caller.account())?,
         })?;
         self.state
             .outbox
@@ -151,6 +152,7 @@ impl MailServer {
         let text = ReplyText {
             text_body: params.text_body,
             html_body: params.html_body,
+            from: params.sending_as.sender(caller.account())?,
         };
         let files = self
             .attachments_to_send(caller, params.files.attachments)
@@ -173,6 +175,7 @@ impl MailServer {
             to: addresses("to", &params.to)?,
             cc: addresses("cc", &params.copies.cc)?,
             bcc: addresses("bcc", &params.copies.bcc)?,
+            from: params.sending_as.sender(caller.account())?,
         };
         self.state
             .outbox

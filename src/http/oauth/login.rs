@@ -45,6 +45,9 @@ pub struct LoginForm {
     pub username: String,
     #[serde(default)]
     pub password: String,
+    /// "Also send as": other addresses of this mailbox, comma or newline separated.
+    #[serde(default)]
+    pub also_send_as: String,
     #[serde(default)]
     pub same_smtp: Option<String>,
     #[serde(default)]
@@ -77,6 +80,7 @@ impl LoginForm {
             email: self.email.clone(),
             username: self.username.clone(),
             smtp_username: self.smtp_username.clone(),
+            also_send_as: self.also_send_as.clone(),
             same_smtp: self.same_smtp.is_some(),
             policy: self.policy(),
             provider: self.provider.clone(),
@@ -322,9 +326,12 @@ fn account_from_form(form: &LoginForm, mail: &MailEndpoints) -> Result<MailAccou
             form.smtp_password.clone(),
         )
     };
+    let identities = crate::mail::parse_identities(&form.also_send_as, &email)
+        .map_err(|e| format!("Also send as: {e}"))?;
     let name = form.name.trim();
     Ok(MailAccount {
         display_name: (!name.is_empty()).then(|| name.to_string()),
+        identities,
         imap: ServerLogin {
             endpoint: mail.imap.clone(),
             username,

@@ -339,6 +339,7 @@ pub(crate) fn account_for(provider: &Provider, address: &str, access_token: &str
     MailAccount {
         email: address.to_string(),
         display_name: None,
+        identities: Vec::new(),
         imap: login(endpoints.imap),
         smtp: login(endpoints.smtp),
     }

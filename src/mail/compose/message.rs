@@ -28,6 +28,9 @@ pub struct Outgoing {
     pub in_reply_to: Option<String>,
     /// `<id>`s of the thread, oldest first.
     pub references: Vec<String>,
+    /// Who the message is from when not the account's main address: one of its confirmed
+    /// identities (the caller's `from`, or the one a reply's original was addressed to).
+    pub sender: Option<Author>,
 }
 
 impl Outgoing {
@@ -60,8 +63,8 @@ impl Outgoing {
     }
 }
 
-/// Who the message is from: the account.
-#[derive(Clone, Debug)]
+/// Who the message is from: the account, or one of its identities.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Author {
     pub email: String,
     pub display_name: Option<String>,

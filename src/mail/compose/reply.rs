@@ -5,7 +5,7 @@
 use lettre::message::Mailbox;
 
 use super::address::contains_address;
-use super::message::Outgoing;
+use super::message::{Author, Outgoing};
 use super::original::Original;
 use crate::mail::error::MailError;
 
@@ -14,17 +14,34 @@ use crate::mail::error::MailError;
 pub struct ReplyText {
     pub text_body: Option<String>,
     pub html_body: Option<String>,
+    /// The identity the reply is sent from, when the caller chose one; `None`: the one the
+    /// original was addressed to (see [`addressed_identity`]), else the main address.
+    pub from: Option<Author>,
 }
 
-/// A reply to `original` from `own_address`: to its Reply-To (else From), with
+/// The first of `identities` (addresses, compared case-insensitively) that `original`
+/// was addressed to in To or Cc.
+pub fn addressed_identity<'a>(original: &Original, identities: &'a [Author]) -> Option<&'a Author> {
+    let addressed: Vec<String> = original
+        .to
+        .iter()
+        .chain(&original.cc)
+        .map(|m| m.email.to_string())
+        .collect();
+    identities
+        .iter()
+        .find(|i| addressed.iter().any(|a| a.eq_ignore_ascii_case(&i.email)))
+}
+
+/// A reply to `original` from `own`: to its Reply-To (else From), with
 /// `reply_all` also to its To and Cc except the account itself; threaded and quoted.
 pub fn reply_to(
     original: &Original,
-    own_address: &str,
+    own: &[String],
     reply_all: bool,
     text: ReplyText,
 ) -> Result<Outgoing, MailError> {
-    let (to, cc) = reply_recipients(original, own_address, reply_all);
+    let (to, cc) = reply_recipients(original, own, reply_all);
     if to.is_empty() {
         return Err(MailError::InvalidInput(
             "the message has no From or Reply-To address to reply to; use send_mail_message \
@@ -32,6 +49,7 @@ pub fn reply_to(
                 .into(),
         ));
     }
+    let sender = text.from.clone();
     let (text_body, html_body) = quoted_bodies(original, text);
     Ok(Outgoing {
         to,
@@ -41,18 +59,20 @@ pub fn reply_to(
         html_body,
         in_reply_to: original.message_id.as_ref().map(|id| format!("<{id}>")),
         references: references_after(original),
+        sender,
         ..Outgoing::default()
     })
 }
 
 /// A draft that answers `original`: threaded and quoted like a reply. The draft's own
 /// recipients and subject are kept; where it has none, the reply's fill in.
-pub fn draft_reply(original: &Original, own_address: &str, draft: Outgoing) -> Outgoing {
+pub fn draft_reply(original: &Original, own: &[String], draft: Outgoing) -> Outgoing {
     let no_recipients = draft.to.is_empty() && draft.cc.is_empty() && draft.bcc.is_empty();
-    let (reply_to, _) = reply_recipients(original, own_address, false);
+    let (reply_to, _) = reply_recipients(original, own, false);
     let text = ReplyText {
         text_body: draft.text_body,
         html_body: draft.html_body,
+        from: None,
     };
     let (text_body, html_body) = quoted_bodies(original, text);
     Outgoing {
@@ -68,6 +88,7 @@ pub fn draft_reply(original: &Original, own_address: &str, draft: Outgoing) -> O
         attachments: draft.attachments,
         in_reply_to: original.message_id.as_ref().map(|id| format!("<{id}>")),
         references: references_after(original),
+        sender: draft.sender,
     }
 }
 
@@ -118,7 +139,7 @@ pub fn forward(original: &Original, note: Option<&str>, include_attachments: boo
 /// `reply_all` adds To and Cc, without the account and without duplicates.
 pub fn reply_recipients(
     original: &Original,
-    own_address: &str,
+    own: &[String],
     reply_all: bool,
 ) -> (Vec<Mailbox>, Vec<Mailbox>) {
     let mut primary = if original.reply_to.is_empty() {
@@ -126,12 +147,12 @@ pub fn reply_recipients(
     } else {
         original.reply_to.clone()
     };
-    let own_message = !primary.is_empty() && primary.iter().all(|m| is_own(m, own_address));
+    let own_message = !primary.is_empty() && primary.iter().all(|m| is_own(m, own));
     if own_message {
         primary = original.to.clone();
     }
     let mut to = Vec::new();
-    push_new(&mut to, &primary, own_address, &[]);
+    push_new(&mut to, &primary, own, &[]);
     let mut cc = Vec::new();
     if reply_all {
         let others: Vec<Mailbox> = if own_message {
@@ -139,13 +160,13 @@ pub fn reply_recipients(
         } else {
             original.to.iter().chain(&original.cc).cloned().collect()
         };
-        push_new(&mut cc, &others, own_address, &to);
+        push_new(&mut cc, &others, own, &to);
     }
     (to, cc)
 }
 
 /// Appends the mailboxes of `from` not yet in `into` or `also_taken`, skipping the account.
-fn push_new(into: &mut Vec<Mailbox>, from: &[Mailbox], own: &str, also_taken: &[Mailbox]) {
+fn push_new(into: &mut Vec<Mailbox>, from: &[Mailbox], own: &[String], also_taken: &[Mailbox]) {
     for mailbox in from {
         let address = mailbox.email.to_string();
         let taken = contains_address(into, &address) || contains_address(also_taken, &address);
@@ -155,8 +176,9 @@ fn push_new(into: &mut Vec<Mailbox>, from: &[Mailbox], own: &str, also_taken: &[
     }
 }
 
-fn is_own(mailbox: &Mailbox, own_address: &str) -> bool {
-    mailbox.email.to_string().eq_ignore_ascii_case(own_address)
+fn is_own(mailbox: &Mailbox, own: &[String]) -> bool {
+    let address = mailbox.email.to_string();
+    own.iter().any(|o| address.eq_ignore_ascii_case(o))
 }
 
 /// References of a reply or forward: the original's References, then its Message-ID.
@@ -404,7 +426,7 @@ mod tests {
             ),
         ];
         for (original, all, want_to, want_cc) in cases {
-            let (to, cc) = reply_recipients(&original, "alice@example.com", all);
+            let (to, cc) = reply_recipients(&original, &["alice@example.com".to_string()], all);
             assert_eq!(addresses(&to), want_to, "reply_all={all}");
             assert_eq!(addresses(&cc), want_cc, "reply_all={all}");
         }
@@ -415,10 +437,11 @@ mod tests {
         let text = ReplyText {
             text_body: Some("Sounds good.".into()),
             html_body: Some("<html><body><p>Sounds <b>good</b>.</p></body></html>".into()),
+            from: None,
         };
         let mut original = parent();
         original.text = "Use <script> & \"quotes\"\r\n\r\n> older\r\n".into();
-        let reply = reply_to(&original, "alice@example.com", false, text).unwrap();
+        let reply = reply_to(&original, &["alice@example.com".to_string()], false, text).unwrap();
         assert_eq!(reply.subject, "Re: Plans");
         assert_eq!(reply.in_reply_to.as_deref(), Some("<p1@example.com>"));
         assert_eq!(reply.references, ["<r0@example.com>", "<p1@example.com>"]);
@@ -443,7 +466,13 @@ mod tests {
 
     #[test]
     fn a_reply_without_text_still_quotes() {
-        let reply = reply_to(&parent(), "alice@example.com", false, ReplyText::default()).unwrap();
+        let reply = reply_to(
+            &parent(),
+            &["alice@example.com".to_string()],
+            false,
+            ReplyText::default(),
+        )
+        .unwrap();
         assert!(reply.text_body.unwrap().starts_with("On Tue"));
         assert!(reply.html_body.is_none());
     }
@@ -452,13 +481,22 @@ mod tests {
     fn a_parent_without_sender_cannot_be_answered() {
         let mut original = parent();
         original.from.clear();
-        let err = reply_to(&original, "alice@example.com", false, ReplyText::default());
+        let err = reply_to(
+            &original,
+            &["alice@example.com".to_string()],
+            false,
+            ReplyText::default(),
+        );
         assert!(err.unwrap_err().to_string().contains("no From or Reply-To"));
     }
 
     #[test]
     fn a_reply_draft_fills_in_only_what_the_draft_left_empty() {
-        let empty = reply::draft_reply(&parent(), "alice@example.com", Outgoing::default());
+        let empty = reply::draft_reply(
+            &parent(),
+            &["alice@example.com".to_string()],
+            Outgoing::default(),
+        );
         assert_eq!(addresses(&empty.to), ["bob@example.com"]);
         assert_eq!(empty.subject, "Re: Plans");
         assert_eq!(empty.in_reply_to.as_deref(), Some("<p1@example.com>"));
@@ -469,7 +507,7 @@ mod tests {
             text_body: Some("Draft text".into()),
             ..Outgoing::default()
         };
-        let kept = reply::draft_reply(&parent(), "alice@example.com", own);
+        let kept = reply::draft_reply(&parent(), &["alice@example.com".to_string()], own);
         assert!(kept.to.is_empty());
         assert_eq!(addresses(&kept.bcc), ["eve@example.com"]);
         assert_eq!(kept.subject, "My title");

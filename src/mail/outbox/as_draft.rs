@@ -49,9 +49,9 @@ impl Outbox {
         let message_id = match idempotency_key {
             Some(key) => {
                 check_idempotency_key(key)?;
-                idempotent_message_id(key, &account.email)
+                idempotent_message_id(key, super::sending_address(account, outgoing))
             }
-            None => new_message_id(&account.email),
+            None => new_message_id(super::sending_address(account, outgoing)),
         };
         let mut session = self.imap.session(&account.imap).await?;
         let result = async {
@@ -123,7 +123,7 @@ impl Outbox {
         outgoing: &Outgoing,
     ) -> Result<SavedInstead, MailError> {
         outgoing.check_sendable(self.attachment_limit)?;
-        let message_id = new_message_id(&account.email);
+        let message_id = new_message_id(super::sending_address(account, outgoing));
         let stored = store_draft(session, account, outgoing, &message_id).await?;
         Ok(saved(outgoing, message_id, stored, false))
     }

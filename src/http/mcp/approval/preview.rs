@@ -100,7 +100,7 @@ impl Preview {
     /// A message that will leave the mailbox from `account`.
     fn of_message(heading: &str, account: &MailAccount, message: &Outgoing) -> Preview {
         let mut preview = Preview::new(heading, "Send");
-        preview.field("From", from_line(account));
+        preview.field("From", from_line(account, message));
         preview.field("To", mailboxes(&message.to));
         preview.field("Cc", mailboxes(&message.cc));
         preview.field("Bcc", mailboxes(&message.bcc));
@@ -188,6 +188,7 @@ impl MailServer {
             subject: params.subject,
             body: params.body,
             attachments: files,
+            sender: params.sending_as.sender(caller.account())?,
         })?;
         Ok(Preview::of_message(
             "Send this email?",
@@ -212,6 +213,7 @@ impl MailServer {
         let text = ReplyText {
             text_body: params.text_body,
             html_body: params.html_body,
+            from: params.sending_as.sender(caller.account())?,
         };
         let message = self
             .state
@@ -239,6 +241,7 @@ impl MailServer {
             to: addresses("to", &params.to)?,
             cc: addresses("cc", &params.copies.cc)?,
             bcc: addresses("bcc", &params.copies.bcc)?,
+            from: params.sending_as.sender(caller.account())?,
         };
         let message = self
             .state
@@ -473,10 +476,14 @@ fn parse<T: DeserializeOwned>(arguments: &JsonObject) -> Result<T, String> {
         .map_err(|e| format!("failed to deserialize parameters: {e}"))
 }
 
-fn from_line(account: &MailAccount) -> String {
-    match account.display_name.as_deref().filter(|n| !n.is_empty()) {
-        Some(name) => format!("{name} <{}>", account.email),
-        None => account.email.clone(),
+fn from_line(account: &MailAccount, message: &Outgoing) -> String {
+    let (email, name) = match &message.sender {
+        Some(author) => (&author.email, author.display_name.as_deref()),
+        None => (&account.email, account.display_name.as_deref()),
+    };
+    match name.filter(|n| !n.is_empty()) {
+        Some(name) => format!("{name} <{email}>"),
+        None => email.clone(),
     }
 }
 

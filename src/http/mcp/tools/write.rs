@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 pub use super::attachments::AttachmentParam;
 use super::tool_error;
-pub use super::write_fields::{AttachedFiles, CopyRecipients, MessageAt, MessageBody};
+pub use super::write_fields::{AttachedFiles, CopyRecipients, MessageAt, MessageBody, SendingAs};
 use crate::http::mcp::{Caller, MailServer};
 use crate::mail::StoredMessage;
-use crate::mail::compose::{self, AddressList, Attachment, Outgoing, ReplyText};
+use crate::mail::compose::{self, AddressList, Attachment, Author, Outgoing, ReplyText};
 use crate::mail::outbox::{DraftSendReport, MessageRef, Recipients, ReplyReport, SendReport};
 
 /// Arguments of `send_mail_message`.
@@ -30,6 +30,8 @@ pub struct SendMailParams {
     pub body: MessageBody,
     #[serde(flatten)]
     pub files: AttachedFiles,
+    #[serde(flatten)]
+    pub sending_as: SendingAs,
     /// Any unique string for this message (e.g. a UUID). Retrying with the same key does
     /// not send twice: the earlier result is returned with already_sent = true, and when
     /// the earlier attempt's outcome is unknown ("may not have been sent") the retry says
@@ -60,6 +62,8 @@ pub struct ReplyParams {
     pub reply_all: bool,
     #[serde(flatten)]
     pub files: AttachedFiles,
+    #[serde(flatten)]
+    pub sending_as: SendingAs,
 }
 
 /// Arguments of `forward_mail_message`.
@@ -78,6 +82,8 @@ pub struct ForwardParams {
     /// Attach the original's attachments, unchanged (default true).
     #[serde(default = "yes")]
     pub include_attachments: bool,
+    #[serde(flatten)]
+    pub sending_as: SendingAs,
 }
 
 fn yes() -> bool {
@@ -106,6 +112,8 @@ pub struct DraftParams {
     pub body: MessageBody,
     #[serde(flatten)]
     pub files: AttachedFiles,
+    #[serde(flatten)]
+    pub sending_as: SendingAs,
     /// Make the draft a reply to this message: threaded and quoting it; recipients default
     /// to its sender when `to`, `cc` and `bcc` are all empty.
     #[serde(default)]
@@ -157,6 +165,7 @@ impl MailServer {
             subject: params.subject,
             body: params.body,
             attachments: files,
+            sender: params.sending_as.sender(caller.account())?,
         })?;
         let outbox = &self.state.outbox;
         let key = params.idempotency_key.as_deref();
@@ -196,6 +205,7 @@ impl MailServer {
         let text = ReplyText {
             text_body: params.text_body,
             html_body: params.html_body,
+            from: params.sending_as.sender(caller.account())?,
         };
         let files = self
             .attachments_to_send(&caller, params.files.attachments)
@@ -234,6 +244,7 @@ impl MailServer {
             to: addresses("to", &params.to)?,
             cc: addresses("cc", &params.copies.cc)?,
             bcc: addresses("bcc", &params.copies.bcc)?,
+            from: params.sending_as.sender(caller.account())?,
         };
         let report = self
             .state
@@ -276,6 +287,7 @@ impl MailServer {
             subject: params.subject,
             body: params.body,
             attachments: files,
+            sender: params.sending_as.sender(caller.account())?,
         })?;
         let reply_to = params
             .reply_to
@@ -328,6 +340,8 @@ pub(crate) struct Fields<'a> {
     pub subject: String,
     pub body: MessageBody,
     pub attachments: Vec<Attachment>,
+    /// The identity chosen with `from`, if any.
+    pub sender: Option<Author>,
 }
 
 /// Checks the recipients and makes the outgoing message (also for the approval preview).
@@ -340,6 +354,7 @@ pub(crate) fn outgoing(fields: Fields<'_>) -> Result<Outgoing, String> {
         text_body: fields.body.text_body,
         html_body: fields.body.html_body,
         attachments: fields.attachments,
+        sender: fields.sender,
         ..Outgoing::default()
     })
 }

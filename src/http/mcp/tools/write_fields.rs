@@ -7,7 +7,8 @@ use rmcp::schemars;
 use serde::Deserialize;
 
 use super::attachments::AttachmentParam;
-use crate::mail::compose::AddressList;
+use crate::mail::MailAccount;
+use crate::mail::compose::{AddressList, Author};
 use crate::mail::outbox::MessageRef;
 
 /// A message in the mailbox that a reply, a forward or a reply draft is about.
@@ -65,4 +66,30 @@ pub struct AttachedFiles {
     /// mailbox, or inline as {filename, content_type, content_base64}.
     #[serde(default)]
     pub attachments: Vec<AttachmentParam>,
+}
+
+/// The address a message goes out from.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub struct SendingAs {
+    /// Send from this address ("addr@example.com" or "Name <addr@example.com>"): the
+    /// account's own address or one of the addresses confirmed at sign-in under "Also send
+    /// as" (any other is refused and nothing is sent). Default: the account's address; for
+    /// a reply, the address the original was sent to when it is one of those.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+impl SendingAs {
+    /// The author a `from` names, with its confirmed display name; `None` when no `from`
+    /// was given. An address the account may not send from is an error listing the allowed.
+    pub fn sender(&self, account: &MailAccount) -> Result<Option<Author>, String> {
+        let Some(from) = self.from.as_deref().filter(|f| !f.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let chosen = account.sending_as(Some(from))?;
+        Ok(Some(Author {
+            email: chosen.email,
+            display_name: chosen.display_name,
+        }))
+    }
 }

@@ -23,6 +23,7 @@ mod bulk;
 mod changes;
 mod gmail;
 mod hostile;
+mod identities;
 mod imap_servers;
 mod organise;
 mod read;
