@@ -17,22 +17,37 @@ pub struct ReadyDraft {
     pub recipients: Vec<Address>,
     /// The draft's Message-ID with angle brackets.
     pub message_id: String,
+    /// The envelope sender: the draft's From, one of the account's sending addresses (the
+    /// first of them when the draft has no From).
+    pub sender: String,
 }
 
-/// Makes the draft `raw` ready to send from `account_email` at `date` (RFC 5322 text).
-/// Refused when it has no recipient, no Message-ID, or a From other than the account.
-pub fn ready_to_send(raw: &[u8], account_email: &str, date: &str) -> Result<ReadyDraft, MailError> {
+/// Makes the draft `raw` ready to send at `date` (RFC 5322 text) from one of
+/// `sending_addresses` (the account's address first, then its confirmed identities).
+/// Refused when it has no recipient, no Message-ID, or a From other than those.
+pub fn ready_to_send(
+    raw: &[u8],
+    sending_addresses: &[String],
+    date: &str,
+) -> Result<ReadyDraft, MailError> {
     let parsed = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| invalid("the draft could not be read as an email message"))?;
     let from: Vec<String> = addresses(parsed.from());
-    if !from.iter().all(|a| a.eq_ignore_ascii_case(account_email)) {
+    let ours = |a: &String| sending_addresses.iter().any(|s| s.eq_ignore_ascii_case(a));
+    if !from.iter().all(ours) || from.len() > 1 {
         return Err(invalid(&format!(
-            "the draft is from {}, not from this account ({account_email}): only drafts \
-             from the signed-in address can be sent",
-            from.join(", ")
+            "the draft is from {}, not from this account ({}): only drafts from the \
+             signed-in address or an address confirmed at sign-in can be sent",
+            from.join(", "),
+            sending_addresses.join(", ")
         )));
     }
+    let sender = from
+        .first()
+        .or(sending_addresses.first())
+        .cloned()
+        .unwrap_or_default();
     let mut recipients: Vec<Address> = Vec::new();
     for header in [parsed.to(), parsed.cc(), parsed.bcc()] {
         for address in addresses(header) {
@@ -57,6 +72,7 @@ pub fn ready_to_send(raw: &[u8], account_email: &str, date: &str) -> Result<Read
         bytes: without_bcc_dated(raw, date),
         recipients,
         message_id,
+        sender,
     })
 }
 
@@ -117,8 +133,12 @@ mod tests {
 
     #[test]
     fn a_draft_goes_out_without_bcc_and_dated_now() {
-        let ready =
-            ready_to_send(DRAFT, "ann@example.com", "Tue, 3 Mar 2026 09:00:00 +0000").unwrap();
+        let ready = ready_to_send(
+            DRAFT,
+            &["ann@example.com".into()],
+            "Tue, 3 Mar 2026 09:00:00 +0000",
+        )
+        .unwrap();
         let text = String::from_utf8(ready.bytes).unwrap();
         assert_eq!(
             text,
@@ -132,6 +152,7 @@ mod tests {
             ["bob@example.com", "carol@example.com", "dave@example.com"]
         );
         assert_eq!(ready.message_id, "<d1@example.com>");
+        assert_eq!(ready.sender, "ann@example.com");
     }
 
     #[test]
@@ -151,8 +172,19 @@ mod tests {
             ),
         ];
         for (raw, want) in cases {
-            let err = ready_to_send(raw, "ann@example.com", "now").unwrap_err();
+            let err = ready_to_send(raw, &["ann@example.com".into()], "now").unwrap_err();
             assert!(err.to_string().contains(want), "{want}: {err}");
         }
+    }
+
+    /// A draft from one of the account's confirmed identities goes out with that address
+    /// as the envelope sender; one from any other address is refused, naming the allowed.
+    #[test]
+    fn a_draft_from_an_identity_is_sent_from_it() {
+        let ours = ["ada@example.com".to_owned(), "ann@example.com".to_owned()];
+        let ready = ready_to_send(DRAFT, &ours, "now").unwrap();
+        assert_eq!(ready.sender, "ann@example.com");
+        let err = ready_to_send(DRAFT, &ours[..1], "now").unwrap_err();
+        assert!(err.to_string().contains("ada@example.com"), "{err}");
     }
 }

@@ -94,10 +94,10 @@ impl Outbox {
         account: &MailAccount,
         ready: &ReadyDraft,
     ) -> Result<SendReport, SendError> {
-        let from = account.email.parse().map_err(|_| {
+        let from = ready.sender.parse().map_err(|_| {
             SendError::NotSent(MailError::InvalidInput(format!(
-                "the account address {} cannot be used as a sender",
-                account.email
+                "the draft's sender {} cannot be used as a sender",
+                ready.sender
             )))
         })?;
         let envelope = Envelope::new(Some(from), ready.recipients.clone())
@@ -145,10 +145,10 @@ async fn load_draft(
         .select_checked(&draft.folder, draft.uid_validity)
         .await?;
     let raw = session.fetch_raw(&folder, draft.uid).await?;
-    let email = account.email.clone();
+    let addresses = account.sending_addresses();
     let date = chrono::Utc::now().to_rfc2822();
     let ready = run_blocking("reading the draft failed", move || {
-        ready_to_send(&raw, &email, &date)
+        ready_to_send(&raw, &addresses, &date)
     })
     .await??;
     Ok((folder, ready))

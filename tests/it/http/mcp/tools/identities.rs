@@ -163,3 +163,35 @@ async fn a_bad_also_send_as_entry_re_renders_the_form() {
         "the typed value is kept"
     );
 }
+
+/// A draft saved with `from` = a confirmed alias goes out from it with send_draft (From
+/// header and envelope), rather than being refused as someone else's draft.
+#[tokio::test]
+async fn a_draft_saved_as_an_alias_is_sent_as_that_alias() {
+    let stack = stack();
+    let server = TestServer::start(stack, &[]).await;
+    let ada = stack.new_user("adadraft");
+    let bob = stack.new_user("bobdraft");
+    let token = token_with_identities(&server, &ada, ALIAS).await;
+    let saved = server
+        .call_tool_ok(
+            &token,
+            "create_draft_mail_message",
+            json!({"to": bob.email, "subject": "Draft from work", "text_body": "hi", "from": "ada.work@example.test"}),
+        )
+        .await;
+    let sent = server
+        .call_tool_ok(
+            &token,
+            "send_draft",
+            json!({"folder": saved["folder"], "uid": saved["uid"], "uid_validity": saved["uid_validity"]}),
+        )
+        .await;
+    assert!(sent["message_id"].is_string(), "{sent}");
+    let delivered = wait_for_messages(&bob, "INBOX", 1).await;
+    let expected = (
+        Some("Ada Work".to_string()),
+        "ada.work@example.test".to_string(),
+    );
+    assert_eq!(from_of(&delivered[0].raw), expected);
+}
