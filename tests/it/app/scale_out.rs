@@ -256,3 +256,53 @@ async fn login_failures_count_across_instances() {
         .await;
     assert_eq!(response.status(), 429, "B counted A's failures");
 }
+
+/// An attachment uploaded by one instance is the other's too: A uploads it to the shared
+/// S3 bucket, B finds the same object (no second upload) and hands out a URL serving the
+/// same bytes; the link one instance made is accepted by the other as an attachment to send.
+#[tokio::test]
+async fn an_attachment_uploaded_by_one_instance_is_served_by_the_other() {
+    use base64::Engine;
+    let stack = stack();
+    let cluster = Cluster::start().await;
+    let (a, b) = (&cluster.a.view, &cluster.b.view);
+    let user = stack.new_user("scaleoutfile");
+    let pdf: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&pdf);
+    let raw = format!(
+        "From: Bob <bob@example.test>\r\nTo: {}\r\nSubject: Report\r\n\
+         Message-ID: <{}@example.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee the report.\r\n\
+         --b\r\nContent-Type: application/pdf; name=report.pdf\r\n\
+         Content-Disposition: attachment; filename=report.pdf\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--b--\r\n",
+        user.email,
+        uuid::Uuid::new_v4().simple(),
+    );
+    crate::common::append(&user, "INBOX", raw.as_bytes(), &[]).await;
+    let token = a.access_token_for(stack.mail_account(&user));
+    let part = json!({"folder": "INBOX", "uid": 1, "part": "2"});
+
+    let at_a = a
+        .call_tool_ok(&token, "get_mail_attachment", part.clone())
+        .await;
+    assert_eq!(at_a["uploaded"], true, "{at_a}");
+    let at_b = b.call_tool_ok(&token, "get_mail_attachment", part).await;
+    assert_eq!(at_b["uploaded"], false, "B found A's object: {at_b}");
+    for link in [&at_a["url"], &at_b["url"]] {
+        let body = reqwest::get(link.as_str().unwrap()).await.unwrap();
+        assert_eq!(body.status(), 200);
+        assert_eq!(body.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    }
+
+    let sent = b
+        .call_tool_ok(
+            &token,
+            "send_mail_message",
+            json!({"to": [user.email], "subject": "Forwarding the report", "text_body": "Here.",
+                   "attachments": [{"url": at_a["url"]}]}),
+        )
+        .await;
+    assert!(sent["message_id"].is_string(), "{sent}");
+}
