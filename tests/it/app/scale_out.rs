@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 use crate::common::app::{AuthRequest, TestServer};
+use crate::common::fault_proxy::FaultProxy;
 use crate::common::{eventually, stack};
 
 /// The one Redis database all these tests share (their counters are per account).
@@ -157,21 +158,45 @@ async fn a_sign_in_at_one_instance_serves_at_the_other_and_its_code_is_not_repla
     assert_eq!(body["error"], "invalid_grant", "{body}");
 }
 
-/// Killed with SIGKILL, instance A costs nothing but (at most) a call it was running:
-/// every later call through nginx succeeds, since nginx finds A's port closed and sends
-/// the request to B.
+/// Killed with SIGKILL while a call is running on it (held at the IMAP server), instance
+/// A costs that call only: every later call through nginx succeeds, since nginx finds A's
+/// port closed and sends the request to B.
 #[tokio::test]
 async fn an_instance_killed_mid_run_leaves_every_later_call_through_nginx_served() {
     let stack = stack();
     let mut cluster = Cluster::start().await;
+    let proxy = FaultProxy::start(stack.imaps_port).await;
     let user = stack.new_user("scaleoutkill");
-    let token = cluster.nginx.access_token_for(stack.mail_account(&user));
-    for _ in 0..2 {
-        let (status, body) = list_mailboxes(&cluster.nginx, &token).await;
-        assert_eq!(status, 200, "{body}");
-    }
-    cluster.a.child.start_kill().unwrap();
-    cluster.a.child.wait().await.unwrap();
+    let mut account = stack.mail_account(&user);
+    account.imap.endpoint.port = proxy.port;
+    let token = cluster.nginx.access_token_for(account);
+    let (status, body) = list_mailboxes(&cluster.b.view, &token).await;
+    assert_eq!(status, 200, "{body}");
+    let warm = proxy.accepted();
+
+    proxy.hold();
+    let a = &cluster.a.view;
+    let in_flight = a
+        .http
+        .post(a.direct("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .bearer_auth(&token)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "list_mailboxes", "arguments": {}}}))
+        .send();
+    let kill = async {
+        proxy.wait_for_accepted(warm + 1).await;
+        cluster.a.child.start_kill().unwrap();
+        cluster.a.child.wait().await.unwrap();
+        proxy.release();
+    };
+    let (lost, ()) = tokio::join!(in_flight, kill);
+    assert!(
+        lost.is_err(),
+        "the call A was running when it died is lost: {lost:?}"
+    );
+
     for _ in 0..6 {
         let (status, body) = list_mailboxes(&cluster.nginx, &token).await;
         assert_eq!(status, 200, "a call after the kill fails: {body}");
