@@ -195,3 +195,42 @@ async fn a_draft_saved_as_an_alias_is_sent_as_that_alias() {
     );
     assert_eq!(from_of(&delivered[0].raw), expected);
 }
+
+/// reply_all answers everyone else on the parent but none of the account's own addresses:
+/// neither the main address nor a confirmed alias is among the reply's recipients.
+#[tokio::test]
+async fn reply_all_leaves_out_every_own_address() {
+    let stack = stack();
+    let server = TestServer::start(stack, &[]).await;
+    let ada = stack.new_user("adaall");
+    let bob = stack.new_user("boball");
+    let carol = stack.new_user("carolall");
+    let token = token_with_identities(&server, &ada, ALIAS).await;
+    let raw = format!(
+        "From: Bob <{bob}>\r\nTo: ada.work@example.test, {carol}\r\nCc: {ada}\r\n\
+         Subject: Plan\r\nMessage-ID: <p1-{id}@example.test>\r\n\r\nThoughts?\r\n",
+        bob = bob.email,
+        carol = carol.email,
+        ada = ada.email,
+        id = uuid::Uuid::new_v4().simple()
+    );
+    deliver(&bob.email, &[&ada.email], raw.as_bytes()).await;
+    let inbox = wait_for_messages(&ada, "INBOX", 1).await;
+    let reply = server
+        .call_tool_ok(
+            &token,
+            "reply_to_mail_message",
+            json!({"folder": "INBOX", "uid": inbox[0].uid, "text_body": "Agreed.", "reply_all": true}),
+        )
+        .await;
+    let mut accepted: Vec<String> = reply["accepted_recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_lowercase())
+        .collect();
+    accepted.sort();
+    let mut expected = vec![bob.email.to_lowercase(), carol.email.to_lowercase()];
+    expected.sort();
+    assert_eq!(accepted, expected, "{reply}");
+}
