@@ -426,3 +426,27 @@ async fn bulk_and_folder_previews_count_what_they_touch() {
         form_of(&modern_call(&room.server, &room.token, "delete_mailbox", &folder, None).await);
     assert!(message.contains("Messages in it: 2"), "{message}");
 }
+
+/// A send as a confirmed identity shows that identity as From on the approval form, so the
+/// person approves the address the message will really carry.
+#[tokio::test]
+async fn the_preview_shows_the_identity_a_send_goes_out_from() {
+    let room = room().await;
+    let mut account = stack().mail_account(&room.alice);
+    account.identities = vec![mail_mcp::mail::Identity {
+        email: "ada.work@example.test".into(),
+        display_name: Some("Ada Work".into()),
+    }];
+    let token = room
+        .server
+        .access_token_with_policy(account, SendPolicy::Ask);
+    let mut args = send_args(&room, "as work");
+    args["from"] = json!("ada.work@example.test");
+    let (message, _) =
+        form_of(&modern_call(&room.server, &token, "send_mail_message", &args, None).await);
+    assert!(
+        message.contains("From: Ada Work <ada.work@example.test>"),
+        "{message}"
+    );
+    assert_eq!(sent_count(&room.alice).await, 0);
+}
