@@ -62,16 +62,18 @@ fuzz_target!(|data: &[u8]| {
         let text = || ReplyText {
             text_body: Some("ok".into()),
             html_body: None,
+            from: None,
         };
+        let own = [OWN_ADDRESS.to_owned()];
         for all in [false, true] {
-            if let Ok(reply) = reply_to(&original, OWN_ADDRESS, all, text()) {
+            if let Ok(reply) = reply_to(&original, &own, all, text()) {
                 check_build(&author(None), &reply);
             }
         }
         check_build(&author(None), &forward(&original, Some("fyi"), true));
         check_build(
             &author(None),
-            &draft_reply(&original, OWN_ADDRESS, Outgoing::default()),
+            &draft_reply(&original, &own, Outgoing::default()),
         );
     }
 });
