@@ -102,12 +102,20 @@ struct ClientResult {
     samples: BTreeMap<Tool, Vec<Duration>>,
     /// (tool, kind) -> (count, first message).
     errors: BTreeMap<(Tool, String), (u64, String)>,
+    /// Errors per [`ERROR_WINDOW`] since the run started, to tell a cold start from trouble
+    /// that goes on.
+    errors_over_time: BTreeMap<u64, u64>,
 }
 
+/// The width of one bucket of the errors' timeline.
+const ERROR_WINDOW: Duration = Duration::from_secs(5);
+
 impl ClientResult {
-    fn error(&mut self, tool: Tool, kind: String, message: String) {
+    fn error(&mut self, tool: Tool, kind: String, message: String, at: Duration) {
         let entry = self.errors.entry((tool, kind)).or_insert((0, message));
         entry.0 += 1;
+        let window = at.as_secs() / ERROR_WINDOW.as_secs();
+        *self.errors_over_time.entry(window).or_default() += 1;
     }
 }
 
@@ -211,14 +219,14 @@ async fn client(
     token: String,
     peers: Arc<Vec<String>>,
     seed: u64,
-    deadline: Instant,
+    (start, deadline): (Instant, Instant),
 ) -> ClientResult {
     let mut result = ClientResult::default();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut conn = match http::Conn::connect(&addr).await {
         Ok(conn) => conn,
         Err(e) => {
-            result.error(Tool::List, "connect".into(), e.to_string());
+            result.error(Tool::List, "connect".into(), e.to_string(), start.elapsed());
             return result;
         }
     };
@@ -258,10 +266,11 @@ async fn client(
                 } else {
                     "JSON-RPC error".to_owned()
                 };
-                result.error(tool, kind, text.chars().take(400).collect());
+                let at = start.elapsed();
+                result.error(tool, kind, text.chars().take(400).collect(), at);
             }
             Err(e) => {
-                result.error(tool, "connection".into(), e.to_string());
+                result.error(tool, "connection".into(), e.to_string(), start.elapsed());
                 match http::Conn::connect(&addr).await {
                     Ok(fresh) => conn = fresh,
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -319,12 +328,13 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
                 token,
                 peers.clone(),
                 i as u64 + 1,
-                deadline,
+                (started, deadline),
             ))
         })
         .collect();
     let mut samples: BTreeMap<Tool, Vec<Duration>> = BTreeMap::new();
     let mut errors: BTreeMap<(Tool, String), (u64, String)> = BTreeMap::new();
+    let mut errors_over_time: BTreeMap<u64, u64> = BTreeMap::new();
     let mut imap_peak = 0;
     let mut smtpd_peak = 0;
     let mut peak_probe = tokio::time::interval(Duration::from_secs(5));
@@ -348,6 +358,9 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
         for (key, (count, message)) in result.errors {
             let entry = errors.entry(key).or_insert((0, message));
             entry.0 += count;
+        }
+        for (window, count) in result.errors_over_time {
+            *errors_over_time.entry(window).or_default() += count;
         }
     }
     let (rss_peak, fds_peak) = peaks.finish().await;
@@ -437,6 +450,12 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
                 message.replace('`', "'")
             ));
         }
+        say(String::new());
+        say(format!(
+            "Errors per {} s of the run: {}.",
+            ERROR_WINDOW.as_secs(),
+            timeline(&errors_over_time)
+        ));
     }
     say(String::new());
     say(
@@ -460,4 +479,17 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
     std::fs::create_dir_all(&dir).ok();
     std::fs::write(dir.join("load.md"), report.join("\n") + "\n").ok();
     eprintln!("bench --load: report written to target/bench/load.md");
+}
+
+/// `0-5 s: 12, 5-10 s: 0, ...` over the windows from the first to the last with errors.
+fn timeline(errors_over_time: &BTreeMap<u64, u64>) -> String {
+    let width = ERROR_WINDOW.as_secs();
+    let last = errors_over_time.keys().next_back().copied().unwrap_or(0);
+    (0..=last)
+        .map(|w| {
+            let count = errors_over_time.get(&w).copied().unwrap_or(0);
+            format!("{}-{} s: {count}", w * width, (w + 1) * width)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
