@@ -198,12 +198,12 @@ pub struct ServerArgs {
     pub login_check_max: u64,
 
     /// IMAP logins (TCP, TLS, greeting, LOGIN) in progress at once over all accounts;
-    /// more wait up to MAIL_CONNECT_TIMEOUT.
+    /// more wait up to MAIL_COMMAND_TIMEOUT (accounts with no session first).
     #[arg(long, env = "IMAP_MAX_CONNECTING", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub imap_max_connecting: u64,
 
     /// SMTP connects (TCP, TLS, greeting, AUTH) in progress at once over all accounts;
-    /// more wait up to MAIL_CONNECT_TIMEOUT.
+    /// more wait up to MAIL_COMMAND_TIMEOUT.
     #[arg(long, env = "SMTP_MAX_CONNECTING", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub smtp_max_connecting: u64,
 

@@ -55,6 +55,20 @@ pub enum MailError {
         what: String,
     },
 
+    /// One of this service's own limits was reached and the call waited its turn longer
+    /// than it may: nothing reached the mail server, so a retry is safe.
+    #[error(
+        "too busy to reach the {protocol} server {server}: waited {} for {what}; nothing was \
+         done, try again in a few seconds",
+        human_duration(*.limit)
+    )]
+    Busy {
+        protocol: Protocol,
+        server: String,
+        limit: Duration,
+        what: String,
+    },
+
     /// The connection broke while the server was taking something (an SMTP message): it
     /// may or may not have arrived.
     #[error("the connection to the {protocol} server {server} was lost while {what}")]
@@ -134,6 +148,16 @@ impl MailError {
 
     pub(crate) fn timeout(protocol: Protocol, server: &str, limit: Duration, what: &str) -> Self {
         MailError::Timeout {
+            protocol,
+            server: server.to_owned(),
+            limit,
+            what: what.to_owned(),
+        }
+    }
+
+    /// The call waited `limit` for `what` (a permit of this service's own limits) in vain.
+    pub(crate) fn busy(protocol: Protocol, server: &str, limit: Duration, what: &str) -> Self {
+        MailError::Busy {
             protocol,
             server: server.to_owned(),
             limit,

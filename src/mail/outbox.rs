@@ -888,6 +888,24 @@ fn ending_with_crlf(mut bytes: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::Protocol;
+
+    /// A wait in this service's own queue that ran out means nothing reached SMTP: not
+    /// sent. A timeout while the server took the message leaves it uncertain.
+    #[test]
+    fn a_busy_refusal_is_not_sent_a_timeout_is_uncertain() {
+        let wait = std::time::Duration::from_secs(30);
+        let busy = MailError::busy(Protocol::Smtp, "smtp:587", wait, "a turn to connect");
+        assert!(matches!(
+            SendError::of_delivery(busy, "<m@x>"),
+            SendError::NotSent(MailError::Busy { .. })
+        ));
+        let cut = MailError::timeout(Protocol::Smtp, "smtp:587", wait, "taking the message");
+        assert!(matches!(
+            SendError::of_delivery(cut, "<m@x>"),
+            SendError::Uncertain { .. }
+        ));
+    }
 
     #[test]
     fn messages_end_with_one_line_break() {

@@ -3,8 +3,9 @@
 //! reused: `Imap::session` takes a warm one from the [`pool`] (checked with NOOP) or logs
 //! in, and `ImapSession::logout` gives it back; callers never see the difference. New
 //! logins (TCP, TLS, greeting, LOGIN) in progress at once are capped over all accounts
-//! ([`Imap::with_max_connecting`]), so a burst of cold calls queues briefly instead of
-//! starting hundreds of TLS handshakes together and timing every one of them out.
+//! ([`Imap::with_max_connecting`]), so a burst of cold calls queues instead of starting
+//! hundreds of TLS handshakes together and timing every one of them out; a queued call
+//! takes a session its account gives back meanwhile rather than waiting for a login.
 
 pub mod append;
 pub mod attachment_text;
@@ -68,7 +69,23 @@ pub use thread_bodies::{BodyRequest, ThreadBody};
 use crate::mail::account::ServerLogin;
 use crate::mail::error::MailError;
 use crate::mail::settings::MailSettings;
-use pool::{CallSlot, Pool};
+use pool::{AccountWatch, CallSlot, Pool};
+
+/// How often a call whose account has a session looks for a spare login permit.
+const SPARE_LOGIN_POLL: Duration = Duration::from_millis(200);
+
+/// What a call that found no idle session got: a new login, or a warm session of its
+/// account given back while it waited (still to be checked).
+enum Turn {
+    LoggedIn(ImapSession),
+    Warm(ImapSession),
+}
+
+/// The end of one wait: the permit (with the slot back), or a warm session that came first.
+enum Waited<P> {
+    Done(P, CallSlot),
+    Parked(Box<ImapSession>),
+}
 
 /// Hands out logged-in IMAP sessions, warm ones first; cheap to clone (clones share the
 /// pool).
@@ -99,7 +116,7 @@ impl Imap {
     }
 
     /// The same IMAP allowing at most `max` logins in progress at once; more wait (up to
-    /// the connect time limit) for one to finish.
+    /// the command time limit) for one to finish, or for a session of their account.
     pub fn with_max_connecting(mut self, max: usize) -> Self {
         self.connecting = Arc::new(Semaphore::new(max.max(1)));
         self
@@ -116,67 +133,76 @@ impl Imap {
 
     /// A logged-in session for `login`: a warm one of the same account when the pool has
     /// one that passes a NOOP, else a new login. Give it back with [`ImapSession::logout`].
-    /// Waits while the account already has its cap of calls running.
+    /// Waits while the account already has its cap of calls running; a call waiting for its
+    /// turn to log in takes a session of its account given back meanwhile instead. Every
+    /// wait in this service's own queues is bounded by the command time limit.
     pub async fn session(&self, login: &ServerLogin) -> Result<ImapSession, MailError> {
         let server = format!("{}:{}", login.endpoint.host, login.endpoint.port);
         let key = self.pool.key(login);
-        let mut slot = self
-            .pool
-            .call_slot(key, self.settings.command_timeout, &server)
-            .await?;
+        let wait = self.settings.command_timeout;
+        let mut slot = self.pool.call_slot(key, wait, &server).await?;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match self.pool.take_idle(slot) {
-                Ok(mut warm) => match warm.refresh().await {
-                    Ok(()) => {
-                        self.pool.note_reused();
-                        return Ok(warm);
-                    }
-                    Err(err) => {
-                        tracing::debug!(%server, error = %err, "warm IMAP session failed its check");
-                        match self.pool.discard_checked_out(warm) {
-                            Some(back) => slot = back,
-                            None => return self.log_in(login, server).await,
-                        }
-                    }
-                },
-                Err(back) => return self.log_in_with(back, login, server).await,
+            let mut warm = match self
+                .log_in_unless_parked(slot, login, &server, deadline)
+                .await?
+            {
+                Turn::LoggedIn(session) => return Ok(session),
+                Turn::Warm(warm) => warm,
+            };
+            match warm.refresh().await {
+                Ok(()) => {
+                    self.pool.note_reused();
+                    return Ok(warm);
+                }
+                Err(err) => {
+                    tracing::debug!(%server, error = %err, "warm IMAP session failed its check");
+                    slot = match self.pool.discard_checked_out(warm) {
+                        Some(back) => back,
+                        None => self.pool.call_slot(key, wait, &server).await?,
+                    };
+                }
             }
         }
     }
 
-    /// Logs in without a call slot of the pool (the session then has none to return).
-    async fn log_in(&self, login: &ServerLogin, server: String) -> Result<ImapSession, MailError> {
-        let slot = self
-            .pool
-            .call_slot(self.pool.key(login), self.settings.command_timeout, &server)
-            .await?;
-        self.log_in_with(slot, login, server).await
-    }
-
-    /// A new connection for the call holding `slot`.
-    async fn log_in_with(
+    /// An idle session of the slot's account when there is one, else a new login, waiting
+    /// (until `deadline`) for a connection and a login permit unless a session of the
+    /// account is parked first.
+    async fn log_in_unless_parked(
         &self,
         slot: CallSlot,
         login: &ServerLogin,
-        server: String,
-    ) -> Result<ImapSession, MailError> {
+        server: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<Turn, MailError> {
+        let watch = self.pool.watch(&slot);
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let connection = self.pool.connection_permit(left(), server);
+        let (connection, slot) = match self.wait_unless_parked(slot, &watch, connection).await? {
+            Waited::Done(permit, slot) => (permit, slot),
+            Waited::Parked(warm) => return Ok(Turn::Warm(*warm)),
+        };
+        let connecting = self.connecting_permit(left(), server, &watch);
+        let (connecting, slot) = match self.wait_unless_parked(slot, &watch, connecting).await? {
+            Waited::Done(permit, slot) => (permit, slot),
+            Waited::Parked(warm) => return Ok(Turn::Warm(*warm)),
+        };
         let key = self.pool.key(login);
-        let connection = self
-            .pool
-            .connection_permit(self.settings.connect_timeout, &server)
-            .await?;
+        let _logging_in = watch.count_login();
         let span = tracing::debug_span!("imap_login", %server, security = %login.endpoint.security);
-        let connecting = self.connecting_permit(&server).await?;
         let opened = connect::open(&self.settings, login).instrument(span).await;
         drop(connecting);
         match opened {
-            Ok(logged_in) => Ok(ImapSession::new(
-                logged_in,
-                server,
-                self.settings.command_timeout,
-                Some(self.pool.lease(slot, connection)),
-            )
-            .timed(self.settings.timings.clone())),
+            Ok(logged_in) => Ok(Turn::LoggedIn(
+                ImapSession::new(
+                    logged_in,
+                    server.to_owned(),
+                    self.settings.command_timeout,
+                    Some(self.pool.lease(slot, connection)),
+                )
+                .timed(self.settings.timings.clone()),
+            )),
             Err(err) => {
                 if err.is_auth_failure() {
                     self.pool.auth_failed(key);
@@ -186,21 +212,62 @@ impl Imap {
         }
     }
 
-    /// A permit to start a login, waited for up to the connect time limit.
+    /// Awaits `permit`, but takes an idle session of the slot's account instead whenever
+    /// there is one, now or parked (`signal`) before the permit comes. The permit's place
+    /// in its queue is kept across sessions that another call took first.
+    async fn wait_unless_parked<P>(
+        &self,
+        mut slot: CallSlot,
+        watch: &AccountWatch,
+        permit: impl std::future::Future<Output = Result<P, MailError>>,
+    ) -> Result<Waited<P>, MailError> {
+        let mut permit = std::pin::pin!(permit);
+        loop {
+            let mut parked = std::pin::pin!(watch.parked().notified());
+            // Listen before looking, so that a session parked right after is not missed.
+            parked.as_mut().enable();
+            slot = match self.pool.take_idle(slot) {
+                Ok(warm) => return Ok(Waited::Parked(Box::new(warm))),
+                Err(back) => back,
+            };
+            tokio::select! {
+                got = permit.as_mut() => return Ok(Waited::Done(got?, slot)),
+                () = parked => {}
+            }
+        }
+    }
+
+    /// A permit to start a login, waited for up to `wait`. An account that already has a
+    /// session (its calls can share it) does not queue: it takes a permit only when one is
+    /// spare, looking again every [`SPARE_LOGIN_POLL`], so that in a burst the accounts
+    /// with none log in first.
     async fn connecting_permit(
         &self,
+        wait: Duration,
         server: &str,
+        watch: &AccountWatch,
     ) -> Result<tokio::sync::SemaphorePermit<'_>, MailError> {
-        let wait = self.settings.connect_timeout;
-        match tokio::time::timeout(wait, self.connecting.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(MailError::Protocol("the server is shutting down".into())),
-            Err(_) => Err(MailError::timeout(
+        let shutting_down = || MailError::Protocol("the server is shutting down".into());
+        let turn = async {
+            loop {
+                match self.connecting.try_acquire() {
+                    Ok(permit) => return Ok(permit),
+                    Err(tokio::sync::TryAcquireError::Closed) => return Err(shutting_down()),
+                    Err(tokio::sync::TryAcquireError::NoPermits) => {}
+                }
+                if !watch.has_session() {
+                    return self.connecting.acquire().await.map_err(|_| shutting_down());
+                }
+                tokio::time::sleep(SPARE_LOGIN_POLL).await;
+            }
+        };
+        match tokio::time::timeout(wait, turn).await {
+            Ok(result) => result,
+            Err(_) => Err(MailError::busy(
                 crate::mail::error::Protocol::Imap,
                 server,
-                wait,
-                "waiting for a free connection (this server's limit of IMAP logins at once \
-                 is reached)",
+                self.settings.command_timeout,
+                "a turn to log in (this service's limit of IMAP logins at once is reached)",
             )),
         }
     }

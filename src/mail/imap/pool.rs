@@ -12,6 +12,10 @@
 //! - Per account, at most `per_account` calls run at once, which also bounds that account's
 //!   connections (idle + in use); further calls wait for one to finish. In total at most
 //!   `max` connections are open; the oldest idle one is closed to make room.
+//! - A call that finds no idle session of its account waits to log in (for a connection
+//!   and a login permit), but takes a session of its account parked meanwhile when that
+//!   comes first: in a burst of cold calls, an account's later calls share the sessions of
+//!   its first instead of each queueing for a login of its own.
 //! - Every session taken from the pool is checked with NOOP first (which also shows new
 //!   mail): one that fails is dropped and another, or a fresh one, is used instead.
 //! - Broken sessions are never given back; nor are sessions older than [`MAX_SESSION_AGE`].
@@ -25,11 +29,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::session::ImapSession;
@@ -77,6 +81,8 @@ pub(crate) struct Lease {
     call: Option<OwnedSemaphorePermit>,
     /// Held for the connection's whole life: the global bound.
     connection: Option<OwnedSemaphorePermit>,
+    /// Counts the session among its account's, for as long as it lives.
+    _counted: SessionCount,
     born: Instant,
     idle_since: Instant,
 }
@@ -116,6 +122,43 @@ struct Account {
     idle: Vec<ImapSession>,
     /// Bumped when the key fails to authenticate: sessions of older generations are closed.
     generation: u64,
+    /// What calls waiting to log in watch: sessions parked, sessions alive.
+    watch: AccountWatch,
+}
+
+/// What a call waiting to log in watches of its account: a signal each time one of its
+/// sessions is parked (to take it instead), and how many of its sessions are alive or
+/// logging in (an account that has one need not jump the login queue for another).
+#[derive(Clone, Default)]
+pub(crate) struct AccountWatch {
+    parked: Arc<Notify>,
+    sessions: Arc<AtomicUsize>,
+}
+
+impl AccountWatch {
+    pub(crate) fn parked(&self) -> &Notify {
+        &self.parked
+    }
+
+    /// Whether the account has a session, in use, idle or logging in.
+    pub(crate) fn has_session(&self) -> bool {
+        self.sessions.load(Ordering::Acquire) > 0
+    }
+
+    /// Counts a login of the account from now until the returned count is dropped.
+    pub(crate) fn count_login(&self) -> SessionCount {
+        self.sessions.fetch_add(1, Ordering::AcqRel);
+        SessionCount(Arc::clone(&self.sessions))
+    }
+}
+
+/// One session (or login in progress) of an account, counted until dropped.
+pub(crate) struct SessionCount(Arc<AtomicUsize>);
+
+impl Drop for SessionCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl fmt::Debug for Pool {
@@ -191,6 +234,7 @@ impl Pool {
                         calls: Arc::new(Semaphore::new(per_account)),
                         idle: Vec::new(),
                         generation: 0,
+                        watch: AccountWatch::default(),
                     })
                     .calls,
             )
@@ -200,12 +244,12 @@ impl Pool {
             Err(_) => tokio::time::timeout(wait, calls.acquire_owned())
                 .await
                 .map_err(|_| {
-                    MailError::timeout(
+                    MailError::busy(
                         Protocol::Imap,
                         server,
                         wait,
                         &format!(
-                            "waiting for one of this account's {} connections to be free",
+                            "one of this account's {} connections to be free",
                             self.shared.settings.per_account
                         ),
                     )
@@ -239,6 +283,16 @@ impl Pool {
                 Ok(session)
             }
             None => Err(slot),
+        }
+    }
+
+    /// What a call holding `slot` watches of its account while it waits to log in.
+    pub(crate) fn watch(&self, slot: &CallSlot) -> AccountWatch {
+        let state = self.shared.lock();
+        match state.accounts.get(&slot.key) {
+            Some(account) => account.watch.clone(),
+            // The slot keeps its account in the map; a lone watch just never fires.
+            None => AccountWatch::default(),
         }
     }
 
@@ -289,12 +343,12 @@ impl Pool {
                     return tokio::time::timeout(wait, connections.acquire_owned())
                         .await
                         .map_err(|_| {
-                            MailError::timeout(
+                            MailError::busy(
                                 Protocol::Imap,
                                 server,
                                 wait,
-                                "waiting for a free connection (this server's limit of open \
-                                 IMAP connections is reached)",
+                                "a free connection (this service's limit of open IMAP \
+                                 connections is reached)",
                             )
                         })?
                         .map_err(|_| MailError::Protocol("the server is shutting down".into()));
@@ -306,8 +360,10 @@ impl Pool {
     /// The lease of a newly logged-in session.
     pub(crate) fn lease(&self, slot: CallSlot, connection: OwnedSemaphorePermit) -> Lease {
         self.shared.counters.logins.fetch_add(1, Ordering::Relaxed);
+        let counted = self.watch(&slot).count_login();
         let now = Instant::now();
         Lease {
+            _counted: counted,
             pool: Arc::downgrade(&self.shared),
             key: slot.key,
             generation: slot.generation,
@@ -447,9 +503,12 @@ impl Shared {
             lease.call.take()
         });
         account.idle.push(session);
+        let parked = Arc::clone(&account.watch.parked);
         drop(state);
         // Only now, with the session parked, may the next call of this account come in.
         drop(call);
+        // Every waiter of the account wakes; the first takes it, the rest wait on.
+        parked.notify_waiters();
         None
     }
 }
@@ -543,7 +602,7 @@ mod tests {
     }
 
     /// A call slot is limited per account: the cap is reached, the next call waits and
-    /// gives up after the wait with a timeout naming the cap; another account is not held up.
+    /// gives up after the wait with a "too busy" error naming the cap; another account is not held up.
     #[tokio::test(start_paused = true)]
     async fn calls_per_account_are_capped() {
         let pool = Pool::new(PoolSettings {
@@ -557,7 +616,7 @@ mod tests {
         let _second = pool.call_slot(a, wait, "h:993").await.unwrap();
         let third = pool.call_slot(a, wait, "h:993").await;
         assert!(
-            matches!(third, Err(MailError::Timeout { .. })),
+            matches!(third, Err(MailError::Busy { .. })),
             "{:?}",
             third.err()
         );

@@ -71,17 +71,18 @@ impl Smtp {
     ) -> Result<AsyncSmtpConnection, MailError> {
         let endpoint = &login.endpoint;
         let server = server_name(endpoint);
-        let wait = self.settings.connect_timeout;
+        // A wait in this service's own queue, not the server's answer: the command budget.
+        let wait = self.settings.command_timeout;
         let _connecting = match tokio::time::timeout(wait, self.connecting.acquire()).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return Err(MailError::Protocol("the server is shutting down".into())),
             Err(_) => {
-                return Err(MailError::timeout(
+                return Err(MailError::busy(
                     Protocol::Smtp,
                     &server,
                     wait,
-                    "waiting for a free connection (this server's limit of SMTP connects \
-                     at once is reached)",
+                    "a turn to connect (this service's limit of SMTP connects at once is \
+                     reached)",
                 ));
             }
         };

@@ -177,12 +177,12 @@ impl Smtp {
         let wait = self.settings.command_timeout;
         match tokio::time::timeout(wait, self.pool.sends(key).acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(MailError::timeout(
+            _ => Err(MailError::busy(
                 Protocol::Smtp,
                 server,
                 wait,
                 &format!(
-                    "waiting for one of this account's {} sends to finish (nothing was sent)",
+                    "one of this account's {} sends to finish",
                     self.pool.settings.per_account
                 ),
             )),

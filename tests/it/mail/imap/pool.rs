@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mail_mcp::mail::imap::{self, PageRequest, PoolSettings};
-use mail_mcp::mail::{Imap, MailError, MailSettings, ServerLogin, TlsSettings};
+use mail_mcp::mail::{Endpoint, Imap, MailError, MailSettings, Security, ServerLogin, TlsSettings};
 use serde_json::json;
 
 use common::app::TestServer;
+use common::silent::SilentServer;
 use common::{TestUser, eventually, small_message as message, stack};
 
 fn settings() -> MailSettings {
@@ -214,6 +215,126 @@ async fn the_per_account_cap_holds_under_concurrency() {
     let stats = imap.pool_stats();
     assert!(stats.logins <= 2, "{stats:?}");
     assert_eq!(stats.logins + stats.reused, 10, "{stats:?}");
+}
+
+/// The only login permit is held by a login that hangs (a host that never greets). A
+/// second call of an account with a session in use does not queue behind it: it takes the
+/// session the first call gives back, and nobody logs in again. (Before, it waited the
+/// whole connect time limit for the permit and then logged in a second connection.)
+#[tokio::test]
+async fn a_call_waiting_to_log_in_takes_a_session_given_back_meanwhile() {
+    let user = stack().new_user("pool-takeover");
+    let login = imaps(&user);
+    let mut slow = settings();
+    slow.connect_timeout = Duration::from_secs(120);
+    let imap = Imap::with_pool(slow, PoolSettings::default()).with_max_connecting(1);
+    let first = imap.session(&login).await.unwrap();
+
+    let silent = SilentServer::start().await;
+    let mut hanging_login = login.clone();
+    hanging_login.endpoint = Endpoint::new("127.0.0.1", silent.port, Security::Plain);
+    let hanging = tokio::spawn({
+        let imap = imap.clone();
+        async move { imap.session(&hanging_login).await.map(|_| ()) }
+    });
+    eventually("the hanging login holds the permit", async || {
+        silent.accepted() == 1
+    })
+    .await;
+
+    let second = tokio::spawn({
+        let (imap, login) = (imap.clone(), login.clone());
+        async move { inbox_count(&imap, &login).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first.logout().await;
+    assert_eq!(second.await.unwrap(), 0);
+    assert!(!hanging.is_finished(), "the permit was never free");
+    let stats = imap.pool_stats();
+    assert_eq!((stats.logins, stats.reused), (1, 1), "{stats:?}");
+    hanging.abort();
+}
+
+/// With one login permit, held: a second call of an account whose one session is in use
+/// waits, then a call of an account with no session arrives. When the permit frees, the
+/// account with no session logs in first (its calls have nothing to share); the other
+/// logs its second connection in after. (Before, the queue was first come first served.)
+#[tokio::test]
+async fn in_a_login_queue_accounts_without_a_session_go_first() {
+    let (ann, bob) = (
+        stack().new_user("pool-first-ann"),
+        stack().new_user("pool-first-bob"),
+    );
+    let imap = Imap::with_pool(settings(), PoolSettings::default()).with_max_connecting(1);
+    let held = imap.session(&imaps(&ann)).await.unwrap();
+
+    let silent = SilentServer::start().await;
+    let mut hanging_login = imaps(&ann);
+    hanging_login.endpoint = Endpoint::new("127.0.0.1", silent.port, Security::Plain);
+    let hanging = tokio::spawn({
+        let imap = imap.clone();
+        async move { imap.session(&hanging_login).await.map(|_| ()) }
+    });
+    eventually("the hanging login holds the permit", async || {
+        silent.accepted() == 1
+    })
+    .await;
+
+    let (done, mut order) = tokio::sync::mpsc::unbounded_channel();
+    let call = |user: &TestUser, name: &'static str| {
+        let (imap, login, done) = (imap.clone(), imaps(user), done.clone());
+        tokio::spawn(async move {
+            let session = imap.session(&login).await.unwrap();
+            done.send(name).unwrap();
+            session.logout().await;
+        })
+    };
+    let ann_second = call(&ann, "ann's second connection");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bob_first = call(&bob, "bob's first connection");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hanging.abort();
+    bob_first.await.unwrap();
+    ann_second.await.unwrap();
+    let got = [order.recv().await.unwrap(), order.recv().await.unwrap()];
+    assert_eq!(got, ["bob's first connection", "ann's second connection"]);
+    assert_eq!(imap.pool_stats().logins, 3, "ann twice, bob once");
+    held.logout().await;
+}
+
+/// A call that waits longer than the command time limit for its turn to log in gets a
+/// "too busy" error that says nothing was done, not a timeout blamed on the mail server.
+#[tokio::test]
+async fn a_call_that_waits_too_long_for_a_login_turn_is_told_busy() {
+    let user = stack().new_user("pool-busy");
+    let silent = SilentServer::start().await;
+    let mut quick = settings();
+    quick.command_timeout = Duration::from_millis(500);
+    quick.connect_timeout = Duration::from_secs(120);
+    let imap = Imap::with_pool(quick, PoolSettings::default()).with_max_connecting(1);
+    let mut hanging_login = imaps(&user);
+    hanging_login.endpoint = Endpoint::new("127.0.0.1", silent.port, Security::Plain);
+    let hanging = tokio::spawn({
+        let imap = imap.clone();
+        async move { imap.session(&hanging_login).await.map(|_| ()) }
+    });
+    eventually("the hanging login holds the permit", async || {
+        silent.accepted() == 1
+    })
+    .await;
+
+    let Err(err) = imap.session(&imaps(&user)).await else {
+        panic!("a session without a turn to log in");
+    };
+    assert!(matches!(err, MailError::Busy { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("too busy to reach the IMAP server 127.0.0.1:")
+            && text.contains("waited 500 ms for a turn to log in")
+            && text.contains("nothing was done, try again"),
+        "{text}"
+    );
+    hanging.abort();
 }
 
 /// Two accounts alternating on one pool each get their own connection and their own
