@@ -22,6 +22,9 @@ pub struct LoadSettings {
     pub clients: usize,
     pub accounts: usize,
     pub seconds: u64,
+    /// A second round of the same clients against the same process after "after", this
+    /// long: its own "after" shows whether anything grew from one round to the next.
+    pub second_round: u64,
     /// IMAP_POOL_IDLE of the server for this run, so that "after" comes soon.
     pub pool_idle: Duration,
 }
@@ -32,6 +35,7 @@ impl LoadSettings {
             clients: 500,
             accounts: 200,
             seconds: 60,
+            second_round: 20,
             pool_idle: Duration::from_secs(10),
         }
     }
@@ -41,6 +45,7 @@ impl LoadSettings {
             clients: 50,
             accounts: 20,
             seconds: 10,
+            second_round: 5,
             pool_idle: Duration::from_secs(5),
         }
     }
@@ -105,6 +110,8 @@ struct ClientResult {
     /// Errors per [`ERROR_WINDOW`] since the run started, to tell a cold start from trouble
     /// that goes on.
     errors_over_time: BTreeMap<u64, u64>,
+    /// Calls answered without error per [`ERROR_WINDOW`], to see the warm-up.
+    calls_over_time: BTreeMap<u64, u64>,
 }
 
 /// The width of one bucket of the errors' timeline.
@@ -116,6 +123,12 @@ impl ClientResult {
         entry.0 += 1;
         let window = at.as_secs() / ERROR_WINDOW.as_secs();
         *self.errors_over_time.entry(window).or_default() += 1;
+    }
+
+    fn answered(&mut self, tool: Tool, took: Duration, at: Duration) {
+        self.samples.entry(tool).or_default().push(took);
+        let window = at.as_secs() / ERROR_WINDOW.as_secs();
+        *self.calls_over_time.entry(window).or_default() += 1;
     }
 }
 
@@ -251,11 +264,7 @@ async fn client(
         let started = Instant::now();
         match conn.send(&request).await {
             Ok(response) if response.ok() => {
-                result
-                    .samples
-                    .entry(tool)
-                    .or_default()
-                    .push(started.elapsed());
+                result.answered(tool, started.elapsed(), start.elapsed());
             }
             Ok(response) => {
                 let text = response.text();
@@ -304,7 +313,13 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
 
     let key = mail_mcp::token::Keyring::encode_key(&mail_mcp::token::Keyring::generate_key());
     let idle = format!("{}s", l.pool_idle.as_secs());
-    let server = Server::start(&s.repo, &stack, &key, &[("IMAP_POOL_IDLE", &idle)]).await;
+    let server = Server::start(
+        &s.repo,
+        &stack,
+        &key,
+        &[("IMAP_POOL_IDLE", &idle), ("METRICS_TOKEN", METRICS_TOKEN)],
+    )
+    .await;
     let pid = server.pid();
     let addr = server.addr.clone();
     let tokens = Tokens::new(&key, &format!("http://{addr}"));
@@ -335,6 +350,7 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
     let mut samples: BTreeMap<Tool, Vec<Duration>> = BTreeMap::new();
     let mut errors: BTreeMap<(Tool, String), (u64, String)> = BTreeMap::new();
     let mut errors_over_time: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut calls_over_time: BTreeMap<u64, u64> = BTreeMap::new();
     let mut imap_peak = 0;
     let mut smtpd_peak = 0;
     let mut peak_probe = tokio::time::interval(Duration::from_secs(5));
@@ -362,8 +378,12 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
         for (window, count) in result.errors_over_time {
             *errors_over_time.entry(window).or_default() += count;
         }
+        for (window, count) in result.calls_over_time {
+            *calls_over_time.entry(window).or_default() += count;
+        }
     }
     let (rss_peak, fds_peak) = peaks.finish().await;
+    let logins = imap_logins(&addr).await;
     let rss_end = rss_mb(pid);
     let fds_end = open_fds(pid);
 
@@ -373,6 +393,31 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
     tokio::time::sleep(settle).await;
     let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
     let imap_after = processes("imap");
+
+    // The second round: the same clients again, then the same settling.
+    let again = Instant::now();
+    let again_deadline = again + Duration::from_secs(l.second_round);
+    let second: Vec<_> = (0..l.clients)
+        .map(|i| {
+            let token = account_tokens[i % l.accounts].clone();
+            let seed = (l.clients + i) as u64 + 1;
+            tokio::spawn(client(
+                addr.clone(),
+                token,
+                peers.clone(),
+                seed,
+                (again, again_deadline),
+            ))
+        })
+        .collect();
+    let (mut second_calls, mut second_errors) = (0usize, 0u64);
+    for result in futures::future::join_all(second).await {
+        let result = result.expect("a client task panicked");
+        second_calls += result.samples.values().map(Vec::len).sum::<usize>();
+        second_errors += result.errors.values().map(|(n, _)| n).sum::<u64>();
+    }
+    tokio::time::sleep(settle).await;
+    let (rss_again, fds_again) = (rss_mb(pid), open_fds(pid));
     let load_at_end = load_average();
     server.stop();
     stack.stop();
@@ -438,6 +483,15 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
         server_cpu / elapsed
     ));
     say(String::new());
+    say(format!(
+        "Calls answered per {} s of the run: {}.",
+        ERROR_WINDOW.as_secs(),
+        timeline(&calls_over_time)
+    ));
+    say(format!(
+        "IMAP logins of the server during the run (its /metrics): {logins}."
+    ));
+    say(String::new());
     if errors.is_empty() {
         say("Errors: none.".into());
     } else {
@@ -459,21 +513,26 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
     }
     say(String::new());
     say(
-        "| server | before | peak during | at the end of the run | after the pools idled out |"
+        "| server | before | peak during | at the end of the run | after the pools idled out | \
+         after a second round, idled out |"
             .into(),
     );
-    say("|---|---|---|---|---|".into());
+    say("|---|---|---|---|---|---|".into());
     say(format!(
-        "| RSS MB | {rss_before:.1} | {rss_peak:.1} | {rss_end:.1} | {rss_after:.1} |"
+        "| RSS MB | {rss_before:.1} | {rss_peak:.1} | {rss_end:.1} | {rss_after:.1} | {rss_again:.1} |"
     ));
     say(format!(
-        "| open fds | {fds_before} | {fds_peak} | {fds_end} | {fds_after} |"
+        "| open fds | {fds_before} | {fds_peak} | {fds_end} | {fds_after} | {fds_again} |"
     ));
     say(String::new());
     say(format!(
         "\"After\" is measured {} s after the clients stopped. Dovecot imap processes: {imap_before} before, \
-         {imap_peak} at the peak, {imap_after} after; Postfix smtpd processes at the peak: {smtpd_peak}.",
-        settle.as_secs()
+         {imap_peak} at the peak, {imap_after} after; Postfix smtpd processes at the peak: {smtpd_peak}. \
+         The second round ran the same {} clients for {} s against the same server process \
+         ({second_calls} calls, {second_errors} errors) before its own settling.",
+        settle.as_secs(),
+        l.clients,
+        l.second_round
     ));
     let dir = s.repo.join("target/bench");
     std::fs::create_dir_all(&dir).ok();
@@ -481,13 +540,46 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
     eprintln!("bench --load: report written to target/bench/load.md");
 }
 
-/// `0-5 s: 12, 5-10 s: 0, ...` over the windows from the first to the last with errors.
-fn timeline(errors_over_time: &BTreeMap<u64, u64>) -> String {
+/// The bearer of the server's `/metrics` for this run.
+const METRICS_TOKEN: &str = "bench-load-metrics";
+
+/// The server's IMAP logins so far by outcome, from its `/metrics`
+/// (`mail_mcp_mail_seconds_count{protocol="imap",step="login",outcome=...}`).
+async fn imap_logins(addr: &str) -> String {
+    let Ok(mut conn) = http::Conn::connect(addr).await else {
+        return "unknown (no connection)".into();
+    };
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {METRICS_TOKEN}\r\n\r\n"
+    );
+    let Ok(response) = conn.send(request.as_bytes()).await else {
+        return "unknown (no answer)".into();
+    };
+    let counts: Vec<String> = response
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("mail_mcp_mail_seconds_count{"))
+        .filter(|l| l.contains("protocol=\"imap\"") && l.contains("step=\"login\""))
+        .filter_map(|l| {
+            let outcome = l.split("outcome=\"").nth(1)?.split('"').next()?;
+            let count = l.rsplit(' ').next()?;
+            Some(format!("{count} {outcome}"))
+        })
+        .collect();
+    if counts.is_empty() {
+        "none counted".into()
+    } else {
+        counts.join(", ")
+    }
+}
+
+/// `0-5 s: 12, 5-10 s: 0, ...` over the windows from the first to the last counted.
+fn timeline(counts: &BTreeMap<u64, u64>) -> String {
     let width = ERROR_WINDOW.as_secs();
-    let last = errors_over_time.keys().next_back().copied().unwrap_or(0);
+    let last = counts.keys().next_back().copied().unwrap_or(0);
     (0..=last)
         .map(|w| {
-            let count = errors_over_time.get(&w).copied().unwrap_or(0);
+            let count = counts.get(&w).copied().unwrap_or(0);
             format!("{}-{} s: {count}", w * width, (w + 1) * width)
         })
         .collect::<Vec<_>>()
