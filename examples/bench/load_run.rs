@@ -22,9 +22,10 @@ pub struct LoadSettings {
     pub clients: usize,
     pub accounts: usize,
     pub seconds: u64,
-    /// A second round of the same clients against the same process after "after", this
-    /// long: its own "after" shows whether anything grew from one round to the next.
+    /// More rounds of the same clients against the same process after "after", each this
+    /// long: their own "after"s show whether anything grows from one round to the next.
     pub second_round: u64,
+    pub more_rounds: usize,
     /// IMAP_POOL_IDLE of the server for this run, so that "after" comes soon.
     pub pool_idle: Duration,
 }
@@ -36,6 +37,7 @@ impl LoadSettings {
             accounts: 200,
             seconds: 60,
             second_round: 20,
+            more_rounds: 3,
             pool_idle: Duration::from_secs(10),
         }
     }
@@ -46,6 +48,7 @@ impl LoadSettings {
             accounts: 20,
             seconds: 10,
             second_round: 5,
+            more_rounds: 1,
             pool_idle: Duration::from_secs(5),
         }
     }
@@ -394,30 +397,33 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
     let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
     let imap_after = processes("imap");
 
-    // The second round: the same clients again, then the same settling.
-    let again = Instant::now();
-    let again_deadline = again + Duration::from_secs(l.second_round);
-    let second: Vec<_> = (0..l.clients)
-        .map(|i| {
-            let token = account_tokens[i % l.accounts].clone();
-            let seed = (l.clients + i) as u64 + 1;
-            tokio::spawn(client(
-                addr.clone(),
-                token,
-                peers.clone(),
-                seed,
-                (again, again_deadline),
-            ))
-        })
-        .collect();
-    let (mut second_calls, mut second_errors) = (0usize, 0u64);
-    for result in futures::future::join_all(second).await {
-        let result = result.expect("a client task panicked");
-        second_calls += result.samples.values().map(Vec::len).sum::<usize>();
-        second_errors += result.errors.values().map(|(n, _)| n).sum::<u64>();
+    // More rounds: the same clients again, each followed by the same settling.
+    let mut rounds = Vec::new();
+    for round in 0..l.more_rounds {
+        let again = Instant::now();
+        let again_deadline = again + Duration::from_secs(l.second_round);
+        let clients: Vec<_> = (0..l.clients)
+            .map(|i| {
+                let token = account_tokens[i % l.accounts].clone();
+                let seed = ((round + 1) * l.clients + i) as u64 + 1;
+                tokio::spawn(client(
+                    addr.clone(),
+                    token,
+                    peers.clone(),
+                    seed,
+                    (again, again_deadline),
+                ))
+            })
+            .collect();
+        let (mut calls, mut failed) = (0usize, 0u64);
+        for result in futures::future::join_all(clients).await {
+            let result = result.expect("a client task panicked");
+            calls += result.samples.values().map(Vec::len).sum::<usize>();
+            failed += result.errors.values().map(|(n, _)| n).sum::<u64>();
+        }
+        tokio::time::sleep(settle).await;
+        rounds.push((calls, failed, rss_mb(pid), open_fds(pid)));
     }
-    tokio::time::sleep(settle).await;
-    let (rss_again, fds_again) = (rss_mb(pid), open_fds(pid));
     let load_at_end = load_average();
     server.stop();
     stack.stop();
@@ -512,27 +518,39 @@ pub async fn run(s: &Settings, l: &LoadSettings) {
         ));
     }
     say(String::new());
-    say(
-        "| server | before | peak during | at the end of the run | after the pools idled out | \
-         after a second round, idled out |"
-            .into(),
-    );
-    say("|---|---|---|---|---|---|".into());
+    let round_names: String = (2..2 + rounds.len())
+        .map(|n| format!(" after round {n} |"))
+        .collect();
     say(format!(
-        "| RSS MB | {rss_before:.1} | {rss_peak:.1} | {rss_end:.1} | {rss_after:.1} | {rss_again:.1} |"
+        "| server | before | peak during | at the end of the run | after the pools idled out |{round_names}"
     ));
     say(format!(
-        "| open fds | {fds_before} | {fds_peak} | {fds_end} | {fds_after} | {fds_again} |"
+        "|---|---|---|---|---|{}",
+        "---|".repeat(rounds.len())
+    ));
+    let rss_rounds: String = rounds.iter().map(|r| format!(" {:.1} |", r.2)).collect();
+    let fds_rounds: String = rounds.iter().map(|r| format!(" {} |", r.3)).collect();
+    say(format!(
+        "| RSS MB | {rss_before:.1} | {rss_peak:.1} | {rss_end:.1} | {rss_after:.1} |{rss_rounds}"
+    ));
+    say(format!(
+        "| open fds | {fds_before} | {fds_peak} | {fds_end} | {fds_after} |{fds_rounds}"
     ));
     say(String::new());
+    let round_calls: Vec<String> = rounds
+        .iter()
+        .map(|(calls, failed, _, _)| format!("{calls} calls, {failed} errors"))
+        .collect();
     say(format!(
         "\"After\" is measured {} s after the clients stopped. Dovecot imap processes: {imap_before} before, \
          {imap_peak} at the peak, {imap_after} after; Postfix smtpd processes at the peak: {smtpd_peak}. \
-         The second round ran the same {} clients for {} s against the same server process \
-         ({second_calls} calls, {second_errors} errors) before its own settling.",
+         Rounds 2 to {} ran the same {} clients for {} s each against the same server process \
+         ({}), each followed by the same settling.",
         settle.as_secs(),
+        rounds.len() + 1,
         l.clients,
-        l.second_round
+        l.second_round,
+        round_calls.join("; ")
     ));
     let dir = s.repo.join("target/bench");
     std::fs::create_dir_all(&dir).ok();
