@@ -213,8 +213,8 @@ impl Imap {
     }
 
     /// Awaits `permit`, but takes an idle session of the slot's account instead whenever
-    /// there is one, now or parked (`signal`) before the permit comes. The permit's place
-    /// in its queue is kept across sessions that another call took first.
+    /// there is one, now or parked (the watch signals it) before the permit comes. The
+    /// permit's place in its queue is kept across sessions that another call took first.
     async fn wait_unless_parked<P>(
         &self,
         mut slot: CallSlot,
