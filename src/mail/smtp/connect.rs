@@ -97,7 +97,8 @@ impl Smtp {
                     limit,
                     "connecting and logging in",
                 )),
-            };
+            }
+            .map_err(never_reached_the_message);
         let timings = &self.settings.timings;
         timings.record(Protocol::Smtp, Step::Login, started, connected.is_ok());
         connected
@@ -190,5 +191,27 @@ impl Smtp {
             .await
             .map_err(lettre_error)?;
         Ok(connection)
+    }
+}
+
+/// A time limit that ran out while connecting or logging in, told as what it is for a
+/// send: the connection never got as far as the message, so nothing was sent (a timeout
+/// would read as "may have been sent").
+fn never_reached_the_message(err: MailError) -> MailError {
+    match err {
+        MailError::Timeout {
+            protocol,
+            server,
+            limit,
+            what,
+        } => MailError::Connect {
+            protocol,
+            server,
+            reason: format!(
+                "no answer within {} s while {what}",
+                limit.as_secs_f64().ceil() as u64
+            ),
+        },
+        other => other,
     }
 }

@@ -245,3 +245,51 @@ async fn a_silent_imap_server_times_out_naming_the_side() {
         .call_tool_ok(&token, "list_mailboxes", json!({}))
         .await;
 }
+
+/// An SMTP server silent from the greeting on (every byte held) beyond the time limits:
+/// the send never reached the message, so it says "nothing was sent" (not "may not have
+/// been sent"), and a retry with the same idempotency key, once the server answers, is
+/// sent, once, without needing resend_uncertain.
+#[tokio::test]
+async fn a_silent_smtp_server_before_the_message_is_nothing_sent_and_the_retry_sends() {
+    let stack = stack();
+    let proxy = FaultProxy::start(stack.submission_port).await;
+    let limits = [
+        "--mail-connect-timeout",
+        "1s",
+        "--mail-command-timeout",
+        "1s",
+    ];
+    let server = TestServer::start(stack, &limits).await;
+    let user = stack.new_user("slowsmtp");
+    let token = server.access_token_for(account_via(stack, &user, None, Some(proxy.port)));
+    let key = format!("silent-key-{}", uuid::Uuid::new_v4().simple());
+    let send = json!({
+        "to": [user.email],
+        "subject": "Held at the greeting",
+        "text_body": "Short.\n",
+        "idempotency_key": key,
+    });
+
+    proxy.hold();
+    let silent = server
+        .call_tool(&token, "send_mail_message", send.clone())
+        .await;
+    let text = error_text(&silent);
+    assert!(text.contains("nothing was sent"), "{text}");
+    assert!(
+        text.contains(&format!("SMTP server {}:{}", stack.host, proxy.port)),
+        "{text}"
+    );
+    assert!(!text.contains("may not have been sent"), "{text}");
+
+    proxy.release();
+    let sent = server.call_tool_ok(&token, "send_mail_message", send).await;
+    assert_eq!(sent["already_sent"], false, "{sent}");
+    assert_eq!(
+        crate::common::wait_for_messages(&user, "INBOX", 1)
+            .await
+            .len(),
+        1
+    );
+}
