@@ -59,7 +59,8 @@ pub struct MailArgs {
     #[arg(long, env = "MAIL_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub mail_connect_timeout: Duration,
 
-    /// How long to wait for a mail server to answer one command.
+    /// How long to wait for a mail server to answer one command, and at most for a turn
+    /// in this service's own queues (logins at once, an account's connections).
     #[arg(long, env = "MAIL_COMMAND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub mail_command_timeout: Duration,
 }
