@@ -299,6 +299,12 @@ impl PartLinks {
         let key = match store.resolve_url(url) {
             Ok(Some(key)) => key,
             Ok(None) => return Err(LinkRefusal::Foreign),
+            Err(AttachmentStoreError::LinkExpired) => {
+                // An edited lifetime or date can make a link look expired: an altered
+                // link is told as altered, not sent back for a fresh one.
+                store.verify_issued(url).await.map_err(LinkRefusal::Store)?;
+                return Err(LinkRefusal::Store(AttachmentStoreError::LinkExpired));
+            }
             Err(e) => return Err(LinkRefusal::Store(e)),
         };
         if !self.owns(&key) {

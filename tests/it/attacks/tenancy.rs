@@ -340,6 +340,8 @@ async fn edited_s3_expiry_or_date_is_refused_when_sending() {
         with_query(&url, "X-Amz-Expires", "1"),
         with_query(&url, "X-Amz-Date", &other_date),
     ];
+    // Past the edited 1 s lifetime: that edit must still read as altered, not expired.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for url in edited {
         let result = tenants
             .server
